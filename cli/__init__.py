@@ -1,0 +1,1 @@
+"""The `adapters` command line (click + rich)."""

@@ -1,0 +1,119 @@
+"""Rendering: rich tables for people, JSON for machines; results to stdout, the rest to stderr.
+
+rich is imported only when something is rendered for people, so ``--json`` output
+and ``--help`` stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = [
+    "emit_json",
+    "human_size",
+    "progress_bars",
+    "stderr_console",
+    "stdout_console",
+    "warn",
+]
+
+#: Files smaller than this get no progress bar.
+PROGRESS_MIN_BYTES = 64 << 20
+
+
+def emit_json(value: Any) -> None:
+    """Write ``value`` as JSON to stdout (keys in the documented order)."""
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+def stdout_console() -> Console:
+    from rich.console import Console
+
+    # Piped output is read by people in logs and wide terminals: do not fold it at 80 columns.
+    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160)
+
+
+def stderr_console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, soft_wrap=True)
+
+
+def warn(message: str) -> None:
+    """A warning for people, on stderr."""
+    sys.stderr.write(f"warning: {message}\n")
+
+
+def human_size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+@contextmanager
+def progress_bars(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]:
+    """A progress callback drawing one bar per large file on stderr, or None when not wanted.
+
+    Bars appear only on a terminal, never with ``--json``, and only for files over 64 MiB.
+    """
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    tasks: dict[str, Any] = {}
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=stderr_console(),
+        transient=True,
+    ) as bars:
+
+        def report(label: str, done: int, total: int) -> None:
+            if total < PROGRESS_MIN_BYTES:
+                return
+            task = tasks.get(label)
+            if task is None:
+                task = tasks[label] = bars.add_task(label, total=total)
+            bars.update(task, completed=done)
+
+        yield report
+
+
+def short_digest(digest: str | None, n: int = 12) -> str:
+    if not digest:
+        return "-"
+    return digest.removeprefix("sha256:")[:n]
+
+
+def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Any:
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
+    for c in columns:
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(*("-" if v is None else str(v) for v in r))
+    return t

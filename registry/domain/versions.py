@@ -1,0 +1,246 @@
+"""A version's manifest and the records shown about it.
+
+The manifest is everything known about a version when it is pushed: its identity,
+files (path -> sha256), adapter facts, base, quantization, lineage. Its canonical
+JSON is stored verbatim and its sha256 is the version's digest, so the digest pins
+the bytes *and* the facts: a later edit of either is detectable.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from registry.domain.adapterdir import PeftFacts
+from registry.domain.canonical import canonical_json, sha256_digest
+from registry.domain.lineage import Dataset, Evaluation, Quantization
+
+__all__ = [
+    "MANIFEST_SCHEMA",
+    "BaseModel",
+    "EvalRecord",
+    "FileEntry",
+    "Manifest",
+    "ParentRef",
+    "VersionInfo",
+    "VersionSummary",
+]
+
+MANIFEST_SCHEMA = "adapters.manifest/v1"
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One stored file of a version."""
+
+    path: str
+    sha256: str  # hex, no prefix
+    size: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "sha256": self.sha256, "size": self.size}
+
+
+@dataclass(frozen=True)
+class BaseModel:
+    """The base model an adapter was trained on, identified by content where possible.
+
+    ``source`` says how the fingerprint was obtained: ``local`` (a directory),
+    ``hf-cache`` (the local Hugging Face cache) or ``unresolved`` (recorded by name only).
+    """
+
+    name: str | None = None
+    revision: str | None = None
+    fingerprint: str | None = None
+    source: str | None = None
+    files: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "revision": self.revision,
+            "fingerprint": self.fingerprint,
+            "source": self.source,
+            "files": self.files,
+        }
+
+
+@dataclass(frozen=True)
+class ParentRef:
+    """The version this one was derived from."""
+
+    name: str
+    version: int
+    digest: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "digest": self.digest}
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The immutable description of a version."""
+
+    name: str
+    version: int
+    created_at: str
+    created_by: str
+    files: tuple[FileEntry, ...]
+    peft: PeftFacts
+    base: BaseModel
+    quantization: Quantization
+    datasets: tuple[Dataset, ...] = ()
+    training: Mapping[str, Any] | None = None
+    description: str | None = None
+    parent: ParentRef | None = None
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": MANIFEST_SCHEMA,
+            "name": self.name,
+            "version": self.version,
+            "created_at": self.created_at,
+            "created_by": self.created_by,
+            "description": self.description,
+            "files": [f.to_dict() for f in self.files],
+            "peft": self.peft.to_dict(),
+            "base": self.base.to_dict(),
+            "quantization": self.quantization.to_dict(),
+            "datasets": [d.to_dict() for d in self.datasets],
+            "training": dict(self.training) if self.training is not None else None,
+            "parent": self.parent.to_dict() if self.parent else None,
+        }
+
+    def canonical(self) -> bytes:
+        return canonical_json(self.to_dict())
+
+    @property
+    def digest(self) -> str:
+        return sha256_digest(self.canonical())
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Manifest:
+        d = json.loads(text)
+        if d.get("schema") != MANIFEST_SCHEMA:
+            raise ValueError(f"unknown manifest schema {d.get('schema')!r}")
+        return cls(
+            name=d["name"],
+            version=d["version"],
+            created_at=d["created_at"],
+            created_by=d["created_by"],
+            description=d.get("description"),
+            files=tuple(FileEntry(**f) for f in d["files"]),
+            peft=PeftFacts.from_dict(d["peft"]),
+            base=BaseModel(**d["base"]),
+            quantization=Quantization.parse(d["quantization"]),
+            datasets=tuple(Dataset.from_mapping(x) for x in d.get("datasets") or []),
+            training=d.get("training"),
+            parent=ParentRef(**d["parent"]) if d.get("parent") else None,
+        )
+
+
+@dataclass(frozen=True)
+class EvalRecord:
+    """An evaluation result as recorded: appended, never edited."""
+
+    metric: str
+    value: float
+    dataset: str | None
+    recorded_at: str
+    recorded_by: str
+    source: str  # "push" or "eval add"
+
+    @property
+    def evaluation(self) -> Evaluation:
+        return Evaluation(metric=self.metric, value=self.value, dataset=self.dataset)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "value": self.value,
+            "dataset": self.dataset,
+            "recorded_at": self.recorded_at,
+            "recorded_by": self.recorded_by,
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True)
+class VersionSummary:
+    """One row of ``adapters ls``."""
+
+    name: str
+    version: int
+    digest: str
+    state: str
+    created_at: str
+    created_by: str
+    peft_type: str
+    r: int | None
+    base: str | None
+    base_fingerprint: str | None
+    quantization: str
+    size: int
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "ref": self.ref,
+            "digest": self.digest,
+            "state": self.state,
+            "created_at": self.created_at,
+            "created_by": self.created_by,
+            "peft_type": self.peft_type,
+            "r": self.r,
+            "base": self.base,
+            "base_fingerprint": self.base_fingerprint,
+            "quantization": self.quantization,
+            "size": self.size,
+        }
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """Every fact of one version, as ``adapters show`` prints it."""
+
+    manifest: Manifest
+    digest: str
+    state: str
+    evals: tuple[EvalRecord, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def version(self) -> int:
+        return self.manifest.version
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        m = self.manifest.to_dict()
+        m.pop("schema")
+        return {
+            "name": self.name,
+            "version": self.version,
+            "ref": self.ref,
+            "digest": self.digest,
+            "state": self.state,
+            **{k: v for k, v in m.items() if k not in ("name", "version")},
+            "size": self.manifest.size,
+            "evals": [e.to_dict() for e in self.evals],
+        }

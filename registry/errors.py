@@ -1,0 +1,165 @@
+"""Every error the registry raises, under one root.
+
+Each message says what is wrong and what to do next. Errors carry structured
+fields so callers (the CLI, a pipeline) can act on them without parsing text.
+
+    RegistryError
+    ├── InvalidInput (ValueError)             bad input from the user; nothing was stored
+    │   ├── InvalidName                       an adapter or channel name breaks the naming rule
+    │   ├── InvalidReference                  a REF string that cannot be parsed
+    │   ├── InvalidAdapter                    an adapter directory that cannot be pushed
+    │   └── InvalidMetadata                   a --dataset / --eval / --meta value that is wrong
+    ├── NotFound (LookupError)                an adapter, version, channel or base that does not exist
+    ├── AmbiguousReference (LookupError)      a digest prefix matching several versions
+    ├── DestinationExists (FileExistsError)   an output directory that is not empty
+    ├── IntegrityError                        stored bytes or records that do not match their hashes
+    ├── StorageError (OSError)                the metadata database or blob store cannot be used
+    └── CheckFailed                           a check ran and did not pass (exit code 3)
+
+The CLI maps ``CheckFailed`` to exit code 3 and every other ``RegistryError`` to 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "AmbiguousReference",
+    "CheckFailed",
+    "DestinationExists",
+    "IntegrityError",
+    "InvalidAdapter",
+    "InvalidInput",
+    "InvalidMetadata",
+    "InvalidName",
+    "InvalidReference",
+    "NotFound",
+    "RegistryError",
+    "StorageError",
+]
+
+
+class RegistryError(Exception):
+    """Root of every error raised by the registry."""
+
+    #: Process exit code the CLI uses for this error.
+    exit_code: int = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidInput(RegistryError, ValueError):
+    """Input that cannot be accepted. Nothing was stored."""
+
+
+class InvalidName(InvalidInput):
+    """A name that breaks the naming rule."""
+
+    def __init__(self, name: str, kind: str = "adapter", why: str | None = None) -> None:
+        self.name = name
+        self.kind = kind
+        reason = f": {why}" if why else ""
+        rule = (
+            "lower-case letters and digits, separated by single '.', '_' or '-', "
+            "with at most one 'namespace/' prefix (e.g. 'support-summarizer' or 'team/support-summarizer')"
+            if kind == "adapter"
+            else "lower-case letters and digits, separated by single '.', '_' or '-' (e.g. 'production')"
+        )
+        super().__init__(f"invalid {kind} name {name!r}{reason}; a {kind} name is {rule}")
+
+
+class InvalidReference(InvalidInput):
+    """A reference string that cannot be parsed."""
+
+    def __init__(self, text: str, why: str) -> None:
+        self.text = text
+        super().__init__(
+            f"invalid reference {text!r}: {why}; use NAME (latest), NAME:N, NAME@CHANNEL "
+            "or NAME@sha256:PREFIX (at least 12 hex digits)"
+        )
+
+
+class InvalidAdapter(InvalidInput):
+    """An adapter directory that cannot be pushed: the message names the file and the fix."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        self.path = path
+        super().__init__(message)
+
+
+class InvalidMetadata(InvalidInput):
+    """A metadata value (dataset spec, eval, meta file, quantization) that is wrong."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class NotFound(RegistryError, LookupError):
+    """Something that was asked for does not exist."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        name: str | None = None,
+        version: int | None = None,
+    ) -> None:
+        self.name = name
+        self.version = version
+        super().__init__(message)
+
+
+class AmbiguousReference(RegistryError, LookupError):
+    """A digest prefix that matches more than one version."""
+
+    def __init__(self, text: str, candidates: Sequence[str]) -> None:
+        self.text = text
+        self.candidates = tuple(candidates)
+        shown = ", ".join(self.candidates[:5])
+        super().__init__(
+            f"reference {text!r} matches {len(self.candidates)} versions ({shown}); "
+            "give more digits of the digest or use NAME:N"
+        )
+
+
+class DestinationExists(RegistryError, FileExistsError):
+    """An output directory that already holds files."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(
+            f"output directory {path} is not empty; choose another directory or pass --force to replace it"
+        )
+
+
+class IntegrityError(RegistryError):
+    """Stored bytes or records that no longer match their recorded hashes."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        name: str | None = None,
+        version: int | None = None,
+        path: str | None = None,
+    ) -> None:
+        self.name = name
+        self.version = version
+        self.path = path
+        super().__init__(message)
+
+
+class StorageError(RegistryError, OSError):
+    """The metadata database or the blob store cannot be used."""
+
+
+class CheckFailed(RegistryError):
+    """A check ran and did not pass: a policy, a verification, the audit chain."""
+
+    exit_code = 3

@@ -1,0 +1,72 @@
+"""Settings, read from the environment in this one place.
+
+=================  ==========================================================
+``ADAPTERS_HOME``   directory holding the default SQLite file and blob store
+                    (default ``~/.adapters``)
+``ADAPTERS_DB``     SQLAlchemy URL of the metadata database (default
+                    ``sqlite:///$ADAPTERS_HOME/registry.db``; teams use
+                    ``postgresql+psycopg://user@host/db``)
+``ADAPTERS_STORE``  blob store directory (default ``$ADAPTERS_HOME/blobs``)
+``ADAPTERS_USER``   the acting user's name (default: the login name)
+``ADAPTERS_DEBUG``  ``1`` shows tracebacks in the CLI
+=================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Settings"]
+
+
+def _default_user(env: Mapping[str, str]) -> str:
+    user = env.get("ADAPTERS_USER", "").strip()
+    if user:
+        return user
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name in some containers
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the registry keeps its data and who is acting."""
+
+    home: Path
+    db_url: str
+    store: str
+    user: str
+    debug: bool = False
+
+    @classmethod
+    def from_env(
+        cls,
+        home: str | os.PathLike[str] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> Settings:
+        """Settings from the environment; ``home`` (the CLI's ``--home``) overrides ``ADAPTERS_HOME``.
+
+        ``ADAPTERS_DB`` and ``ADAPTERS_STORE`` win over the defaults derived from the home.
+        """
+        env = os.environ if env is None else env
+        raw_home = home if home is not None else env.get("ADAPTERS_HOME") or "~/.adapters"
+        home_path = Path(raw_home).expanduser().resolve()
+        db_url = env.get("ADAPTERS_DB") or f"sqlite:///{home_path / 'registry.db'}"
+        store = env.get("ADAPTERS_STORE") or str(home_path / "blobs")
+        return cls(
+            home=home_path,
+            db_url=db_url,
+            store=store,
+            user=_default_user(env),
+            debug=env.get("ADAPTERS_DEBUG", "") not in ("", "0"),
+        )
+
+    @property
+    def cache_dir(self) -> Path:
+        """Machine-local caches (file hashes of base models); never shared between machines."""
+        return self.home / "cache"

@@ -1,0 +1,207 @@
+"""The SQL metadata store: engine set-up for SQLite and PostgreSQL, transactions, schema.
+
+Two kinds of transaction:
+
+* ``read()``: a plain transaction; on SQLite (WAL mode) it never blocks writers.
+* ``write()``: on SQLite it starts with ``BEGIN IMMEDIATE`` so writers queue up
+  (with a busy timeout) instead of failing half-way; on PostgreSQL rows are locked
+  with ``SELECT ... FOR UPDATE`` where an invariant needs it (:meth:`Database.lock`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import create_engine, event, select, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError, ProgrammingError
+from sqlmodel import Session
+
+from registry.errors import StorageError
+from registry.storage.tables import MetaRow, metadata
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
+
+__all__ = ["SCHEMA_VERSION", "Database"]
+
+#: Bumped whenever the tables change in a way an older release could not read.
+SCHEMA_VERSION = 1
+_SQLITE_TIMEOUT_S = 60
+_PG_SCHEMA_LOCK = 0x61646170  # "adap": advisory lock serialising schema creation
+
+
+class Database:
+    """A connection to the metadata database named by an SQLAlchemy URL."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise StorageError(
+                f"ADAPTERS_DB {url!r} is not a database URL; use e.g. sqlite:////path/registry.db or "
+                "postgresql+psycopg://user@host:5432/dbname"
+            ) from None
+        self.url = parsed
+        self.dialect = parsed.get_backend_name()
+        try:
+            if self.dialect == "sqlite":
+                self.engine = self._sqlite_engine(url)
+            elif self.dialect == "postgresql":
+                self.engine = create_engine(url, pool_pre_ping=True)
+            else:
+                raise StorageError(
+                    f"database {self.redacted_url} is not supported; use SQLite (the default) or PostgreSQL "
+                    "(postgresql+psycopg://...)"
+                )
+        except NoSuchModuleError as exc:
+            raise StorageError(f"cannot use database URL {self.redacted_url}: {exc}") from None
+        self._write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+        self._schema_checked = False
+
+    @property
+    def redacted_url(self) -> str:
+        return self.url.render_as_string(hide_password=True)
+
+    def _sqlite_engine(self, url: str) -> Engine:
+        database = self.url.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            try:
+                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(
+                    f"cannot create the directory for the SQLite database {database}: {exc.strerror or exc}; "
+                    "set ADAPTERS_HOME or ADAPTERS_DB to a writable place"
+                ) from None
+        engine = create_engine(url, connect_args={"timeout": _SQLITE_TIMEOUT_S, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Take transaction control from the sqlite3 module: we emit BEGIN ourselves below.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_TIMEOUT_S * 1000}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = FULL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+        return engine
+
+    # -- transactions -------------------------------------------------------------------
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read transaction."""
+        self.ensure_schema()
+        with self._translate_errors(), Session(self.engine) as session, session.begin():
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A write transaction, committed when the block ends without an exception."""
+        self.ensure_schema()
+        with self._translate_errors(), Session(self._write_engine) as session, session.begin():
+            yield session
+
+    @contextmanager
+    def _translate_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except OperationalError as exc:
+            raise StorageError(
+                f"the metadata database {self.redacted_url} failed: {exc.orig}; check that it is reachable "
+                "and writable (ADAPTERS_DB)"
+            ) from None
+
+    def lock(self, session: Session, table: Table, row_id: int) -> None:
+        """Lock one row until the transaction ends (PostgreSQL; SQLite's write transaction already holds the database)."""
+        if self.dialect == "postgresql":
+            session.execute(select(table.c.id).where(table.c.id == row_id).with_for_update())
+
+    def insert_ignoring_conflict(
+        self, session: Session, table: Table, values: Mapping[str, Any], conflict: Sequence[str]
+    ) -> None:
+        """``INSERT ... ON CONFLICT DO NOTHING``: safe when several processes create the same row."""
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            session.execute(pg_insert(table).values(**values).on_conflict_do_nothing(index_elements=list(conflict)))
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            session.execute(sqlite_insert(table).values(**values).on_conflict_do_nothing(index_elements=list(conflict)))
+
+    # -- schema -------------------------------------------------------------------------
+
+    def ensure_schema(self) -> None:
+        """Create the tables on first use (safely under concurrent first uses); refuse a newer schema."""
+        if self._schema_checked:
+            return
+        found = self._schema_version()
+        if found is None:
+            self._create_schema()
+        elif found > SCHEMA_VERSION:
+            raise StorageError(
+                f"the database {self.redacted_url} has schema version {found}, newer than this release "
+                f"understands ({SCHEMA_VERSION}); upgrade adapter-registry (pip install -U adapter-registry)"
+            )
+        self._schema_checked = True
+
+    def _schema_version(self) -> int | None:
+        try:
+            with self.engine.connect() as conn:
+                value = conn.execute(
+                    select(MetaRow.__table__.c.value).where(MetaRow.__table__.c.key == "schema_version")  # type: ignore[attr-defined]
+                ).scalar()
+        except (OperationalError, ProgrammingError) as exc:
+            if _is_missing_table(exc):
+                return None
+            raise StorageError(
+                f"cannot open the metadata database {self.redacted_url}: {exc.orig}; check ADAPTERS_DB "
+                "(and that the server is running)"
+            ) from None
+        except DBAPIError as exc:
+            raise StorageError(f"cannot open the metadata database {self.redacted_url}: {exc.orig}") from None
+        return int(value) if value is not None else None
+
+    def _create_schema(self) -> None:
+        try:
+            with self._write_engine.begin() as conn:
+                if self.dialect == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_SCHEMA_LOCK})
+                metadata.create_all(conn)
+                table = MetaRow.__table__  # type: ignore[attr-defined]
+                exists = conn.execute(select(table.c.value).where(table.c.key == "schema_version")).scalar()
+                if exists is None:
+                    conn.execute(table.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+        except DBAPIError as exc:
+            raise StorageError(
+                f"cannot create the registry tables in {self.redacted_url}: {exc.orig}; check that the "
+                "database is writable"
+            ) from None
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _is_missing_table(exc: DBAPIError) -> bool:
+    message = str(exc.orig).lower()
+    return "no such table" in message or ("does not exist" in message and "relation" in message)
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file of an SQLite URL, or None."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return os.fspath(Path(parsed.database).expanduser())
