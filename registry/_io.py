@@ -13,7 +13,6 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
@@ -208,5 +207,7 @@ def map_threads(fn: Callable[[Path], tuple[str, int]], paths: list[Path], worker
     """Run ``fn`` over ``paths`` on a few threads (hashing releases the GIL), keeping order."""
     if workers <= 1 or len(paths) <= 1:
         return [fn(p) for p in paths]
+    from concurrent.futures import ThreadPoolExecutor  # not on the CLI's start-up path
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(fn, paths))

@@ -253,6 +253,16 @@ class PushMetadata:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], source: str = "metadata") -> PushMetadata:
+        """Parse the keys of a metadata file; every error names ``source``."""
+        try:
+            return cls._from_mapping(values, source)
+        except InvalidMetadata as exc:
+            if source in exc.message:
+                raise
+            raise InvalidMetadata(f"{source}: {exc.message}", exc.field) from None
+
+    @classmethod
+    def _from_mapping(cls, values: Mapping[str, Any], source: str) -> PushMetadata:
         unknown = sorted(set(values) - set(META_KEYS))
         if unknown:
             raise InvalidMetadata(f"{source}: unknown key(s) {unknown}; allowed keys are {', '.join(META_KEYS)}")

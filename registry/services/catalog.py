@@ -453,7 +453,8 @@ class Catalog:
         if flt.quantization:
             query = query.where(v.c.quantization == flt.quantization.lower())
         if flt.latest:
-            latest = select(func.max(v.c.number)).where(v.c.adapter_id == a.c.id).scalar_subquery()
+            other = _VERSIONS.alias("other")
+            latest = select(func.max(other.c.number)).where(other.c.adapter_id == v.c.adapter_id).scalar_subquery()
             query = query.where(v.c.number == latest)
         query = query.order_by(a.c.name, v.c.number)
         with self.db.read() as session:

@@ -1,0 +1,174 @@
+"""The `adapters` command: JSON shapes, exit codes, streams, help, start-up imports."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> object:
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+@pytest.fixture
+def pushed(backend, llama) -> dict:
+    result = run("push", str(llama.adapter), "--name", "support", "--base", str(llama.base), "--json")
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_every_command_has_help(tmp_path: Path) -> None:
+    for name, command in cli.commands.items():
+        assert command.help and command.help.strip(), f"{name} has no help text"
+        result = run(name, "--help")
+        assert result.exit_code == 0
+        assert command.help.strip().splitlines()[0][:40] in " ".join(result.stdout.split())
+
+
+def test_push_json(pushed: dict) -> None:
+    assert pushed["name"] == "support" and pushed["version"] == 1 and pushed["ref"] == "support:1"
+    assert pushed["digest"].startswith("sha256:")
+    assert set(pushed) >= {"name", "version", "digest", "size", "files", "base", "warnings"}
+
+
+def test_push_human_output_prints_ref_and_digest(backend, llama) -> None:
+    result = run("push", str(llama.adapter), "--name", "support")
+    assert result.exit_code == 0
+    first_line = result.stdout.splitlines()[0].split()
+    assert first_line[0] == "support:1" and first_line[1].startswith("sha256:")
+
+
+def test_show_json_keys(pushed: dict) -> None:
+    result = run("show", "support:1", "--json")
+    assert result.exit_code == 0
+    shown = json.loads(result.stdout)
+    assert set(shown) >= {
+        "name",
+        "version",
+        "digest",
+        "state",
+        "created_at",
+        "created_by",
+        "peft",
+        "base",
+        "quantization",
+        "datasets",
+        "evals",
+        "files",
+    }
+    assert shown["digest"] == pushed["digest"] and shown["state"] == "draft"
+    assert set(shown["peft"]) >= {"type", "r", "lora_alpha", "target_modules", "use_rslora", "use_dora"}
+    assert set(shown["base"]) >= {"name", "revision", "fingerprint"}
+    assert all(set(f) == {"path", "sha256", "size"} for f in shown["files"])
+    human = run("show", "support:1")
+    assert human.exit_code == 0 and pushed["digest"] in human.stdout
+
+
+def test_ls_json_and_filters(pushed: dict) -> None:
+    rows = json.loads(run("ls", "--json").stdout)
+    assert [r["ref"] for r in rows] == ["support:1"]
+    assert json.loads(run("ls", "--json", "--min-rank", "5").stdout) == []
+    assert "support:1" in run("ls").stdout
+
+
+def test_pull_json(pushed: dict, tmp_path: Path) -> None:
+    out = tmp_path / "pulled"
+    result = run("pull", "support", "-o", str(out), "--json")
+    assert result.exit_code == 0, result.stderr
+    pulled = json.loads(result.stdout)
+    assert pulled["digest"] == pushed["digest"] and pulled["path"] == str(out)
+    again = run("pull", "support", "-o", str(out))
+    assert again.exit_code == 1 and "--force" in again.stderr
+    assert run("pull", "support", "-o", str(out), "--force").exit_code == 0
+
+
+def test_errors_go_to_stderr_with_exit_1_and_nothing_on_stdout(backend, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    for args in (["push", str(tmp_path / "empty"), "--name", "x"], ["show", "nope:1"], ["show", "Bad Ref"]):
+        result = run(*args, "--json")
+        assert result.exit_code == 1, args
+        assert result.stdout == ""
+        assert result.stderr.startswith("error: ")
+        assert "Traceback" not in result.stderr
+
+
+def test_usage_errors_exit_2(backend, llama) -> None:
+    assert run("push", str(llama.adapter)).exit_code == 2  # --name missing
+    assert run("push", str(llama.adapter), "--name", "x", "--quantization", "int3").exit_code == 2
+    assert run("frobnicate").exit_code == 2
+
+
+def test_warnings_go_to_stderr_and_json_stays_clean(backend, llama) -> None:
+    result = run("push", str(llama.adapter), "--name", "x", "--base", "org/not-cached", "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["base"]["fingerprint"] is None
+    assert "warning: base 'org/not-cached'" in result.stderr
+
+
+def test_debug_shows_a_traceback(backend) -> None:
+    result = CliRunner().invoke(cli, ["show", "nope"], env={"ADAPTERS_DEBUG": "1"})
+    assert result.exit_code == 1 and "Traceback" in result.stderr
+
+
+def test_home_option(tmp_path: Path, llama, monkeypatch: pytest.MonkeyPatch) -> None:
+    other = tmp_path / "other-home"
+    assert run("--home", str(other), "push", str(llama.adapter), "--name", "x").exit_code == 0
+    assert (other / "registry.db").exists() and (other / "blobs" / "sha256").is_dir()
+    assert json.loads(run("ls", "--json").stdout) == []  # the default home did not see it
+    assert len(json.loads(run("--home", str(other), "ls", "--json").stdout)) == 1
+
+
+def test_meta_file_with_flags_overriding(backend, llama, tmp_path: Path) -> None:
+    meta = tmp_path / "meta.yaml"
+    meta.write_text(
+        "quantization: nf4\ndescription: from file\nevals: {accuracy: 0.5}\ndatasets: [{name: d, license: mit}]\n"
+    )
+    result = run(
+        "push",
+        str(llama.adapter),
+        "--name",
+        "x",
+        "--meta",
+        str(meta),
+        "--eval",
+        "accuracy=0.9",
+        "--dataset",
+        "name=e,license=cc0",
+        "--json",
+    )
+    assert result.exit_code == 0, result.stderr
+    shown = json.loads(run("show", "x", "--json").stdout)
+    assert shown["quantization"]["method"] == "nf4" and shown["description"] == "from file"
+    assert [(e["metric"], e["value"]) for e in shown["evals"]] == [("accuracy", 0.9)]
+    assert sorted(d["name"] for d in shown["datasets"]) == ["d", "e"]
+
+
+@pytest.mark.parametrize("args", [["--help"], ["ls", "--json"], ["show", "x", "--json"], ["ls"]])
+def test_light_commands_do_not_import_torch(backend, llama, args: list[str]) -> None:
+    run("push", str(llama.adapter), "--name", "x")
+    code = (
+        "import sys\nfrom cli.main import cli\n"
+        f"try:\n    cli.main({args!r}, prog_name='adapters')\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('torch', 'transformers', 'peft', 'bitsandbytes') if m in sys.modules]\n"
+        "sys.stderr.write('HEAVY=' + ','.join(heavy))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy())
+    assert "HEAVY=" in proc.stderr, proc.stderr
+    assert proc.stderr.rsplit("HEAVY=", 1)[1].strip() == ""
+
+
+def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    result = run("demo")
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    for command in ("$ adapters push", "$ adapters ls", "$ adapters show", "$ adapters pull"):
+        assert command in out
+    assert "max |logits difference| = 0" in out

@@ -1,0 +1,124 @@
+"""Shared fixtures: an isolated environment for every test, registries on SQLite and PostgreSQL,
+and tiny real models with real peft adapters built once per session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import tinymodels
+
+#: Set by .ci/run; without it the PostgreSQL variants are skipped with this reason.
+POSTGRES_ENV = "ADAPTERS_TEST_POSTGRES_URL"
+_NO_POSTGRES = f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test sees the real home, the real Hugging Face cache or the network."""
+    home = tmp_path / "adapters-home"
+    for var in ("ADAPTERS_DB", "ADAPTERS_STORE", "ADAPTERS_DEBUG", "ADAPTERS_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("ADAPTERS_HOME", str(home))
+    monkeypatch.setenv("ADAPTERS_USER", "tester")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-home" / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    # huggingface_hub reads its cache location once, at import: point the constant here too.
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-home" / "hub"))
+    return home
+
+
+# -- databases ---------------------------------------------------------------------------
+
+
+@dataclass
+class Backend:
+    """Where a test's registry keeps its metadata: the URL to give ADAPTERS_DB (None = SQLite default)."""
+
+    name: str
+    db_url: str | None
+
+
+def _postgres_schema_url(base_url: str, schema: str) -> str:
+    sep = "&" if "?" in base_url else "?"
+    return f"{base_url}{sep}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL schema for one test (dropped afterwards)."""
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        pytest.skip(_NO_POSTGRES)
+    from sqlalchemy import create_engine, text
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield _postgres_schema_url(base, schema)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Backend:
+    """Each test using it runs once on SQLite and once on PostgreSQL; ADAPTERS_DB is set to match."""
+    if request.param == "sqlite":
+        return Backend("sqlite", None)
+    url = request.getfixturevalue("postgres_url")
+    monkeypatch.setenv("ADAPTERS_DB", url)
+    return Backend("postgres", url)
+
+
+@pytest.fixture
+def reg(backend: Backend) -> Iterator[object]:
+    from registry import Registry
+
+    with Registry() as r:
+        yield r
+
+
+# -- tiny models -------------------------------------------------------------------------
+
+
+@dataclass
+class Tiny:
+    """A base model directory and a LoRA adapter saved by peft for it."""
+
+    kind: str
+    base: Path
+    adapter: Path
+
+    def copy_adapter(self, dest: Path) -> Path:
+        shutil.copytree(self.adapter, dest)
+        return dest
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Tiny]:
+    root = tmp_path_factory.mktemp("tiny")
+    out = {}
+    for kind in tinymodels.KINDS:
+        base = tinymodels.save_base(kind, root / f"{kind}-base")
+        adapter = tinymodels.make_adapter(kind, base, root / f"{kind}-lora")
+        out[kind] = Tiny(kind, base, adapter)
+    return out
+
+
+@pytest.fixture
+def llama(tiny_models: dict[str, Tiny]) -> Tiny:
+    return tiny_models["llama"]

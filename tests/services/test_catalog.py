@@ -1,0 +1,230 @@
+"""push / pull / ls / show, run on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import tinymodels
+from sqlalchemy import text
+
+from registry import (
+    AmbiguousReference,
+    DestinationExists,
+    IntegrityError,
+    NotFound,
+    Registry,
+)
+from registry.domain.adapterdir import PROVENANCE_FILE
+from registry.domain.canonical import sha256_digest
+
+
+def _blob_files(reg: Registry) -> list[Path]:
+    root = reg._store.root / "sha256"
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def test_push_records_every_fact(reg: Registry, llama, tmp_path: Path) -> None:
+    data = tmp_path / "train.jsonl"
+    data.write_text('{"a": 1}\n\n{"a": 2}\n{"a": 3}\n')
+    result = reg.push(
+        llama.adapter,
+        name="support-summarizer",
+        base=str(llama.base),
+        quantization="nf4",
+        datasets=[f"name=tickets,license=mit,split=train,path={data}", {"name": "chats", "uri": "hf://x/chats"}],
+        evals={"accuracy": 0.91},
+        training={"lr": 2e-4, "epochs": 3},
+        description="first",
+    )
+    assert (result.name, result.version) == ("support-summarizer", 1)
+    assert result.digest.startswith("sha256:") and len(result.digest) == 71
+
+    info = reg.show("support-summarizer:1")
+    d = info.to_dict()
+    assert d["digest"] == result.digest
+    assert d["state"] == "draft"
+    assert d["created_by"] == "tester"
+    assert d["peft"]["type"] == "LORA" and d["peft"]["r"] == 4 and d["peft"]["lora_alpha"] == 8
+    assert d["quantization"]["method"] == "nf4"
+    assert d["base"]["name"] == str(llama.base.resolve())
+    assert d["base"]["fingerprint"].startswith("sha256:")
+    tickets = next(x for x in d["datasets"] if x["name"] == "tickets")
+    assert tickets["rows"] == 3  # blank line not counted
+    assert tickets["sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()
+    assert tickets["license"] == "mit"
+    assert [(e["metric"], e["value"], e["source"]) for e in d["evals"]] == [("accuracy", 0.91, "push")]
+    assert d["training"] == {"lr": 2e-4, "epochs": 3}
+    # every file is listed with the sha256 of its bytes on disk
+    for f in d["files"]:
+        assert f["sha256"] == hashlib.sha256((llama.adapter / f["path"]).read_bytes()).hexdigest()
+        assert f["size"] == (llama.adapter / f["path"]).stat().st_size
+
+
+def test_versions_count_up_and_identical_bytes_are_stored_once(reg: Registry, llama) -> None:
+    first = reg.push(llama.adapter, name="a")
+    blobs_after_first = _blob_files(reg)
+    second = reg.push(llama.adapter, name="a", description="same files, new version")
+    assert second.version == 2
+    assert second.digest != first.digest  # the digest pins the version, not only the bytes
+    assert second.new_bytes == 0 and first.new_bytes == first.size
+    assert _blob_files(reg) == blobs_after_first
+    # every blob's name is the sha256 of its bytes
+    for blob in blobs_after_first:
+        assert hashlib.sha256(blob.read_bytes()).hexdigest() == blob.name
+
+
+def test_digest_is_the_sha256_of_the_stored_canonical_manifest(reg: Registry, llama) -> None:
+    result = reg.push(llama.adapter, name="a")
+    with reg._db.read() as s:
+        manifest = s.execute(text("SELECT manifest FROM versions")).scalar_one()
+    assert sha256_digest(manifest.encode()) == result.digest
+    assert json.loads(manifest)["files"] == reg.show("a").to_dict()["files"]
+
+
+def test_references_resolve(reg: Registry, llama) -> None:
+    r1 = reg.push(llama.adapter, name="team/a")
+    r2 = reg.push(llama.adapter, name="team/a")
+    assert reg.show("team/a").version == 2  # NAME is the latest
+    assert reg.show("team/a:1").digest == r1.digest
+    assert reg.show(f"team/a@{r2.digest[:19]}").version == 2  # sha256: + 12 hex
+    with pytest.raises(NotFound, match=r"has no version 7; versions are 1-2 \(adapters ls team/a\)"):
+        reg.show("team/a:7")
+    with pytest.raises(NotFound, match="adapters ls"):
+        reg.show("nope")
+    with pytest.raises(NotFound, match="no version with digest"):
+        reg.show("team/a@sha256:000000000000")
+    with pytest.raises(NotFound, match="no channel 'production'"):
+        reg.show("team/a@production")
+
+
+def test_an_ambiguous_digest_prefix_lists_the_candidates(reg: Registry, llama) -> None:
+    reg.push(llama.adapter, name="a")
+    reg.push(llama.adapter, name="a")
+    # Real digests never share 12 hex digits; forge two that do to check the refusal.
+    with reg._db.write() as s:
+        s.execute(text("UPDATE versions SET digest = 'sha256:abcdefabcdef' || substr(digest, 20)"))
+    with pytest.raises(AmbiguousReference, match="matches 2 versions"):
+        reg.show("a@sha256:abcdefabcdef")
+
+
+def test_pull_writes_a_verified_directory_with_provenance(reg: Registry, llama, tmp_path: Path) -> None:
+    pushed = reg.push(llama.adapter, name="a")
+    out = tmp_path / "out"
+    result = reg.pull("a", out)
+    assert result.digest == pushed.digest and result.path == out
+    for f in result.files:
+        assert (out / f.path).read_bytes() == (llama.adapter / f.path).read_bytes()
+    prov = json.loads((out / PROVENANCE_FILE).read_text())
+    assert prov["ref"] == "a" and prov["version"] == 1 and prov["digest"] == pushed.digest
+    assert prov["registry"]["store"] == str(reg._store.root)
+    assert "password" not in json.dumps(prov)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]  # no temp sibling left
+
+
+def test_pull_refuses_a_non_empty_directory_unless_forced(reg: Registry, llama, tmp_path: Path) -> None:
+    reg.push(llama.adapter, name="a")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep me")
+    with pytest.raises(DestinationExists, match="--force"):
+        reg.pull("a", out)
+    assert (out / "mine.txt").read_text() == "keep me"
+    reg.pull("a", out, force=True)
+    assert not (out / "mine.txt").exists() and (out / "adapter_model.safetensors").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    reg.pull("a", empty)  # an empty directory is fine
+    assert (empty / "adapter_config.json").exists()
+
+
+def test_a_corrupted_blob_fails_the_pull_and_writes_nothing(reg: Registry, llama, tmp_path: Path) -> None:
+    reg.push(llama.adapter, name="a")
+    weights = next(f for f in reg.show("a:1").manifest.files if f.path == "adapter_model.safetensors")
+    blob = reg._store.path(weights.sha256)
+    blob.chmod(0o644)
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    blob.write_bytes(bytes(data))
+
+    pulls = tmp_path / "pulls"
+    pulls.mkdir()
+    out = pulls / "out"
+    with pytest.raises(IntegrityError) as exc:
+        reg.pull("a:1", out)
+    assert "a:1" in str(exc.value) and "adapter_model.safetensors" in str(exc.value)
+    assert "nothing was written" in str(exc.value)
+    assert not out.exists()
+    assert list(pulls.iterdir()) == []  # no temporary sibling either
+
+    # with --force over an existing directory, the old content survives the failed pull
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    with pytest.raises(IntegrityError):
+        reg.pull("a:1", out, force=True)
+    assert [p.name for p in out.iterdir()] == ["old.txt"]
+
+
+def test_an_edited_record_is_detected(reg: Registry, llama, tmp_path: Path) -> None:
+    reg.push(llama.adapter, name="a")
+    with reg._db.write() as s:
+        s.execute(
+            text("UPDATE versions SET manifest = replace(manifest, :old, :new)"), {"old": '"r":4', "new": '"r":64'}
+        )
+    with pytest.raises(IntegrityError, match="no longer matches its digest"):
+        reg.show("a")
+    with pytest.raises(IntegrityError):
+        reg.pull("a", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_ls_filters(reg: Registry, tiny_models, tmp_path: Path) -> None:
+    llama, gpt2 = tiny_models["llama"], tiny_models["gpt2"]
+    big = tinymodels.make_adapter("llama", llama.base, tmp_path / "big", r=16, lora_alpha=32)
+    reg.push(llama.adapter, name="support/summarizer", base=str(llama.base), quantization="nf4")
+    reg.push(big, name="support/summarizer", base=str(llama.base))
+    reg.push(gpt2.adapter, name="chat-gpt2", base=str(gpt2.base))
+    reg.push(llama.adapter, name="supportive", base=str(llama.base))
+
+    def refs(**kw: object) -> list[str]:
+        return [r.ref for r in reg.ls(**kw)]  # type: ignore[arg-type]
+
+    assert refs() == ["chat-gpt2:1", "support/summarizer:1", "support/summarizer:2", "supportive:1"]
+    assert refs(pattern="support") == ["support/summarizer:1", "support/summarizer:2"]  # a namespace
+    assert refs(pattern="support*") == ["support/summarizer:1", "support/summarizer:2", "supportive:1"]
+    assert refs(pattern="chat-gpt?") == ["chat-gpt2:1"]
+    assert refs(min_rank=8) == ["support/summarizer:2"]
+    assert refs(max_rank=4) == ["chat-gpt2:1", "support/summarizer:1", "supportive:1"]
+    assert refs(quantization="nf4") == ["support/summarizer:1"]
+    assert refs(peft_type="lora") == refs()
+    assert refs(peft_type="IA3") == []
+    assert refs(base=str(gpt2.base.resolve())) == ["chat-gpt2:1"]
+    fingerprint = reg.show("chat-gpt2").manifest.base.fingerprint
+    assert refs(base=fingerprint[:19]) == ["chat-gpt2:1"]
+    assert refs(latest=True) == ["chat-gpt2:1", "support/summarizer:2", "supportive:1"]
+    row = reg.ls(pattern="chat-gpt2")[0].to_dict()
+    assert set(row) >= {
+        "name",
+        "version",
+        "digest",
+        "state",
+        "created_at",
+        "peft_type",
+        "r",
+        "base",
+        "quantization",
+        "size",
+    }
+
+
+def test_parent_is_resolved_to_a_digest(reg: Registry, llama) -> None:
+    first = reg.push(llama.adapter, name="a")
+    second = reg.push(llama.adapter, name="b", parent="a:1")
+    parent = reg.show("b").manifest.parent
+    assert parent is not None and (parent.name, parent.version, parent.digest) == ("a", 1, first.digest)
+    assert second.version == 1
+    with pytest.raises(NotFound):
+        reg.push(llama.adapter, name="c", parent="a:9")
+    assert reg.ls(pattern="c") == []

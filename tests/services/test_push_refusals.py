@@ -1,0 +1,155 @@
+"""Bad input is refused with a message that names the problem and the fix, and nothing is stored."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+
+from registry import InvalidAdapter, InvalidMetadata, InvalidName, NotFound, Registry
+
+
+def _assert_nothing_stored(reg: Registry) -> None:
+    assert reg.ls() == []
+    blobs = reg._store.root / "sha256"
+    assert not blobs.exists() or not any(p.is_file() for p in blobs.rglob("*"))
+    tmp = reg._store.root / "tmp"
+    assert not tmp.exists() or list(tmp.iterdir()) == []
+
+
+class _Payload:
+    """Unpickling this writes a marker file: proof that a pickle was loaded."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("suffix", [".bin", ".pt", ".pth", ".pkl", ".ckpt"])
+def test_pickle_files_are_refused_and_never_loaded(reg: Registry, llama, tmp_path: Path, suffix: str) -> None:
+    d = llama.copy_adapter(tmp_path / "a")
+    marker = tmp_path / "pwned"
+    (d / f"adapter_model{suffix}").write_bytes(pickle.dumps(_Payload(marker)))
+    with pytest.raises(InvalidAdapter) as exc:
+        reg.push(d, name="a")
+    message = str(exc.value)
+    assert f"adapter_model{suffix}" in message and "pickle" in message and "safetensors" in message
+    assert not marker.exists()
+    _assert_nothing_stored(reg)
+
+
+def test_training_args_bin_in_a_subdirectory_is_refused_too(reg: Registry, llama, tmp_path: Path) -> None:
+    d = llama.copy_adapter(tmp_path / "a")
+    (d / "checkpoint-10").mkdir()
+    (d / "checkpoint-10" / "optimizer.pt").write_bytes(b"\x80\x04K\x01.")
+    with pytest.raises(InvalidAdapter, match=r"checkpoint-10/optimizer\.pt"):
+        reg.push(d, name="a")
+    _assert_nothing_stored(reg)
+
+
+def test_missing_config(reg: Registry, llama, tmp_path: Path) -> None:
+    d = llama.copy_adapter(tmp_path / "a")
+    (d / "adapter_config.json").unlink()
+    with pytest.raises(InvalidAdapter, match=r"no adapter_config\.json.*save_pretrained"):
+        reg.push(d, name="a")
+    _assert_nothing_stored(reg)
+
+
+def test_missing_weights(reg: Registry, llama, tmp_path: Path) -> None:
+    d = llama.copy_adapter(tmp_path / "a")
+    (d / "adapter_model.safetensors").unlink()
+    with pytest.raises(InvalidAdapter, match=r"no adapter_model\.safetensors"):
+        reg.push(d, name="a")
+    _assert_nothing_stored(reg)
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [("{not json", "not valid JSON"), ("[1, 2]", "JSON object"), ('{"r": 8}', "no 'peft_type'")],
+)
+def test_bad_config(reg: Registry, llama, tmp_path: Path, content: str, fragment: str) -> None:
+    d = llama.copy_adapter(tmp_path / "a")
+    (d / "adapter_config.json").write_text(content)
+    with pytest.raises(InvalidAdapter, match=fragment):
+        reg.push(d, name="a")
+    _assert_nothing_stored(reg)
+
+
+def test_truncated_safetensors(reg: Registry, llama, tmp_path: Path) -> None:
+    d = llama.copy_adapter(tmp_path / "a")
+    w = d / "adapter_model.safetensors"
+    w.write_bytes(w.read_bytes()[:-200])
+    with pytest.raises(InvalidAdapter, match=r"not a valid safetensors file.*truncated"):
+        reg.push(d, name="a")
+    _assert_nothing_stored(reg)
+
+
+def test_garbage_safetensors(reg: Registry, llama, tmp_path: Path) -> None:
+    d = llama.copy_adapter(tmp_path / "a")
+    (d / "adapter_model.safetensors").write_bytes(b"\xff" * 64)
+    with pytest.raises(InvalidAdapter, match="not a valid safetensors file"):
+        reg.push(d, name="a")
+    _assert_nothing_stored(reg)
+
+
+def test_targets_matching_no_tensor(reg: Registry, llama, tmp_path: Path) -> None:
+    d = llama.copy_adapter(tmp_path / "a")
+    cfg = json.loads((d / "adapter_config.json").read_text())
+    cfg["target_modules"] = ["c_attn", "query"]  # GPT-2 / BERT names on a Llama adapter
+    (d / "adapter_config.json").write_text(json.dumps(cfg))
+    with pytest.raises(InvalidAdapter, match=r"targets \['c_attn', 'query'\], but none of the 28 tensors"):
+        reg.push(d, name="a")
+    _assert_nothing_stored(reg)
+
+
+def test_symlink_leaving_the_directory(reg: Registry, llama, tmp_path: Path) -> None:
+    d = llama.copy_adapter(tmp_path / "a")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("do not store me")
+    (d / "notes.txt").symlink_to(secret)
+    with pytest.raises(InvalidAdapter, match=r"symlink to .*secret\.txt, outside"):
+        reg.push(d, name="a")
+    _assert_nothing_stored(reg)
+
+
+def test_symlink_inside_the_directory_is_stored_as_its_content(reg: Registry, llama, tmp_path: Path) -> None:
+    d = llama.copy_adapter(tmp_path / "a")
+    (d / "README-link.md").symlink_to(d / "README.md")
+    reg.push(d, name="a")
+    files = {f.path: f.sha256 for f in reg.show("a").manifest.files}
+    assert files["README-link.md"] == files["README.md"]
+
+
+@pytest.mark.parametrize("name", ["..", "a/../b", "a/b/c", "Upper", "has space", "ns/", ""])
+def test_invalid_names(reg: Registry, llama, name: str) -> None:
+    with pytest.raises(InvalidName):
+        reg.push(llama.adapter, name=name)
+    _assert_nothing_stored(reg)
+
+
+def test_not_a_directory(reg: Registry, tmp_path: Path) -> None:
+    with pytest.raises(InvalidAdapter, match="does not exist"):
+        reg.push(tmp_path / "missing", name="a")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InvalidAdapter, match="not a directory"):
+        reg.push(tmp_path / "file", name="a")
+    _assert_nothing_stored(reg)
+
+
+def test_bad_metadata_is_refused_before_anything_is_stored(reg: Registry, llama, tmp_path: Path) -> None:
+    with pytest.raises(InvalidMetadata, match="does not exist"):
+        reg.push(llama.adapter, name="a", datasets=["name=x,path=/nonexistent/data.jsonl"])
+    data = tmp_path / "d.jsonl"
+    data.write_text("{}\n")
+    with pytest.raises(InvalidMetadata, match="does not match"):
+        reg.push(llama.adapter, name="a", datasets=[f"name=x,path={data},sha256={'0' * 64}"])
+    with pytest.raises(InvalidMetadata, match=r"rows=5 was given but .* has 1 rows"):
+        reg.push(llama.adapter, name="a", datasets=[f"name=x,path={data},rows=5"])
+    with pytest.raises(NotFound, match=r"base model directory \./no/such/dir does not exist"):
+        reg.push(llama.adapter, name="a", base="./no/such/dir")
+    _assert_nothing_stored(reg)

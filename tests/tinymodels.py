@@ -1,0 +1,106 @@
+"""Tiny random models and real peft adapters for tests (no hub, no downloads).
+
+Each builder saves a transformers model with random weights, and ``make_adapter``
+wraps it with peft (``init_lora_weights=False`` so the adapter is not a no-op) and
+saves the adapter exactly as a training job would.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+KINDS = ("llama", "gpt2", "bert")
+
+
+def build_model(kind: str, seed: int = 0, **overrides: Any) -> Any:
+    import torch
+    from transformers import BertConfig, BertModel, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    if kind == "llama":
+        cfg = dict(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            vocab_size=256,
+            max_position_embeddings=64,
+        )
+        cfg.update(overrides)
+        return LlamaForCausalLM(LlamaConfig(**cfg))
+    if kind == "gpt2":
+        cfg = dict(n_embd=32, n_layer=2, n_head=2, vocab_size=128, n_positions=64, bos_token_id=0, eos_token_id=0)
+        cfg.update(overrides)
+        return GPT2LMHeadModel(GPT2Config(**cfg))
+    if kind == "bert":
+        cfg = dict(
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            vocab_size=128,
+            max_position_embeddings=64,
+        )
+        cfg.update(overrides)
+        return BertModel(BertConfig(**cfg))
+    raise ValueError(kind)
+
+
+def save_base(kind: str, directory: Path, seed: int = 0, **overrides: Any) -> Path:
+    build_model(kind, seed, **overrides).save_pretrained(str(directory))
+    return directory
+
+
+DEFAULT_TARGETS = {"llama": "all-linear", "gpt2": ["c_attn", "c_proj"], "bert": ["query", "value"]}
+
+
+def make_adapter(
+    kind: str,
+    base_dir: Path,
+    out_dir: Path,
+    seed: int = 1,
+    peft_config: Any = None,
+    **lora: Any,
+) -> Path:
+    """Save a peft adapter for the base in ``base_dir`` (LoRA by default; ``lora`` overrides LoraConfig)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    model = load_base(kind, base_dir)
+    if peft_config is None:
+        options: dict[str, Any] = dict(r=4, lora_alpha=8, target_modules=DEFAULT_TARGETS[kind], init_lora_weights=False)
+        if kind == "gpt2":
+            options["fan_in_fan_out"] = True
+        options.update(lora)
+        peft_config = LoraConfig(**options)
+    torch.manual_seed(seed)
+    peft_model = get_peft_model(model, peft_config)
+    peft_model.save_pretrained(str(out_dir))
+    return out_dir
+
+
+def load_base(kind: str, base_dir: Path) -> Any:
+    from transformers import AutoModel, AutoModelForCausalLM
+
+    loader = AutoModel if kind == "bert" else AutoModelForCausalLM
+    return loader.from_pretrained(str(base_dir))
+
+
+def probe_ids(vocab: int = 128, length: int = 12) -> Any:
+    import torch
+
+    return (torch.arange(length) * 7 % vocab).unsqueeze(0)
+
+
+def adapter_outputs(kind: str, base_dir: Path, adapter_dir: Path) -> Any:
+    """The outputs of base + adapter (loaded with PeftModel.from_pretrained) on a fixed input."""
+    import torch
+    from peft import PeftModel
+
+    model = PeftModel.from_pretrained(load_base(kind, base_dir), str(adapter_dir))
+    model.eval()
+    with torch.no_grad():
+        out = model(probe_ids())
+    return out.last_hidden_state if kind == "bert" else out.logits
