@@ -139,6 +139,8 @@ def run_demo(group: click.Group, home: str | None, keep: bool) -> None:
             _step("List and inspect")
             run("ls")
             run("show", "support-summarizer:1")
+            _step("Verify it fits the base: tensor shapes from headers, then a real load on a 4-bit NF4 base")
+            run("verify", "support-summarizer:1", "--base", str(base_dir))
             _step("Pull a version: every byte re-hashed, the directory appears complete or not at all")
             out = workdir / "pulled"
             run("pull", "support-summarizer:1", "-o", str(out))

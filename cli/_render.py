@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING, Any
 from cli._output import human_size, short_digest, stdout_console, table
 
 if TYPE_CHECKING:
-    from registry import PullResult, PushResult, VersionInfo, VersionSummary
+    from registry import PullResult, PushResult, VerificationReport, VersionInfo, VersionSummary
 
-__all__ = ["render_ls", "render_pull", "render_push", "render_show"]
+__all__ = ["render_ls", "render_pull", "render_push", "render_show", "render_verification"]
+
+_MARK = {True: "[green]✓ pass[/]", False: "[red]✗ FAIL[/]", None: "[yellow]· n/a [/]"}
 
 
 def render_push(result: PushResult) -> None:
@@ -154,4 +156,50 @@ def render_show(info: VersionInfo) -> None:
             )
         )
     console.print()
+    if info.verifications:
+        console.print()
+        console.print(
+            table(
+                "Verifications",
+                ["#", "WHEN", "BY", "MODE", "RESULT", "BASE", "DEVICE", "FAILED CHECKS"],
+                [
+                    (
+                        v.id,
+                        v.created_at[:19].replace("T", " "),
+                        v.created_by,
+                        v.mode,
+                        "pass" if v.passed else "FAIL",
+                        short_digest(v.base_fingerprint),
+                        v.device or "-",
+                        ", ".join(c.name for c in v.failures) or "-",
+                    )
+                    for v in info.verifications
+                ],
+            )
+        )
+    console.print()
     console.print(table("Files", ["PATH", "SIZE", "SHA256"], [(f.path, human_size(f.size), f.sha256) for f in m.files]))
+
+
+def render_verification(report: VerificationReport) -> None:
+    console = stdout_console()
+    verdict = "[green]PASSED[/]" if report.passed else "[red]FAILED[/]"
+    console.print(f"[bold]verify {report.ref}[/bold] ({report.mode}) against {report.base_name}: {verdict}")
+    for check in report.checks:
+        console.print(f"  {_MARK[check.passed]}  [bold]{check.name}[/]: {check.message}", highlight=False)
+        if check.passed is False:
+            for detail in check.details[1:]:
+                console.print(f"             {detail}", highlight=False)
+    for note in report.not_checked:
+        console.print(f"  [yellow]· not checked[/]: {note}", highlight=False)
+    if report.device:
+        memory = human_size(report.peak_memory_bytes)
+        kind = "CUDA max allocated" if report.peak_memory_kind == "cuda_max_allocated" else "process peak RSS"
+        q = report.quantization or {}
+        seconds = f"{report.load_seconds:.2f} s" if report.load_seconds is not None else "-"
+        console.print(
+            f"  device {report.device} ({report.device_name}); {q.get('method')} double_quant={q.get('double_quant')} "
+            f"compute {q.get('compute_dtype')}; load {seconds}; peak memory {memory} ({kind})",
+            highlight=False,
+        )
+    console.print(f"  report #{report.id} recorded at {report.created_at} by {report.created_by}", style="dim")

@@ -265,6 +265,64 @@ def show(ctx: click.Context, ref: str, as_json: bool) -> None:
 
 
 @cli.command()
+@click.argument("ref")
+@click.option("--base", help="Base model directory or cached Hugging Face id. Default: the base recorded at push.")
+@click.option(
+    "--mode",
+    type=click.Choice(["static", "load", "all"]),
+    default="all",
+    show_default=True,
+    help="static: safetensors headers only; load: a real 4-bit load with peft and a probe input.",
+)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--quant", type=click.Choice(["nf4", "fp4"]), default="nf4", show_default=True, help="4-bit type.")
+@click.option("--double-quant/--no-double-quant", default=True, show_default=True)
+@click.option(
+    "--compute-dtype",
+    type=click.Choice(["float32", "bfloat16", "float16"]),
+    help="Compute dtype of the 4-bit layers. Default: float32 on the CPU, bfloat16 on CUDA.",
+)
+@click.option("--allow-base-mismatch", is_flag=True, help="Let a base whose fingerprint differs pass (recorded).")
+@_json_option
+@click.pass_context
+def verify(
+    ctx: click.Context,
+    ref: str,
+    base: str | None,
+    mode: str,
+    device: str,
+    quant: str,
+    double_quant: bool,
+    compute_dtype: str | None,
+    allow_base_mismatch: bool,
+    as_json: bool,
+) -> None:
+    """Prove that version REF fits the exact base it will run on.
+
+    Exit 0 when every check passes, 3 when a check failed, 1 when it could not run.
+    The report is stored with the version either way (adapters show lists it).
+    """
+    report = _registry(ctx).verify(
+        ref,
+        base,
+        mode=mode,
+        device=device,
+        quant=quant,
+        double_quant=double_quant,
+        compute_dtype=compute_dtype,
+        allow_base_mismatch=allow_base_mismatch,
+    )
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        from cli._render import render_verification
+
+        render_verification(report)
+    if not report.passed:
+        ctx.exit(3)
+
+
+@cli.command()
 @click.option(
     "--home",
     "demo_home",
@@ -273,7 +331,7 @@ def show(ctx: click.Context, ref: str, as_json: bool) -> None:
 )
 @click.option("--keep", is_flag=True, help="Keep the temporary directory and print where it is.")
 def demo(demo_home: str | None, keep: bool) -> None:
-    """Walk through push, ls, show and pull on a tiny model built on the spot.
+    """Walk through push, ls, show, verify and pull on a tiny model built on the spot.
 
     Builds a small random Llama base and a LoRA adapter with peft in a temporary
     directory, then runs the real commands a user would type, printing each one.

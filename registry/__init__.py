@@ -10,8 +10,10 @@ Everything a user can do is a method of :class:`Registry`::
 """
 
 from registry._registry import Registry
+from registry.domain.compat import Check
 from registry.domain.lineage import Dataset, Evaluation, PushMetadata, Quantization
 from registry.domain.refs import Ref
+from registry.domain.verification import VerificationReport
 from registry.domain.versions import BaseModel, EvalRecord, FileEntry, Manifest, VersionInfo, VersionSummary
 from registry.errors import (
     AmbiguousReference,
@@ -35,6 +37,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AmbiguousReference",
     "BaseModel",
+    "Check",
     "CheckFailed",
     "Dataset",
     "DestinationExists",
@@ -58,6 +61,7 @@ __all__ = [
     "RegistryError",
     "Settings",
     "StorageError",
+    "VerificationReport",
     "VersionInfo",
     "VersionSummary",
 ]

@@ -11,10 +11,12 @@ from typing import Any
 from registry._io import Progress
 from registry.domain.lineage import Dataset, Evaluation, PushMetadata, Quantization
 from registry.domain.refs import Ref
+from registry.domain.verification import VerificationReport
 from registry.domain.versions import VersionInfo, VersionSummary
 from registry.errors import InvalidMetadata
 from registry.services.catalog import Catalog, ListFilter, PullResult, PushResult
 from registry.services.filehashes import FileHashCache
+from registry.services.verify import Verifier, VerifyOptions
 from registry.settings import Settings
 from registry.storage.blobs import BlobStore
 from registry.storage.db import Database
@@ -83,6 +85,7 @@ class Registry:
         self._store = BlobStore(s.store)
         self._hashes = FileHashCache(s.cache_dir)
         self._catalog = Catalog(self._db, self._store, self._hashes, s.user)
+        self._verifier = Verifier(self._catalog, self._hashes, s.user)
 
     def __enter__(self) -> Registry:
         return self
@@ -176,5 +179,38 @@ class Registry:
         )
 
     def show(self, ref: RefLike) -> VersionInfo:
-        """Every fact recorded about one version."""
-        return self._catalog.show(_ref(ref))
+        """Every fact recorded about one version, with its verification reports."""
+        with self._db.read() as session:
+            row = self._catalog.resolve_row(session, _ref(ref))
+            info = self._catalog.version_info(session, row)
+            return replace(info, verifications=self._verifier.reports(session, row.id))
+
+    # -- verification ---------------------------------------------------------------------
+
+    def verify(
+        self,
+        ref: RefLike,
+        base: str | None = None,
+        *,
+        mode: str = "all",
+        device: str = "auto",
+        quant: str = "nf4",
+        double_quant: bool = True,
+        compute_dtype: str | None = None,
+        allow_base_mismatch: bool = False,
+    ) -> VerificationReport:
+        """Check that version ``ref`` fits ``base`` (default: the recorded base, if it is on this machine).
+
+        ``mode``: ``static`` (safetensors headers only), ``load`` (a real load on a 4-bit base with
+        peft and a probe input) or ``all``. The report is stored with the version whatever its
+        outcome; ``report.passed`` says whether every check passed.
+        """
+        options = VerifyOptions(
+            mode=mode,
+            device=device,
+            quant=quant,
+            double_quant=double_quant,
+            compute_dtype=compute_dtype,
+            allow_base_mismatch=allow_base_mismatch,
+        )
+        return self._verifier.verify(_ref(ref), base, options)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 import tinymodels
 
 #: Set by .ci/run; without it the PostgreSQL variants are skipped with this reason.
@@ -36,6 +37,18 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-home" / "hub"))
     return home
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`gpu` tests need CUDA: skip them, saying why, where there is none."""
+    gpu_items = [item for item in items if "gpu" in item.keywords]
+    if not gpu_items:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        for item in gpu_items:
+            item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU (torch.cuda.is_available() is False)"))
 
 
 # -- databases ---------------------------------------------------------------------------
@@ -86,6 +99,15 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
 
 @pytest.fixture
 def reg(backend: Backend) -> Iterator[object]:
+    from registry import Registry
+
+    with Registry() as r:
+        yield r
+
+
+@pytest.fixture
+def sqlite_reg() -> Iterator[object]:
+    """A registry on the embedded default only, for tests whose subject is not the database."""
     from registry import Registry
 
     with Registry() as r:

@@ -31,15 +31,16 @@ def build_model(kind: str, seed: int = 0, **overrides: Any) -> Any:
         cfg.update(overrides)
         return LlamaForCausalLM(LlamaConfig(**cfg))
     if kind == "gpt2":
-        cfg = dict(n_embd=32, n_layer=2, n_head=2, vocab_size=128, n_positions=64, bos_token_id=0, eos_token_id=0)
+        # widths of at least 64: bitsandbytes' CPU 4-bit kernels work in blocks of 64
+        cfg = dict(n_embd=64, n_layer=2, n_head=2, vocab_size=128, n_positions=64, bos_token_id=0, eos_token_id=0)
         cfg.update(overrides)
         return GPT2LMHeadModel(GPT2Config(**cfg))
     if kind == "bert":
         cfg = dict(
-            hidden_size=32,
+            hidden_size=64,
             num_hidden_layers=2,
             num_attention_heads=2,
-            intermediate_size=64,
+            intermediate_size=128,
             vocab_size=128,
             max_position_embeddings=64,
         )

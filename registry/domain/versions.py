@@ -16,6 +16,7 @@ from typing import Any
 from registry.domain.adapterdir import PeftFacts
 from registry.domain.canonical import canonical_json, sha256_digest
 from registry.domain.lineage import Dataset, Evaluation, Quantization
+from registry.domain.verification import VerificationReport
 
 __all__ = [
     "MANIFEST_SCHEMA",
@@ -218,6 +219,7 @@ class VersionInfo:
     digest: str
     state: str
     evals: tuple[EvalRecord, ...] = ()
+    verifications: tuple[VerificationReport, ...] = ()
 
     @property
     def name(self) -> str:
@@ -243,4 +245,5 @@ class VersionInfo:
             **{k: v for k, v in m.items() if k not in ("name", "version")},
             "size": self.manifest.size,
             "evals": [e.to_dict() for e in self.evals],
+            "verifications": [v.to_dict() for v in self.verifications],
         }

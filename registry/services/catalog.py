@@ -373,10 +373,8 @@ class Catalog:
         manifest = self.manifest_of(row)
         target = Path(out).expanduser().absolute()
         _check_destination(target, force)
-        label = f"{manifest.name}:{manifest.version}"
         with temporary_sibling_dir(target) as tmp:
-            for entry in manifest.files:
-                self._export(entry, tmp, label, target, progress)
+            self.export_files(manifest, tmp, progress, shown_target=target)
             provenance = {
                 "ref": str(ref),
                 "name": manifest.name,
@@ -388,12 +386,20 @@ class Catalog:
                 "files": [f.to_dict() for f in manifest.files],
             }
             atomic_write_bytes(tmp / PROVENANCE_FILE, json.dumps(provenance, indent=2).encode("utf-8") + b"\n")
-            for d in {(tmp / e.path).parent for e in manifest.files}:
-                fsync_dir(d)
             _publish(tmp, target)
         return PullResult(
             name=manifest.name, version=manifest.version, digest=row.digest, path=target, files=manifest.files
         )
+
+    def export_files(
+        self, manifest: Manifest, directory: Path, progress: Progress | None = None, shown_target: Path | None = None
+    ) -> None:
+        """Write a version's files into ``directory``, re-hashing each; raise IntegrityError on any mismatch."""
+        label = f"{manifest.name}:{manifest.version}"
+        for entry in manifest.files:
+            self._export(entry, directory, label, shown_target or directory, progress)
+        for d in {(directory / e.path).parent for e in manifest.files}:
+            fsync_dir(d)
 
     def _export(self, entry: FileEntry, tmp: Path, label: str, target: Path, progress: Progress | None) -> None:
         dst = tmp / entry.path
@@ -480,14 +486,16 @@ class Catalog:
 
     def show(self, ref: Ref) -> VersionInfo:
         with self.db.read() as session:
-            row = self.resolve_row(session, ref)
-            manifest = self.manifest_of(row)
-            evals = session.execute(select(_EVALS).where(_EVALS.c.version_id == row.id).order_by(_EVALS.c.id)).all()
-            state = self.states(session, [row.id])[row.id]
+            return self.version_info(session, self.resolve_row(session, ref))
+
+    def version_info(self, session: Session, row: Any) -> VersionInfo:
+        """Every recorded fact of the version in ``row``."""
+        manifest = self.manifest_of(row)
+        evals = session.execute(select(_EVALS).where(_EVALS.c.version_id == row.id).order_by(_EVALS.c.id)).all()
         return VersionInfo(
             manifest=manifest,
             digest=row.digest,
-            state=state,
+            state=self.states(session, [row.id])[row.id],
             evals=tuple(
                 EvalRecord(
                     metric=e.metric,

@@ -9,7 +9,15 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-__all__ = ["AdapterRow", "EvalRow", "MetaRow", "VersionRow", "metadata"]
+__all__ = [
+    "AdapterRow",
+    "EvalRow",
+    "MetaRow",
+    "ProbeReferenceRow",
+    "VerificationRow",
+    "VersionRow",
+    "metadata",
+]
 
 metadata = SQLModel.metadata
 
@@ -68,3 +76,34 @@ class EvalRow(SQLModel, table=True):
     recorded_at: str = Field(max_length=32)
     recorded_by: str = Field(max_length=255)
     source: str = Field(max_length=32)
+
+
+class VerificationRow(SQLModel, table=True):
+    """A verification report (``adapters verify``), appended whatever its outcome."""
+
+    __tablename__ = "verifications"
+
+    id: int | None = Field(default=None, primary_key=True)
+    version_id: int = Field(foreign_key="versions.id", index=True)
+    created_at: str = Field(max_length=32)
+    created_by: str = Field(max_length=255)
+    mode: str = Field(max_length=16)
+    passed: bool
+    base_fingerprint: str | None = Field(default=None, max_length=71)
+    report: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class ProbeReferenceRow(SQLModel, table=True):
+    """The outputs of the first passing load check for a version, base and load setting."""
+
+    __tablename__ = "probe_references"
+
+    id: int | None = Field(default=None, primary_key=True)
+    version_id: int = Field(foreign_key="versions.id", index=True)
+    verification_id: int = Field(foreign_key="verifications.id")
+    base_fingerprint: str = Field(max_length=71)
+    settings: str = Field(max_length=64)
+    sample: str = Field(sa_column=Column(Text, nullable=False))
+    digest: str = Field(max_length=71)
+    created_at: str = Field(max_length=32)
+    created_by: str = Field(max_length=255)

@@ -169,6 +169,27 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     result = run("demo")
     assert result.exit_code == 0, result.stderr
     out = result.stdout
-    for command in ("$ adapters push", "$ adapters ls", "$ adapters show", "$ adapters pull"):
+    for command in ("$ adapters push", "$ adapters ls", "$ adapters show", "$ adapters verify", "$ adapters pull"):
         assert command in out
     assert "max |logits difference| = 0" in out
+
+
+def test_verify_exit_codes(backend, llama, tmp_path: Path) -> None:
+    import tinymodels
+
+    run("push", str(llama.adapter), "--name", "a", "--base", str(llama.base))
+    ok = run("verify", "a", "--base", str(llama.base), "--mode", "static", "--json")
+    assert ok.exit_code == 0 and json.loads(ok.stdout)["passed"] is True
+    other = tinymodels.save_base("llama", tmp_path / "other", seed=9)
+    failed = run("verify", "a", "--base", str(other), "--mode", "static")
+    assert failed.exit_code == 3
+    assert "✗ FAIL  base-fingerprint" in failed.stdout and "FAILED" in failed.stdout
+    missing = run("verify", "a", "--base", str(tmp_path / "nowhere"))
+    assert missing.exit_code == 1 and "does not exist" in missing.stderr
+    cuda = run("verify", "a", "--base", str(llama.base), "--mode", "load", "--device", "cuda")
+    import torch
+
+    if not torch.cuda.is_available():
+        assert cuda.exit_code == 1 and "no CUDA device" in cuda.stderr
+    shown = json.loads(run("show", "a", "--json").stdout)
+    assert [v["passed"] for v in shown["verifications"]] == [True, False]  # the run that could not start left no report

@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 import tinymodels
-
 from registry.domain.adapterdir import read_adapter_dir
 
 

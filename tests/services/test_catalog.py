@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-import tinymodels
 from sqlalchemy import text
 
+import tinymodels
 from registry import (
     AmbiguousReference,
     DestinationExists,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import tinymodels
 import torch
 
+import tinymodels
 from registry import Registry
 
 
