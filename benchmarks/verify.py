@@ -46,9 +46,10 @@ def main() -> None:
             cold_reg.push(adapter, name="big", base="unresolved/name-only")
             cold = timed(lambda: cold_reg.verify("big", str(base), mode="static", allow_base_mismatch=True))
 
+        import json
+
         from registry.domain.adapterdir import read_adapter_dir, read_safetensors_header
         from registry.domain.compat import static_checks
-        import json
 
         src = read_adapter_dir(adapter)
         base_config = json.loads((base / "config.json").read_text())
@@ -58,10 +59,16 @@ def main() -> None:
             static_checks(src.facts, src.config, src.tensors, tensors, base_config)
 
         core = median_of(headers_and_checks, args.repeat)
-        print(f"\nstatic check, r=16 all-linear LoRA ({src.facts.tensors} tensors) vs 1.1B base ({size / 1e9:.2f} GB, 3 shards)")
+        print(
+            f"\nstatic check, r=16 all-linear LoRA ({src.facts.tensors} tensors) vs 1.1B base ({size / 1e9:.2f} GB, 3 shards)"
+        )
         print(f"  headers + shape checks alone         {core * 1000:8.1f} ms")
-        print(f"  verify --mode static, hashes cached  {warm * 1000:8.1f} ms   (aim < 100 ms: {'met' if warm < 0.1 else 'NOT met'})")
-        print(f"  verify --mode static, cold cache     {cold * 1000:8.1f} ms   (fingerprint reads {size / 1e9:.2f} GB once)")
+        print(
+            f"  verify --mode static, hashes cached  {warm * 1000:8.1f} ms   (aim < 100 ms: {'met' if warm < 0.1 else 'NOT met'})"
+        )
+        print(
+            f"  verify --mode static, cold cache     {cold * 1000:8.1f} ms   (fingerprint reads {size / 1e9:.2f} GB once)"
+        )
         print(f"  push with --base (first fingerprint) {push_s * 1000:8.1f} ms")
 
         sys.path.insert(0, str(ROOT / "tests"))
@@ -74,7 +81,10 @@ def main() -> None:
                 tiny_adapter = tinymodels.make_adapter(kind, tiny_base, work / f"{kind}-lora")
                 reg.push(tiny_adapter, name=kind, base=str(tiny_base))
                 reg.verify(kind, str(tiny_base), mode="load", device="cpu")  # first one records the reference
-                seconds = median_of(lambda: reg.verify(kind, str(tiny_base), mode="load", device="cpu"), args.repeat)
+                seconds = median_of(
+                    lambda k=kind, b=str(tiny_base): reg.verify(k, b, mode="load", device="cpu"),
+                    args.repeat,  # type: ignore[misc]
+                )
                 r = reg.verify(kind, str(tiny_base), mode="load", device="cpu")
                 assert r.passed, [(c.name, c.message) for c in r.failures]
                 print(f"  {kind:<6} verify --mode load {seconds:6.2f} s  (base+adapter load {r.load_seconds:.2f} s)")
