@@ -50,7 +50,7 @@ def build_registry(home: Path, adapters: int, versions: int) -> int:
                 name = f"team-{a % 10}/adapter-{a:05d}"
                 session.add(AdapterRow(name=name, created_at=now_iso(), created_by="bench"))
                 session.flush()
-                adapter_id = catalog._adapter_id(session, name)
+                adapter_id = catalog.adapter_id(session, name)
                 for v in range(1, versions + 1):
                     manifest = dataclasses.replace(template, name=name, version=v, created_at=now_iso())
                     catalog._insert_version(session, adapter_id, manifest)

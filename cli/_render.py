@@ -9,8 +9,22 @@ from cli._output import human_size, short_digest, stdout_console, table
 
 if TYPE_CHECKING:
     from registry import PullResult, PushResult, VerificationReport, VersionInfo, VersionSummary
+    from registry.domain.audit import Event
+    from registry.services.audit import AuditVerification
+    from registry.services.governance import ActionResult, ChannelState, PolicyCheck
 
-__all__ = ["render_ls", "render_pull", "render_push", "render_show", "render_verification"]
+__all__ = [
+    "render_action",
+    "render_audit_log",
+    "render_audit_verify",
+    "render_channels",
+    "render_ls",
+    "render_policy_check",
+    "render_pull",
+    "render_push",
+    "render_show",
+    "render_verification",
+]
 
 _MARK = {True: "[green]✓ pass[/]", False: "[red]✗ FAIL[/]", None: "[yellow]· n/a [/]"}
 
@@ -83,7 +97,8 @@ def render_show(info: VersionInfo) -> None:
     console = stdout_console()
     m = info.manifest
     p = m.peft
-    console.print(f"[bold]{info.ref}[/bold]  {info.digest}  [{info.state}]")
+    channels = f"  channels: {', '.join(info.channels)}" if info.channels else ""
+    console.print(f"[bold]{info.ref}[/bold]  {info.digest}  \\[{info.state}]{channels}", highlight=False)
     console.print(
         _kv(
             [
@@ -177,6 +192,37 @@ def render_show(info: VersionInfo) -> None:
                 ],
             )
         )
+    if info.approvals:
+        console.print()
+        console.print(
+            table(
+                "Approvals",
+                ["WHEN", "WHO", "ROLES", "DECISION", "SIGNED", "POLICY", "COMMENT"],
+                [
+                    (
+                        a.at[:19].replace("T", " "),
+                        a.actor,
+                        ", ".join(a.roles),
+                        a.decision,
+                        {True: "valid", False: "INVALID", None: "no"}[a.signature_valid],
+                        short_digest(a.policy_digest),
+                        a.comment,
+                    )
+                    for a in info.approvals
+                ],
+            )
+        )
+    if info.history or info.releases:
+        console.print()
+        rows = [(t.at, t.actor, f"{t.action}: {t.from_state} -> {t.to_state}", t.reason) for t in info.history]
+        rows += [(m.at, m.actor, f"{m.action} to {m.channel}", m.reason) for m in info.releases]
+        console.print(
+            table(
+                "History",
+                ["WHEN", "WHO", "WHAT", "WHY"],
+                [(a[:19].replace("T", " "), b, c, d) for a, b, c, d in sorted(rows)],
+            )
+        )
     console.print()
     console.print(table("Files", ["PATH", "SIZE", "SHA256"], [(f.path, human_size(f.size), f.sha256) for f in m.files]))
 
@@ -203,3 +249,101 @@ def render_verification(report: VerificationReport) -> None:
             highlight=False,
         )
     console.print(f"  report #{report.id} recorded at {report.created_at} by {report.created_by}", style="dim")
+
+
+def render_action(result: ActionResult) -> None:
+    console = stdout_console()
+    if not result.changed:
+        console.print(f"{result.ref} is already what {result.channel} points to; nothing changed", highlight=False)
+        return
+    what = {
+        "review": "submitted for review",
+        "approve": "approved" if result.state == "approved" else "approval recorded",
+        "reject": "rejected",
+        "release": f"released to {result.channel}",
+        "rollback": f"{result.channel} rolled back",
+        "deprecate": "deprecated",
+        "revoke": "revoked",
+    }[result.action]
+    line = f"[bold]{result.ref}[/bold] {what}; state {result.previous_state} -> {result.state}"
+    if result.action == "approve":
+        line += f" ({result.approvals} of {result.approvals_required} approvals)"
+    if result.action in ("release", "rollback"):
+        line += f"; {result.channel}: {result.previous or 'none'} -> {result.ref}"
+    console.print(line, highlight=False)
+    extra = []
+    if result.policy_digest:
+        extra.append(f"policy {result.policy} {short_digest(result.policy_digest)}")
+    if result.signed_with:
+        extra.append(f"signed with {result.signed_with[:19]}…")
+    if extra:
+        console.print("  " + "; ".join(extra), style="dim", highlight=False)
+
+
+def render_channels(name: str, states: Sequence[ChannelState]) -> None:
+    console = stdout_console()
+    if not states:
+        console.print(f"{name} has not been released to any channel", style="dim")
+        return
+    for c in states:
+        console.print(
+            f"[bold]{name}@{c.channel}[/bold] -> {name}:{c.current} ({c.current_state}) {short_digest(c.current_digest)}",
+            highlight=False,
+        )
+        console.print(
+            table(
+                None,
+                ["WHEN", "ACTION", "VERSION", "FROM", "BY", "SIGNED", "POLICY", "REASON"],
+                [
+                    (
+                        m.at[:19].replace("T", " "),
+                        m.action,
+                        m.version,
+                        m.previous,
+                        m.actor,
+                        {True: "valid", False: "INVALID", None: "no"}[m.signature_valid],
+                        short_digest(m.policy_digest),
+                        m.reason,
+                    )
+                    for m in c.history
+                ],
+            )
+        )
+
+
+def render_policy_check(check: PolicyCheck) -> None:
+    console = stdout_console()
+    where = f" for a release to {check.channel}" if check.channel else ""
+    verdict = "[green]all rules met[/]" if check.passed else "[red]NOT MET[/]"
+    console.print(
+        f"[bold]{check.ref}[/bold] against policy {check.policy!r} ({short_digest(check.policy_digest)}){where}: {verdict}",
+        highlight=False,
+    )
+    for r in check.results:
+        console.print(f"  {_MARK[r.passed]}  [bold]{r.rule}[/]: {r.message}", highlight=False)
+
+
+def render_audit_log(events: Sequence[Event]) -> None:
+    console = stdout_console()
+    console.print(
+        table(
+            None,
+            ["SEQ", "WHEN", "ACTOR", "ACTION", "SUBJECT", "HASH"],
+            [(e.seq, e.at[:19].replace("T", " "), e.actor, e.action, e.subject, e.hash[:12]) for e in events],
+        )
+    )
+
+
+def render_audit_verify(result: AuditVerification) -> None:
+    console = stdout_console()
+    if result.ok:
+        console.print(
+            f"[green]audit chain intact[/]: {result.events} events, head {result.head[:16]}…", highlight=False
+        )
+    else:
+        console.print(f"[red]AUDIT CHAIN BROKEN[/]: {result.findings[0].message}", highlight=False)
+        for f in result.findings[1:]:
+            console.print(f"  also: {f.message}", highlight=False)
+    for c in result.checkpoints:
+        status = "matches" if c["ok"] else "does NOT match"
+        console.print(f"  checkpoint {c['path']} ({c['size']} events, {c['at']}) {status}", highlight=False)

@@ -190,16 +190,17 @@ def push(
 @click.argument("ref")
 @click.option("--output", "-o", "out", required=True, type=click.Path(), help="Directory to write the adapter to.")
 @click.option("--force", is_flag=True, help="Replace OUT if it already holds files.")
+@click.option("--allow-revoked", is_flag=True, help="Pull a revoked version anyway (for investigation).")
 @_json_option
 @click.pass_context
-def pull(ctx: click.Context, ref: str, out: str, force: bool, as_json: bool) -> None:
+def pull(ctx: click.Context, ref: str, out: str, force: bool, allow_revoked: bool, as_json: bool) -> None:
     """Write version REF to a directory that PeftModel.from_pretrained loads as is.
 
     Every file is re-hashed on the way out; the directory appears complete or not at all.
     REF is NAME (latest), NAME:N, NAME@CHANNEL or NAME@sha256:PREFIX.
     """
     with progress_bars(not as_json) as progress:
-        result = _registry(ctx).pull(ref, out, force=force, progress=progress)
+        result = _registry(ctx).pull(ref, out, force=force, allow_revoked=allow_revoked, progress=progress)
     if as_json:
         emit_json(result.to_dict())
     else:
@@ -343,3 +344,6 @@ def demo(demo_home: str | None, keep: bool) -> None:
 
 def main() -> None:
     cli(prog_name="adapters")
+
+
+from cli import _governance  # noqa: E402, F401  (registers the governance commands on `cli`)

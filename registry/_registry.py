@@ -8,14 +8,21 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from registry._io import Progress
+from registry._io import Progress, atomic_write_bytes
+from registry.domain import signing
+from registry.domain.audit import Event
 from registry.domain.lineage import Dataset, Evaluation, PushMetadata, Quantization
-from registry.domain.refs import Ref
+from registry.domain.refs import Ref, validate_name
 from registry.domain.verification import VerificationReport
-from registry.domain.versions import VersionInfo, VersionSummary
-from registry.errors import InvalidMetadata
+from registry.domain.versions import EvalRecord, VersionInfo, VersionSummary
+from registry.errors import InvalidInput, InvalidMetadata
+from registry.services import records
+from registry.services.audit import AuditLog, AuditVerification, Checkpoint
 from registry.services.catalog import Catalog, ListFilter, PullResult, PushResult
 from registry.services.filehashes import FileHashCache
+from registry.services.governance import ActionResult, ChannelState, Governance, PolicyCheck
+from registry.services.identity import Identity, UserInfo
+from registry.services.policies import ActivePolicy, Policies
 from registry.services.verify import Verifier, VerifyOptions
 from registry.settings import Settings
 from registry.storage.blobs import BlobStore
@@ -84,8 +91,12 @@ class Registry:
         self._db = Database(s.db_url)
         self._store = BlobStore(s.store)
         self._hashes = FileHashCache(s.cache_dir)
-        self._catalog = Catalog(self._db, self._store, self._hashes, s.user)
-        self._verifier = Verifier(self._catalog, self._hashes, s.user)
+        self._audit = AuditLog(self._db, s.registry_key or s.home / "keys" / "registry.key")
+        self._identity = Identity(self._db, self._audit, s.user)
+        self._policies = Policies(self._db, self._identity, self._audit)
+        self._catalog = Catalog(self._db, self._store, self._hashes, self._identity, self._audit)
+        self._verifier = Verifier(self._catalog, self._hashes, self._audit)
+        self._governance = Governance(self._catalog, self._verifier, self._identity, self._policies, self._audit, s.key)
 
     def __enter__(self) -> Registry:
         return self
@@ -149,10 +160,16 @@ class Registry:
         out: str | os.PathLike[str],
         *,
         force: bool = False,
+        allow_revoked: bool = False,
         progress: Progress | None = None,
     ) -> PullResult:
-        """Write the version ``ref`` to the directory ``out``, re-hashing every file."""
-        return self._catalog.pull(_ref(ref), out, force=force, progress=progress, registry_info=self.describe())
+        """Write the version ``ref`` to the directory ``out``, re-hashing every file.
+
+        A revoked version is refused unless ``allow_revoked``.
+        """
+        return self._catalog.pull(
+            _ref(ref), out, force=force, progress=progress, registry_info=self.describe(), allow_revoked=allow_revoked
+        )
 
     def ls(
         self,
@@ -179,11 +196,32 @@ class Registry:
         )
 
     def show(self, ref: RefLike) -> VersionInfo:
-        """Every fact recorded about one version, with its verification reports."""
+        """Every fact recorded about one version: evals, verifications, approvals, history, channels."""
         with self._db.read() as session:
             row = self._catalog.resolve_row(session, _ref(ref))
             info = self._catalog.version_info(session, row)
-            return replace(info, verifications=self._verifier.reports(session, row.id))
+            keys = self._identity.keys_by_fingerprint
+            return replace(
+                info,
+                verifications=self._verifier.reports(session, row.id),
+                approvals=tuple(records.approvals(session, row.id, keys)),
+                history=tuple(records.transitions(session, row.id)),
+                channels=tuple(records.current_channels(session, row.adapter_id, row.id)),
+                releases=tuple(
+                    m for m in records.channel_moves(session, row.adapter_id, keys) if m.version == row.number
+                ),
+            )
+
+    def add_evals(
+        self,
+        ref: RefLike,
+        metrics: Mapping[str, float] | Iterable[str | Evaluation],
+        *,
+        dataset: str | None = None,
+    ) -> tuple[str, tuple[EvalRecord, ...]]:
+        """Append evaluation results (``{"accuracy": 0.91}`` or ``["accuracy=0.91"]``) to a version."""
+        evals = tuple(replace(e, dataset=dataset) if dataset is not None else e for e in _evals(metrics))
+        return self._catalog.add_evals(_ref(ref), evals)
 
     # -- verification ---------------------------------------------------------------------
 
@@ -214,3 +252,133 @@ class Registry:
             allow_base_mismatch=allow_base_mismatch,
         )
         return self._verifier.verify(_ref(ref), base, options)
+
+    # -- lifecycle and releases --------------------------------------------------------------
+
+    def review(self, ref: RefLike, *, comment: str | None = None) -> ActionResult:
+        """Submit a draft for review."""
+        return self._governance.review(_ref(ref), comment)
+
+    def approve(
+        self, ref: RefLike, *, comment: str | None = None, key: str | os.PathLike[str] | None = None
+    ) -> ActionResult:
+        """Approve under the active policy (signed with ``key`` or ``ADAPTERS_KEY`` when it requires)."""
+        return self._governance.decide(_ref(ref), "approve", comment, _path(key))
+
+    def reject(self, ref: RefLike, *, comment: str, key: str | os.PathLike[str] | None = None) -> ActionResult:
+        """Reject a version in review; final for that version."""
+        if not comment or not comment.strip():
+            raise InvalidInput("a rejection needs a comment (--comment TEXT) saying why")
+        return self._governance.decide(_ref(ref), "reject", comment, _path(key))
+
+    def release(
+        self,
+        ref: RefLike,
+        *,
+        channel: str,
+        key: str | os.PathLike[str] | None = None,
+        reason: str | None = None,
+    ) -> ActionResult:
+        """Point ``channel`` at the version if the channel's policy allows it."""
+        return self._governance.release(_ref(ref), channel, _path(key), reason)
+
+    def rollback(
+        self,
+        name: str,
+        *,
+        channel: str,
+        to: int | None = None,
+        key: str | os.PathLike[str] | None = None,
+        reason: str | None = None,
+    ) -> ActionResult:
+        """Move ``channel`` back to the version it pointed to before (or to version ``to``)."""
+        return self._governance.rollback(validate_name(name), channel, to, _path(key), reason)
+
+    def deprecate(self, ref: RefLike, *, reason: str | None = None) -> ActionResult:
+        return self._governance.deprecate(_ref(ref), reason)
+
+    def revoke(self, ref: RefLike, *, reason: str) -> ActionResult:
+        """Revoke a version: it is refused by pull and can never be a channel's target again."""
+        return self._governance.revoke(_ref(ref), reason)
+
+    def channels(self, name: str) -> list[ChannelState]:
+        """Each channel of an adapter: its current version and its full history."""
+        return self._governance.channels(validate_name(name))
+
+    # -- policies ----------------------------------------------------------------------------
+
+    def set_policy(self, path: str | os.PathLike[str], *, channel: str | None = None) -> ActivePolicy:
+        """Make a policy file active for the registry, or for one channel. Admins only."""
+        return self._policies.set(Path(path), channel)
+
+    def policy(self, *, channel: str | None = None) -> ActivePolicy:
+        """The policy in force (for a channel: its own, else the registry's, else the built-in default)."""
+        return self._policies.show(channel)
+
+    def check_policy(self, ref: RefLike, *, channel: str | None = None) -> PolicyCheck:
+        """Every rule of the active policy against a version (``channel``: as if releasing there)."""
+        return self._governance.check(_ref(ref), channel)
+
+    # -- users and keys ----------------------------------------------------------------------
+
+    def add_user(
+        self, name: str, *, roles: Iterable[str] = (), public_key: str | os.PathLike[str] | None = None
+    ) -> UserInfo:
+        """Register a user, grant roles and register their public key. Admins only."""
+        pem = None
+        if public_key is not None:
+            try:
+                pem = Path(public_key).read_bytes()
+            except OSError as exc:
+                raise InvalidInput(f"cannot read public key {public_key}: {exc.strerror or exc}") from None
+        return self._identity.add(name, list(roles), pem)
+
+    def users(self) -> list[UserInfo]:
+        return self._identity.list()
+
+    @staticmethod
+    def generate_key(out: str | os.PathLike[str], name: str) -> dict[str, str]:
+        """Write an Ed25519 key pair ``NAME.key`` (mode 0600) and ``NAME.pub`` into ``out``."""
+        directory = Path(out).expanduser()
+        private_path, public_path = directory / f"{name}.key", directory / f"{name}.pub"
+        if private_path.exists():
+            raise InvalidInput(
+                f"{private_path} already exists; choose another --out or --name (keys are never overwritten)"
+            )
+        private, public = signing.generate_keypair()
+        directory.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(private_path, private)
+        os.chmod(private_path, 0o600)
+        atomic_write_bytes(public_path, public)
+        return {
+            "private_key": str(private_path),
+            "public_key": str(public_path),
+            "fingerprint": signing.fingerprint(public),
+        }
+
+    # -- audit -------------------------------------------------------------------------------
+
+    def audit_log(self, ref: RefLike | None = None) -> list[Event]:
+        """Audit events in order; ``ref`` (a name or name:N) narrows them to one adapter or version."""
+        if ref is None:
+            return self._audit.events()
+        parsed = _ref(ref)
+        if parsed.version is None and parsed.channel is None and parsed.digest is None:
+            return self._audit.events(parsed.name)
+        with self._db.read() as session:
+            row = self._catalog.resolve_row(session, parsed)
+        return self._audit.events(f"{parsed.name}:{row.number}")
+
+    def audit_checkpoint(self, out: str | os.PathLike[str]) -> Checkpoint:
+        """Write a checkpoint of the log signed with the registry key (auditors and admins)."""
+        with self._db.write() as session:
+            self._identity.require(session, "audit checkpoint")
+        return self._audit.checkpoint(Path(out))
+
+    def audit_verify(self, checkpoints: Iterable[str | os.PathLike[str]] = ()) -> AuditVerification:
+        """Recompute the audit chain and check checkpoints; ``ok`` is False with the first bad event named."""
+        return self._audit.verify([Path(c) for c in checkpoints])
+
+
+def _path(value: str | os.PathLike[str] | None) -> Path | None:
+    return Path(value).expanduser() if value is not None else None

@@ -8,6 +8,9 @@
                     ``postgresql+psycopg://user@host/db``)
 ``ADAPTERS_STORE``  blob store directory (default ``$ADAPTERS_HOME/blobs``)
 ``ADAPTERS_USER``   the acting user's name (default: the login name)
+``ADAPTERS_KEY``    the acting user's Ed25519 private key, for signed actions
+``ADAPTERS_REGISTRY_KEY``  the registry's key that signs audit checkpoints, kept outside
+                    the database (default ``$ADAPTERS_HOME/keys/registry.key``)
 ``ADAPTERS_DEBUG``  ``1`` shows tracebacks in the CLI
 =================  ==========================================================
 """
@@ -42,6 +45,8 @@ class Settings:
     store: str
     user: str
     debug: bool = False
+    key: Path | None = None
+    registry_key: Path | None = None
 
     @classmethod
     def from_env(
@@ -58,12 +63,16 @@ class Settings:
         home_path = Path(raw_home).expanduser().resolve()
         db_url = env.get("ADAPTERS_DB") or f"sqlite:///{home_path / 'registry.db'}"
         store = env.get("ADAPTERS_STORE") or str(home_path / "blobs")
+        key = env.get("ADAPTERS_KEY")
+        registry_key = env.get("ADAPTERS_REGISTRY_KEY")
         return cls(
             home=home_path,
             db_url=db_url,
             store=store,
             user=_default_user(env),
             debug=env.get("ADAPTERS_DEBUG", "") not in ("", "0"),
+            key=Path(key).expanduser() if key else None,
+            registry_key=Path(registry_key).expanduser() if registry_key else home_path / "keys" / "registry.key",
         )
 
     @property

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -144,3 +145,51 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Tiny]:
 @pytest.fixture
 def llama(tiny_models: dict[str, Tiny]) -> Tiny:
     return tiny_models["llama"]
+
+
+# -- a team of users with roles and keys, under the regulated policy -------------------------
+
+
+class Team:
+    """Registries acting as different users on one database, each user with an Ed25519 key."""
+
+    ROLES: ClassVar[dict[str, list[str]]] = {
+        "alice": ["author", "reviewer"],  # the admin (first user) and author; also a reviewer
+        "bob": ["reviewer"],
+        "carol": ["risk"],
+        "dave": ["release-manager"],
+        "erin": ["reviewer"],  # no key registered
+    }
+
+    def __init__(self, keys: Path) -> None:
+        self.keys = keys
+        self._registries: dict[str, object] = {}
+
+    def __call__(self, user: str) -> object:
+        from registry import Registry
+
+        if user not in self._registries:
+            self._registries[user] = Registry(user=user)
+        return self._registries[user]
+
+    def key(self, user: str) -> Path:
+        return self.keys / f"{user}.key"
+
+    def close(self) -> None:
+        for r in self._registries.values():
+            r.close()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def team(backend: Backend, tmp_path: Path) -> Iterator[Team]:
+    from registry import Registry
+
+    t = Team(tmp_path / "keys")
+    for user in Team.ROLES:
+        Registry.generate_key(t.keys, user)
+    admin = t("alice")
+    for user, roles in Team.ROLES.items():
+        admin.add_user(user, roles=roles, public_key=None if user == "erin" else t.keys / f"{user}.pub")  # type: ignore[attr-defined]
+    admin.set_policy(Path(__file__).resolve().parents[1] / "policies" / "regulated.yaml")  # type: ignore[attr-defined]
+    yield t
+    t.close()

@@ -16,6 +16,7 @@ from typing import Any
 from registry.domain.adapterdir import PeftFacts
 from registry.domain.canonical import canonical_json, sha256_digest
 from registry.domain.lineage import Dataset, Evaluation, Quantization
+from registry.domain.records import ApprovalRecord, ChannelMove, TransitionRecord
 from registry.domain.verification import VerificationReport
 
 __all__ = [
@@ -220,6 +221,10 @@ class VersionInfo:
     state: str
     evals: tuple[EvalRecord, ...] = ()
     verifications: tuple[VerificationReport, ...] = ()
+    approvals: tuple[ApprovalRecord, ...] = ()
+    history: tuple[TransitionRecord, ...] = ()
+    channels: tuple[str, ...] = ()  # channels that point to this version now
+    releases: tuple[ChannelMove, ...] = ()  # every release or rollback that pointed a channel here
 
     @property
     def name(self) -> str:
@@ -246,4 +251,8 @@ class VersionInfo:
             "size": self.manifest.size,
             "evals": [e.to_dict() for e in self.evals],
             "verifications": [v.to_dict() for v in self.verifications],
+            "approvals": [a.to_dict() for a in self.approvals],
+            "history": [t.to_dict() for t in self.history],
+            "channels": list(self.channels),
+            "releases": [m.to_dict() for m in self.releases],
         }

@@ -26,6 +26,7 @@ from registry.domain.canonical import sha256_digest
 from registry.domain.clock import now_iso
 from registry.domain.lineage import Evaluation, PushMetadata, Quantization
 from registry.domain.refs import Ref, validate_name
+from registry.domain.roles import PermissionDenied
 from registry.domain.versions import (
     BaseModel,
     EvalRecord,
@@ -40,11 +41,15 @@ from registry.errors import (
     DestinationExists,
     IntegrityError,
     InvalidAdapter,
+    InvalidMetadata,
     NotFound,
 )
+from registry.services import records
+from registry.services.audit import AuditLog
 from registry.services.basemodel import ResolvedBase, resolve_base
 from registry.services.datasets import resolve_dataset
 from registry.services.filehashes import FileHashCache
+from registry.services.identity import Identity
 from registry.storage.blobs import BlobStore
 from registry.storage.db import Database
 from registry.storage.tables import AdapterRow, EvalRow, VersionRow
@@ -143,15 +148,19 @@ def _like_pattern(glob: str) -> str:
 class Catalog:
     """Versions in, versions out."""
 
-    def __init__(self, db: Database, store: BlobStore, hashes: FileHashCache, user: str) -> None:
+    def __init__(
+        self, db: Database, store: BlobStore, hashes: FileHashCache, identity: Identity, audit: AuditLog
+    ) -> None:
         self.db = db
         self.store = store
         self.hashes = hashes
-        self.user = user
+        self.identity = identity
+        self.audit = audit
+        self.user = identity.user
 
     # -- resolving ------------------------------------------------------------------------
 
-    def _adapter_id(self, session: Session, name: str) -> int:
+    def adapter_id(self, session: Session, name: str) -> int:
         adapter_id = session.execute(select(_ADAPTERS.c.id).where(_ADAPTERS.c.name == name)).scalar()
         if adapter_id is None:
             raise NotFound(
@@ -161,7 +170,7 @@ class Catalog:
 
     def resolve_row(self, session: Session, ref: Ref) -> Any:
         """The version row a reference points at (a Row with the versions table's columns)."""
-        adapter_id = self._adapter_id(session, ref.name)
+        adapter_id = self.adapter_id(session, ref.name)
         query = select(_VERSIONS).where(_VERSIONS.c.adapter_id == adapter_id)
         if ref.version is not None:
             row = session.execute(query.where(_VERSIONS.c.number == ref.version)).first()
@@ -195,11 +204,17 @@ class Catalog:
         return row
 
     def resolve_channel(self, session: Session, ref: Ref, adapter_id: int) -> Any:
-        raise NotFound(
-            f"adapter {ref.name!r} has no channel {ref.channel!r}; refer to a version as {ref.name}:N "
-            f"(adapters ls {ref.name})",
-            name=ref.name,
-        )
+        assert ref.channel is not None
+        version_id = records.channel_target(session, adapter_id, ref.channel)
+        if version_id is None:
+            channels = sorted({m.channel for m in records.channel_moves(session, adapter_id, lambda s, u: {})})
+            known = f"its channels are {', '.join(channels)}" if channels else "it has not been released to any channel"
+            raise NotFound(
+                f"adapter {ref.name!r} has no channel {ref.channel!r} ({known}); release a version with "
+                f"`adapters release {ref.name}:N --channel {ref.channel}`",
+                name=ref.name,
+            )
+        return session.execute(select(_VERSIONS).where(_VERSIONS.c.id == version_id)).one()
 
     def _latest_number(self, session: Session, adapter_id: int) -> int:
         value = session.execute(
@@ -218,8 +233,8 @@ class Catalog:
         return Manifest.from_json(row.manifest)
 
     def states(self, session: Session, version_ids: Sequence[int]) -> dict[int, str]:
-        """The lifecycle state of each version (every version is a draft until it is reviewed)."""
-        return {vid: "draft" for vid in version_ids}
+        """The lifecycle state of each version, derived from its transitions."""
+        return records.version_states(session, version_ids)
 
     # -- push -----------------------------------------------------------------------------
 
@@ -240,11 +255,11 @@ class Catalog:
 
         files, new_bytes = self._store_files(adapter, progress)
         with self.db.write() as session:
+            self.identity.require(session, "push")
             self.db.insert_ignoring_conflict(
                 session, _ADAPTERS, {"name": name, "created_at": now_iso(), "created_by": self.user}, ["name"]
             )
-            adapter_id = self._adapter_id(session, name)
-            self.db.lock(session, _ADAPTERS, adapter_id)
+            adapter_id = self.adapter_id(session, name)
             number = self._latest_number(session, adapter_id) + 1
             manifest = Manifest(
                 name=name,
@@ -262,6 +277,18 @@ class Catalog:
             )
             version_id = self._insert_version(session, adapter_id, manifest)
             self._insert_evals(session, version_id, meta.evals, source="push", at=manifest.created_at)
+            self.audit.append(
+                session,
+                self.user,
+                "push",
+                f"{name}:{number}",
+                {
+                    "digest": manifest.digest,
+                    "files": {f.path: f.sha256 for f in files},
+                    "base": manifest.base.fingerprint or manifest.base.name,
+                    "evals": [e.to_dict() for e in meta.evals],
+                },
+            )
         return PushResult(
             name=name,
             version=number,
@@ -358,6 +385,30 @@ class Catalog:
                 ],
             )
 
+    def add_evals(self, ref: Ref, evals: Sequence[Evaluation]) -> tuple[str, tuple[EvalRecord, ...]]:
+        """Append evaluation results to a version (they never replace earlier ones)."""
+        if not evals:
+            raise InvalidMetadata("give at least one --metric NAME=VALUE", "evals")
+        with self.db.write() as session:
+            self.identity.require(session, "eval add")
+            row = self.resolve_row(session, ref)
+            label = f"{ref.name}:{row.number}"
+            at = now_iso()
+            self._insert_evals(session, row.id, evals, source="eval add", at=at)
+            self.audit.append(session, self.user, "eval add", label, {"evals": [e.to_dict() for e in evals]})
+        recorded = tuple(
+            EvalRecord(
+                metric=e.metric,
+                value=e.value,
+                dataset=e.dataset,
+                recorded_at=at,
+                recorded_by=self.user,
+                source="eval add",
+            )
+            for e in evals
+        )
+        return label, recorded
+
     # -- pull -----------------------------------------------------------------------------
 
     def pull(
@@ -367,9 +418,16 @@ class Catalog:
         force: bool = False,
         progress: Progress | None = None,
         registry_info: dict[str, Any] | None = None,
+        allow_revoked: bool = False,
     ) -> PullResult:
         with self.db.read() as session:
             row = self.resolve_row(session, ref)
+            if not allow_revoked and self.states(session, [row.id])[row.id] == "revoked":
+                revoked = [t for t in records.transitions(session, row.id) if t.to_state == "revoked"][-1]
+                raise PermissionDenied(
+                    f"{ref} ({row.digest[:19]}…) was revoked at {revoked.at} by {revoked.actor}: {revoked.reason}; "
+                    "it must not be served. Pass --allow-revoked to pull it anyway (for investigation)"
+                )
         manifest = self.manifest_of(row)
         target = Path(out).expanduser().absolute()
         _check_destination(target, force)

@@ -24,6 +24,7 @@ from registry.domain.compat import Check, check_fingerprint, static_checks
 from registry.domain.refs import Ref
 from registry.domain.verification import MODES, VerificationReport
 from registry.errors import InvalidInput, NotFound
+from registry.services.audit import AuditLog
 from registry.services.basemodel import ResolvedBase, resolve_base
 from registry.services.catalog import Catalog
 from registry.services.filehashes import FileHashCache
@@ -72,11 +73,12 @@ def _base_headers(resolved: ResolvedBase) -> tuple[list[Any], dict[str, Any]]:
 
 
 class Verifier:
-    def __init__(self, catalog: Catalog, hashes: FileHashCache, user: str) -> None:
+    def __init__(self, catalog: Catalog, hashes: FileHashCache, audit: AuditLog) -> None:
         self.catalog = catalog
         self.db = catalog.db
         self.hashes = hashes
-        self.user = user
+        self.audit = audit
+        self.user = catalog.user
 
     def verify(self, ref: Ref, base: str | None, options: VerifyOptions) -> VerificationReport:
         with self.db.read() as session:
@@ -198,6 +200,19 @@ class Verifier:
     ) -> VerificationReport:
         with self.db.write() as session:
             report_id = self._insert(session, version_id, report)
+            self.audit.append(
+                session,
+                self.user,
+                "verify",
+                report.ref,
+                {
+                    "report": report_id,
+                    "mode": report.mode,
+                    "passed": report.passed,
+                    "base_fingerprint": report.base_fingerprint,
+                    "failed": [c.name for c in report.failures],
+                },
+            )
             if sample is not None and settings_key is not None and report.base_fingerprint is not None:
                 session.execute(
                     _REFERENCES.insert().values(

@@ -3,14 +3,19 @@
 Two kinds of transaction:
 
 * ``read()``: a plain transaction; on SQLite (WAL mode) it never blocks writers.
-* ``write()``: on SQLite it starts with ``BEGIN IMMEDIATE`` so writers queue up
-  (with a busy timeout) instead of failing half-way; on PostgreSQL rows are locked
-  with ``SELECT ... FOR UPDATE`` where an invariant needs it (:meth:`Database.lock`).
+* ``write()``: one writer at a time, on both databases: SQLite starts it with
+  ``BEGIN IMMEDIATE`` (writers queue up with a busy timeout instead of failing half-way),
+  PostgreSQL takes a transaction-level advisory lock first. Every write appends to the
+  audit chain, which must stay linear anyway, and version numbers, approval counts and
+  channel targets are then computed from a state no other writer can change underneath.
+  Writes are short (blobs are stored before the transaction), so this costs little.
+
+Fact tables are append-only, and the database itself refuses ``UPDATE`` and ``DELETE``
+on them (triggers), so a bug or a careless script cannot rewrite history.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +27,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, Operati
 from sqlmodel import Session
 
 from registry.errors import StorageError
-from registry.storage.tables import MetaRow, metadata
+from registry.storage.tables import APPEND_ONLY, MetaRow, metadata
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -33,6 +38,7 @@ __all__ = ["SCHEMA_VERSION", "Database"]
 SCHEMA_VERSION = 1
 _SQLITE_TIMEOUT_S = 60
 _PG_SCHEMA_LOCK = 0x61646170  # "adap": advisory lock serialising schema creation
+_PG_WRITE_LOCK = 0x61647772  # "adwr": advisory lock serialising writers
 
 
 class Database:
@@ -108,9 +114,11 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """A write transaction, committed when the block ends without an exception."""
+        """The one write transaction at a time, committed when the block ends without an exception."""
         self.ensure_schema()
         with self._translate_errors(), Session(self._write_engine) as session, session.begin():
+            if self.dialect == "postgresql":
+                session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_WRITE_LOCK})
             yield session
 
     @contextmanager
@@ -122,11 +130,6 @@ class Database:
                 f"the metadata database {self.redacted_url} failed: {exc.orig}; check that it is reachable "
                 "and writable (ADAPTERS_DB)"
             ) from None
-
-    def lock(self, session: Session, table: Table, row_id: int) -> None:
-        """Lock one row until the transaction ends (PostgreSQL; SQLite's write transaction already holds the database)."""
-        if self.dialect == "postgresql":
-            session.execute(select(table.c.id).where(table.c.id == row_id).with_for_update())
 
     def insert_ignoring_conflict(
         self, session: Session, table: Table, values: Mapping[str, Any], conflict: Sequence[str]
@@ -179,11 +182,14 @@ class Database:
             with self._write_engine.begin() as conn:
                 if self.dialect == "postgresql":
                     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_SCHEMA_LOCK})
-                metadata.create_all(conn)
                 table = MetaRow.__table__  # type: ignore[attr-defined]
-                exists = conn.execute(select(table.c.value).where(table.c.key == "schema_version")).scalar()
-                if exists is None:
-                    conn.execute(table.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+                metadata.create_all(conn, tables=[table])
+                if conn.execute(select(table.c.value).where(table.c.key == "schema_version")).scalar() is not None:
+                    return  # another process created the schema while we waited for the lock
+                metadata.create_all(conn)
+                for statement in _append_only_triggers(self.dialect):
+                    conn.exec_driver_sql(statement)
+                conn.execute(table.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
         except DBAPIError as exc:
             raise StorageError(
                 f"cannot create the registry tables in {self.redacted_url}: {exc.orig}; check that the "
@@ -194,14 +200,28 @@ class Database:
         self.engine.dispose()
 
 
+def _append_only_triggers(dialect: str) -> list[str]:
+    """DDL making the fact tables refuse UPDATE and DELETE."""
+    if dialect == "postgresql":
+        statements = [
+            "CREATE OR REPLACE FUNCTION adapters_append_only() RETURNS trigger AS $$ BEGIN "
+            "RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only: its records are never updated or deleted'; "
+            "END; $$ LANGUAGE plpgsql"
+        ]
+        statements += [
+            f"CREATE OR REPLACE TRIGGER {t}_append_only BEFORE UPDATE OR DELETE ON {t} "
+            "FOR EACH ROW EXECUTE FUNCTION adapters_append_only()"
+            for t in APPEND_ONLY
+        ]
+        return statements
+    return [
+        f"CREATE TRIGGER IF NOT EXISTS {t}_no_{op.lower()} BEFORE {op} ON {t} BEGIN "
+        f"SELECT RAISE(ABORT, '{t} is append-only: its records are never updated or deleted'); END"
+        for t in APPEND_ONLY
+        for op in ("UPDATE", "DELETE")
+    ]
+
+
 def _is_missing_table(exc: DBAPIError) -> bool:
     message = str(exc.orig).lower()
     return "no such table" in message or ("does not exist" in message and "relation" in message)
-
-
-def sqlite_path(url: str) -> str | None:
-    """The file of an SQLite URL, or None."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
-        return None
-    return os.fspath(Path(parsed.database).expanduser())

@@ -10,10 +10,19 @@ from sqlalchemy import BigInteger, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "APPEND_ONLY",
     "AdapterRow",
+    "ApprovalRow",
+    "AuditEventRow",
+    "ChannelMoveRow",
     "EvalRow",
     "MetaRow",
+    "PolicyRow",
     "ProbeReferenceRow",
+    "RoleGrantRow",
+    "TransitionRow",
+    "UserKeyRow",
+    "UserRow",
     "VerificationRow",
     "VersionRow",
     "metadata",
@@ -107,3 +116,141 @@ class ProbeReferenceRow(SQLModel, table=True):
     digest: str = Field(max_length=71)
     created_at: str = Field(max_length=32)
     created_by: str = Field(max_length=255)
+
+
+class UserRow(SQLModel, table=True):
+    """A person (or pipeline) known to the registry."""
+
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True, max_length=255)
+    created_at: str = Field(max_length=32)
+    created_by: str = Field(max_length=255)
+
+
+class RoleGrantRow(SQLModel, table=True):
+    """A role granted to a user."""
+
+    __tablename__ = "role_grants"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_name: str = Field(index=True, max_length=255)
+    role: str = Field(max_length=32)
+    granted_at: str = Field(max_length=32)
+    granted_by: str = Field(max_length=255)
+
+
+class UserKeyRow(SQLModel, table=True):
+    """A user's Ed25519 public key; the latest one registered is the user's key."""
+
+    __tablename__ = "user_keys"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_name: str = Field(index=True, max_length=255)
+    public_key: str = Field(sa_column=Column(Text, nullable=False))
+    fingerprint: str = Field(index=True, max_length=71)
+    added_at: str = Field(max_length=32)
+    added_by: str = Field(max_length=255)
+
+
+class PolicyRow(SQLModel, table=True):
+    """A policy made active for the registry (scope ``*``) or one channel; the latest per scope is active."""
+
+    __tablename__ = "policies"
+
+    id: int | None = Field(default=None, primary_key=True)
+    scope: str = Field(index=True, max_length=128)
+    name: str = Field(max_length=255)
+    content: str = Field(sa_column=Column(Text, nullable=False))
+    digest: str = Field(max_length=71)
+    set_at: str = Field(max_length=32)
+    set_by: str = Field(max_length=255)
+
+
+class TransitionRow(SQLModel, table=True):
+    """A lifecycle transition of a version; its latest one gives the version's state."""
+
+    __tablename__ = "transitions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    version_id: int = Field(foreign_key="versions.id", index=True)
+    action: str = Field(max_length=32)
+    from_state: str = Field(max_length=32)
+    to_state: str = Field(max_length=32)
+    actor: str = Field(max_length=255)
+    at: str = Field(max_length=32)
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    policy_digest: str | None = Field(default=None, max_length=71)
+
+
+class ApprovalRow(SQLModel, table=True):
+    """An approval or rejection, with the policy it was made under and its signature."""
+
+    __tablename__ = "approvals"
+
+    id: int | None = Field(default=None, primary_key=True)
+    version_id: int = Field(foreign_key="versions.id", index=True)
+    decision: str = Field(max_length=16)
+    actor: str = Field(max_length=255)
+    roles: str = Field(max_length=255)  # comma-separated roles held when deciding
+    comment: str | None = Field(default=None, sa_column=Column(Text))
+    policy_digest: str = Field(max_length=71)
+    key_fingerprint: str | None = Field(default=None, max_length=71)
+    signature: str | None = Field(default=None, sa_column=Column(Text))
+    signed_payload: str | None = Field(default=None, sa_column=Column(Text))
+    at: str = Field(max_length=32)
+
+
+class ChannelMoveRow(SQLModel, table=True):
+    """A channel moved to a version (release or rollback); the latest per channel is its target."""
+
+    __tablename__ = "channel_moves"
+
+    id: int | None = Field(default=None, primary_key=True)
+    adapter_id: int = Field(foreign_key="adapters.id", index=True)
+    channel: str = Field(index=True, max_length=128)
+    version_id: int = Field(foreign_key="versions.id", index=True)
+    previous_version_id: int | None = Field(default=None, foreign_key="versions.id")
+    action: str = Field(max_length=16)
+    actor: str = Field(max_length=255)
+    at: str = Field(max_length=32)
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    policy_digest: str | None = Field(default=None, max_length=71)
+    key_fingerprint: str | None = Field(default=None, max_length=71)
+    signature: str | None = Field(default=None, sa_column=Column(Text))
+    signed_payload: str | None = Field(default=None, sa_column=Column(Text))
+    details: str | None = Field(default=None, sa_column=Column(Text))  # JSON: e.g. a merged release's files
+
+
+class AuditEventRow(SQLModel, table=True):
+    """The tamper-evident log: each event hashes its content and its predecessor's hash."""
+
+    __tablename__ = "audit_events"
+
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    at: str = Field(max_length=32)
+    actor: str = Field(max_length=255)
+    action: str = Field(max_length=64)
+    subject: str = Field(index=True, max_length=255)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+#: Tables whose rows are never updated or deleted; the database enforces it with triggers.
+APPEND_ONLY = (
+    "adapters",
+    "versions",
+    "evals",
+    "verifications",
+    "probe_references",
+    "users",
+    "role_grants",
+    "user_keys",
+    "policies",
+    "transitions",
+    "approvals",
+    "channel_moves",
+    "audit_events",
+)

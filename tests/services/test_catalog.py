@@ -19,6 +19,7 @@ from registry import (
 )
 from registry.domain.adapterdir import PROVENANCE_FILE
 from registry.domain.canonical import sha256_digest
+from tamper import tampering
 
 
 def _blob_files(reg: Registry) -> list[Path]:
@@ -104,7 +105,7 @@ def test_an_ambiguous_digest_prefix_lists_the_candidates(reg: Registry, llama) -
     reg.push(llama.adapter, name="a")
     reg.push(llama.adapter, name="a")
     # Real digests never share 12 hex digits; forge two that do to check the refusal.
-    with reg._db.write() as s:
+    with tampering(reg) as s:
         s.execute(text("UPDATE versions SET digest = 'sha256:abcdefabcdef' || substr(digest, 20)"))
     with pytest.raises(AmbiguousReference, match="matches 2 versions"):
         reg.show("a@sha256:abcdefabcdef")
@@ -169,7 +170,7 @@ def test_a_corrupted_blob_fails_the_pull_and_writes_nothing(reg: Registry, llama
 
 def test_an_edited_record_is_detected(reg: Registry, llama, tmp_path: Path) -> None:
     reg.push(llama.adapter, name="a")
-    with reg._db.write() as s:
+    with tampering(reg) as s:
         s.execute(
             text("UPDATE versions SET manifest = replace(manifest, :old, :new)"), {"old": '"r":4', "new": '"r":64'}
         )

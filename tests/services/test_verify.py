@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 import tinymodels
 from registry import Registry
+from tamper import tampering
 
 
 def _check(report, name: str):
@@ -230,7 +231,7 @@ def test_probe_reference_is_recorded_then_compared_and_a_corrupted_one_fails(reg
     assert second.passed and _check(second, "probe-reference").passed
     assert second.reference["id"] == 1
 
-    with reg._db.write() as s:  # an edit that does not keep the digest: detected as corruption
+    with tampering(reg) as s:  # an edit that does not keep the digest: detected as corruption
         sample = json.loads(s.execute(text("SELECT sample FROM probe_references")).scalar_one())
         sample["values"][0][0] += 1.0
         s.execute(text("UPDATE probe_references SET sample = :s"), {"s": json.dumps(sample)})
@@ -240,7 +241,7 @@ def test_probe_reference_is_recorded_then_compared_and_a_corrupted_one_fails(reg
 
     from registry.services.loadcheck import ProbeSample
 
-    with reg._db.write() as s:  # a consistent record of other outputs: detected as drift
+    with tampering(reg) as s:  # a consistent record of other outputs: detected as drift
         fixed = ProbeSample.from_dict(sample)
         s.execute(text("UPDATE probe_references SET digest = :d"), {"d": fixed.digest})
     drifted = reg.verify("a", str(llama.base), mode="load", device="cpu")

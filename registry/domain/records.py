@@ -1,0 +1,105 @@
+"""Governance records as the registry keeps them: appended, never edited."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["ApprovalRecord", "ChannelMove", "TransitionRecord"]
+
+
+@dataclass(frozen=True)
+class ApprovalRecord:
+    """An approval or rejection. ``signature_valid`` is None when it was not signed."""
+
+    actor: str
+    decision: str  # "approve" or "reject"
+    roles: tuple[str, ...]
+    at: str
+    comment: str | None = None
+    policy_digest: str | None = None
+    key_fingerprint: str | None = None
+    signature_valid: bool | None = None
+    signature: str | None = None
+    signed_payload: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "actor": self.actor,
+            "decision": self.decision,
+            "roles": list(self.roles),
+            "at": self.at,
+            "comment": self.comment,
+            "policy_digest": self.policy_digest,
+            "key_fingerprint": self.key_fingerprint,
+            "signature": self.signature,
+            "signed_payload": self.signed_payload,
+            "signature_valid": self.signature_valid,
+        }
+
+
+@dataclass(frozen=True)
+class TransitionRecord:
+    """A change of lifecycle state."""
+
+    action: str
+    from_state: str
+    to_state: str
+    actor: str
+    at: str
+    reason: str | None = None
+    policy_digest: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "from": self.from_state,
+            "to": self.to_state,
+            "actor": self.actor,
+            "at": self.at,
+            "reason": self.reason,
+            "policy_digest": self.policy_digest,
+        }
+
+
+@dataclass(frozen=True)
+class ChannelMove:
+    """A release or rollback: the channel now points to ``version`` (it pointed to ``previous``)."""
+
+    id: int
+    name: str
+    channel: str
+    action: str  # "release" or "rollback"
+    version: int
+    previous: int | None
+    actor: str
+    at: str
+    digest: str
+    reason: str | None = None
+    policy_digest: str | None = None
+    key_fingerprint: str | None = None
+    signature: str | None = None
+    signed_payload: str | None = None
+    signature_valid: bool | None = None
+    details: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "channel": self.channel,
+            "action": self.action,
+            "version": self.version,
+            "ref": f"{self.name}:{self.version}",
+            "digest": self.digest,
+            "previous": self.previous,
+            "actor": self.actor,
+            "at": self.at,
+            "reason": self.reason,
+            "policy_digest": self.policy_digest,
+            "key_fingerprint": self.key_fingerprint,
+            "signature": self.signature,
+            "signed_payload": self.signed_payload,
+            "signature_valid": self.signature_valid,
+            "details": self.details,
+        }

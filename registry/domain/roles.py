@@ -1,0 +1,51 @@
+"""Roles and what each action requires. One table; an admin may do everything.
+
+==================  ==============================================================
+role                 may
+==================  ==============================================================
+admin                everything, and alone: grant roles, set policies
+author               push versions, add evals, submit for review, deprecate
+reviewer, risk       approve or reject (as the policy's approval rule allows)
+release-manager      release, roll back, deprecate
+risk                 also revoke
+auditor              write audit checkpoints
+==================  ==============================================================
+
+Verifying, listing, showing, pulling and reading the audit log need no role.
+Which roles may approve is the policy's choice (``approvals.roles``); an empty list
+means any registered user.
+"""
+
+from __future__ import annotations
+
+from registry.errors import RegistryError
+
+__all__ = ["PERMISSIONS", "ROLES", "PermissionDenied", "required_roles"]
+
+ROLES = ("admin", "author", "reviewer", "risk", "release-manager", "auditor")
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "push": frozenset({"author"}),
+    "eval add": frozenset({"author", "reviewer", "risk"}),
+    "review": frozenset({"author"}),
+    "release": frozenset({"release-manager"}),
+    "rollback": frozenset({"release-manager"}),
+    "deprecate": frozenset({"author", "release-manager"}),
+    "revoke": frozenset({"risk"}),
+    "users add": frozenset(),
+    "policy set": frozenset(),
+    "audit checkpoint": frozenset({"auditor"}),
+}
+
+
+class PermissionDenied(RegistryError):
+    """The actor lacks the role an action needs, or could not prove who they are."""
+
+    def __init__(self, message: str, actor: str | None = None) -> None:
+        self.actor = actor
+        super().__init__(message)
+
+
+def required_roles(action: str) -> frozenset[str]:
+    """Roles that may perform ``action`` besides admin."""
+    return PERMISSIONS[action] | {"admin"}

@@ -1,0 +1,108 @@
+"""Ed25519 keys and signatures over canonical JSON payloads (python ``cryptography``).
+
+A key is identified by its fingerprint, ``sha256:`` of the 32 raw public-key bytes.
+Private keys are PEM (PKCS#8), public keys PEM (SubjectPublicKeyInfo): the formats
+``openssl genpkey -algorithm ed25519`` and ``openssl pkey -pubout`` use.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from registry.domain.canonical import canonical_json
+from registry.errors import InvalidInput
+
+__all__ = [
+    "fingerprint",
+    "generate_keypair",
+    "public_key_of",
+    "sign",
+    "signed_payload",
+    "verify",
+]
+
+
+def generate_keypair() -> tuple[bytes, bytes]:
+    """A new (private PEM, public PEM) pair."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return private, public_key_of(private)
+
+
+def _private(pem: bytes, source: str = "private key") -> Any:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(
+            f"{source} is not an unencrypted PEM private key ({exc}); create one with `adapters keys generate`"
+        ) from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise InvalidInput(f"{source} is not an Ed25519 key; create one with `adapters keys generate`")
+    return key
+
+
+def _public(pem: bytes, source: str = "public key") -> Any:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    try:
+        key = serialization.load_pem_public_key(pem)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(
+            f"{source} is not a PEM public key ({exc}); use the .pub file `adapters keys generate` wrote"
+        ) from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise InvalidInput(f"{source} is not an Ed25519 public key; use the .pub file `adapters keys generate` wrote")
+    return key
+
+
+def public_key_of(private_pem: bytes, source: str = "private key") -> bytes:
+    """The public PEM of a private PEM."""
+    from cryptography.hazmat.primitives import serialization
+
+    public: bytes = (
+        _private(private_pem, source)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    return public
+
+
+def fingerprint(public_pem: bytes, source: str = "public key") -> str:
+    """``sha256:`` of the raw public key bytes."""
+    from cryptography.hazmat.primitives import serialization
+
+    raw = _public(public_pem, source).public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def signed_payload(fields: Mapping[str, Any]) -> bytes:
+    """The exact bytes that are signed: canonical JSON of the fields."""
+    return canonical_json(dict(fields))
+
+
+def sign(private_pem: bytes, payload: bytes, source: str = "private key") -> str:
+    """A base64 Ed25519 signature of ``payload``."""
+    return base64.b64encode(_private(private_pem, source).sign(payload)).decode("ascii")
+
+
+def verify(public_pem: bytes, payload: bytes, signature: str) -> bool:
+    """Whether ``signature`` is a valid signature of ``payload`` by the key ``public_pem``."""
+    from cryptography.exceptions import InvalidSignature
+
+    try:
+        _public(public_pem).verify(base64.b64decode(signature, validate=True), payload)
+    except (InvalidSignature, ValueError, InvalidInput):
+        return False
+    return True
