@@ -11,6 +11,7 @@ import os
 import shlex
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -64,7 +65,9 @@ def _compare_outputs(base_dir: Path, original: Path, pulled: Path) -> float:
     ids = torch.arange(1, 17).unsqueeze(0)
     outputs = []
     for adapter in (original, pulled):
-        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_dir), adapter)
+        with warnings.catch_warnings():  # library deprecation notices are not the demo's business
+            warnings.simplefilter("ignore")
+            model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_dir), adapter)
         with torch.no_grad():
             outputs.append(model(ids).logits)
     return float((outputs[0] - outputs[1]).abs().max())
@@ -141,13 +144,26 @@ def run_demo(group: click.Group, home: str | None, keep: bool) -> None:
             run("show", "support-summarizer:1")
             _step("Verify it fits the base: tensor shapes from headers, then a real load on a 4-bit NF4 base")
             run("verify", "support-summarizer:1", "--base", str(base_dir))
-            _step("Pull a version: every byte re-hashed, the directory appears complete or not at all")
+            _step("Govern it (default policy: one approval, the author may approve), release, roll back")
+            run("review", "support-summarizer:1")
+            run("approve", "support-summarizer:1", "--comment", "eval report reviewed")
+            run("release", "support-summarizer:1", "--channel", "production")
+            run("review", "support-summarizer:2")
+            run("approve", "support-summarizer:2")
+            run("release", "support-summarizer:2", "--channel", "production")
+            run("rollback", "support-summarizer", "--channel", "production", "--reason", "latency regression")
+            run("channels", "support-summarizer")
+            _step("A serving host pulls what production points to: every byte re-hashed, all or nothing")
             out = workdir / "pulled"
-            run("pull", "support-summarizer:1", "-o", str(out))
+            run("pull", "support-summarizer@production", "-o", str(out))
             diff = _compare_outputs(base_dir, adapter_dir, out)
             click.echo(f"PeftModel.from_pretrained on the pulled directory: max |logits difference| = {diff:g}")
             if diff != 0.0:
                 raise click.ClickException("the pulled adapter does not reproduce the original's outputs")
+            _step("Prove the history: a signed checkpoint kept outside the database, and the chain verified")
+            checkpoint = workdir / "checkpoint.json"
+            run("audit", "checkpoint", "--out", str(checkpoint))
+            run("audit", "verify", "--checkpoint", str(checkpoint))
         _step("Done")
         click.echo("Every command above works as shown with ADAPTERS_HOME set as printed.")
     finally:

@@ -332,10 +332,11 @@ def verify(
 )
 @click.option("--keep", is_flag=True, help="Keep the temporary directory and print where it is.")
 def demo(demo_home: str | None, keep: bool) -> None:
-    """Walk through push, ls, show, verify and pull on a tiny model built on the spot.
+    """Walk through the main job on a tiny model built on the spot.
 
     Builds a small random Llama base and a LoRA adapter with peft in a temporary
-    directory, then runs the real commands a user would type, printing each one.
+    directory, then pushes, lists, shows, verifies, reviews, approves, releases, rolls
+    back, pulls and audits it with the real commands a user would type, printing each.
     """
     from cli._demo import run_demo
 

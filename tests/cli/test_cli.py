@@ -169,9 +169,19 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     result = run("demo")
     assert result.exit_code == 0, result.stderr
     out = result.stdout
-    for command in ("$ adapters push", "$ adapters ls", "$ adapters show", "$ adapters verify", "$ adapters pull"):
+    for command in (
+        "$ adapters push",
+        "$ adapters ls",
+        "$ adapters show",
+        "$ adapters verify",
+        "$ adapters release",
+        "$ adapters rollback",
+        "$ adapters pull",
+        "$ adapters audit verify",
+    ):
         assert command in out
     assert "max |logits difference| = 0" in out
+    assert "audit chain intact" in out
 
 
 def test_verify_exit_codes(backend, llama, tmp_path: Path) -> None:
