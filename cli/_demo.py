@@ -73,6 +73,20 @@ def _compare_outputs(base_dir: Path, original: Path, pulled: Path) -> float:
     return float((outputs[0] - outputs[1]).abs().max())
 
 
+def _compare_merged(base_dir: Path, adapter_dir: Path, merged: Path) -> float:
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    ids = torch.arange(1, 17).unsqueeze(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        peft_model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_dir), adapter_dir)
+        merged_model = AutoModelForCausalLM.from_pretrained(merged)
+    with torch.no_grad():
+        return float((peft_model(ids).logits - merged_model(ids).logits).abs().max())
+
+
 @contextmanager
 def _embedded_registry(home: Path) -> Iterator[None]:
     saved = {k: os.environ.get(k) for k in ("ADAPTERS_HOME", "ADAPTERS_DB", "ADAPTERS_STORE")}
@@ -150,7 +164,10 @@ def run_demo(group: click.Group, home: str | None, keep: bool) -> None:
             run("release", "support-summarizer:1", "--channel", "production")
             run("review", "support-summarizer:2")
             run("approve", "support-summarizer:2")
-            run("release", "support-summarizer:2", "--channel", "production")
+            merged = workdir / "support-summarizer-2-merged"
+            run("release", "support-summarizer:2", "--channel", "production", "--merge", "--out", str(merged))
+            diff = _compare_merged(base_dir, adapter_dir, merged)
+            click.echo(f"merged checkpoint vs PeftModel on the base: max |logits difference| = {diff:.2g}")
             run("rollback", "support-summarizer", "--channel", "production", "--reason", "latency regression")
             run("channels", "support-summarizer")
             _step("A serving host pulls what production points to: every byte re-hashed, all or nothing")

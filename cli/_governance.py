@@ -67,16 +67,133 @@ def reject(ctx: click.Context, ref: str, comment: str, key: Path | None, as_json
     _action(_registry(ctx).reject(ref, comment=comment, key=key), as_json)
 
 
+def _merge_options(f: Any) -> Any:
+    for option in reversed(
+        [
+            click.option("--base", help="Base model directory or cached Hugging Face id (default: the recorded base)."),
+            click.option(
+                "--dtype",
+                type=click.Choice(["bfloat16", "float16", "float32"]),
+                help="Cast the merged model's floating tensors (default: keep the base's dtypes).",
+            ),
+            click.option(
+                "--base-precision",
+                type=click.Choice(["original", "nf4-dequantized"]),
+                default="original",
+                show_default=True,
+                help="nf4-dequantized: merge into dequantize(quantize(W)), as a 4-bit training base held W.",
+            ),
+            click.option(
+                "--allow-base-mismatch", is_flag=True, help="Merge into a base whose fingerprint differs (recorded)."
+            ),
+            click.option("--force", is_flag=True, help="Replace the output directory if it holds files."),
+        ]
+    ):
+        f = option(f)
+    return f
+
+
 @cli.command()
 @click.argument("ref")
 @click.option("--channel", "-c", required=True, help="Channel to point at REF, e.g. staging or production.")
 @click.option("--reason", help="Why (recorded with the release).")
+@click.option("--merge", "merge_", is_flag=True, help="Also write a merged checkpoint (base + adapter) to --out.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Directory for the merged checkpoint.")
+@_merge_options
 @_key_option
 @_json_option
 @click.pass_context
-def release(ctx: click.Context, ref: str, channel: str, reason: str | None, key: Path | None, as_json: bool) -> None:
-    """Release REF to CHANNEL if the channel's policy allows it (exit 3 otherwise)."""
-    _action(_registry(ctx).release(ref, channel=channel, key=key, reason=reason), as_json)
+def release(
+    ctx: click.Context,
+    ref: str,
+    channel: str,
+    reason: str | None,
+    merge_: bool,
+    out: Path | None,
+    base: str | None,
+    dtype: str | None,
+    base_precision: str,
+    allow_base_mismatch: bool,
+    force: bool,
+    key: Path | None,
+    as_json: bool,
+) -> None:
+    """Release REF to CHANNEL if the channel's policy allows it (exit 3 otherwise).
+
+    With --merge, the merged checkpoint is written to --out first and the release is recorded
+    only when it is complete, with its files' sha256, the base fingerprint, method and dtype.
+    """
+    if not merge_ and (out or base or dtype or base_precision != "original" or allow_base_mismatch or force):
+        raise click.UsageError(
+            "--out, --base, --dtype, --base-precision, --allow-base-mismatch and --force need --merge"
+        )
+    from cli._output import progress_bars, warn
+
+    with progress_bars(not as_json) as progress:
+        result = _registry(ctx).release(
+            ref,
+            channel=channel,
+            key=key,
+            reason=reason,
+            merge=merge_,
+            base=base,
+            out=out,
+            dtype=dtype,
+            base_precision=base_precision,
+            allow_base_mismatch=allow_base_mismatch,
+            force=force,
+            progress=progress,
+        )
+    for message in (result.details or {}).get("warnings", []):
+        warn(message)
+    _action(result, as_json)
+
+
+@cli.command()
+@click.argument("ref")
+@click.option(
+    "--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path), help="Directory to write."
+)
+@_merge_options
+@_json_option
+@click.pass_context
+def merge(
+    ctx: click.Context,
+    ref: str,
+    out: Path,
+    base: str | None,
+    dtype: str | None,
+    base_precision: str,
+    allow_base_mismatch: bool,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Fold REF into its base and write a model directory that transformers loads as is.
+
+    Streams the base shard by shard, keeps its sharding, index, config and tokenizer, and
+    equals peft's merge_and_unload. The directory appears complete or not at all.
+    """
+    from cli._output import progress_bars, warn
+
+    with progress_bars(not as_json) as progress:
+        result = _registry(ctx).merge(
+            ref,
+            out=out,
+            base=base,
+            dtype=dtype,
+            base_precision=base_precision,
+            allow_base_mismatch=allow_base_mismatch,
+            force=force,
+            progress=progress,
+        )
+    for message in result.warnings:
+        warn(message)
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        from cli._render import render_merge
+
+        render_merge(result)
 
 
 @cli.command()

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from registry.domain.audit import Event
     from registry.services.audit import AuditVerification
     from registry.services.governance import ActionResult, ChannelState, PolicyCheck
+    from registry.services.merge import MergeResult
 
 __all__ = [
     "render_action",
@@ -19,6 +20,7 @@ __all__ = [
     "render_audit_verify",
     "render_channels",
     "render_ls",
+    "render_merge",
     "render_policy_check",
     "render_pull",
     "render_push",
@@ -271,6 +273,11 @@ def render_action(result: ActionResult) -> None:
     if result.action in ("release", "rollback"):
         line += f"; {result.channel}: {result.previous or 'none'} -> {result.ref}"
     console.print(line, highlight=False)
+    merged = (result.details or {}).get("merged")
+    if merged:
+        console.print(
+            f"  merged checkpoint: {merged['out']} ({len(merged['files'])} files, sha256 recorded)", highlight=False
+        )
     extra = []
     if result.policy_digest:
         extra.append(f"policy {result.policy} {short_digest(result.policy_digest)}")
@@ -347,3 +354,16 @@ def render_audit_verify(result: AuditVerification) -> None:
     for c in result.checkpoints:
         status = "matches" if c["ok"] else "does NOT match"
         console.print(f"  checkpoint {c['path']} ({c['size']} events, {c['at']}) {status}", highlight=False)
+
+
+def render_merge(result: MergeResult) -> None:
+    console = stdout_console()
+    size = sum(f.size for f in result.files)
+    console.print(
+        f"[bold]{result.ref}[/bold] merged into {result.base_name} -> {result.out} "
+        f"({result.merged_tensors} tensors merged, {result.copied_tensors} copied, {human_size(size)}, {result.seconds:.2f} s)",
+        highlight=False,
+    )
+    console.print(
+        table(None, ["FILE", "SIZE", "SHA256"], [(f.path, human_size(f.size), f.sha256) for f in result.files])
+    )

@@ -22,8 +22,11 @@ __all__ = [
     "Progress",
     "atomic_write_bytes",
     "copy_hashing",
+    "copy_range",
     "fsync_dir",
+    "fsync_file",
     "hash_file",
+    "publish_dir",
     "temporary_sibling_dir",
 ]
 
@@ -79,6 +82,35 @@ def _copy_range(src_fd: int, dst_fd: int, offset: int) -> int:
     while done < len(data):
         done += os.pwrite(dst_fd, data[done:], offset + done)
     return len(data)
+
+
+def copy_range(src_fd: int, dst_fd: int, src_offset: int, dst_offset: int, length: int) -> None:
+    """Copy exactly ``length`` bytes between offsets of two open files (in the kernel where it can)."""
+    copy_file_range = getattr(os, "copy_file_range", None)
+    done = 0
+    while done < length:
+        n = 0
+        if copy_file_range is not None:
+            try:
+                n = int(
+                    copy_file_range(
+                        src_fd, dst_fd, min(CHUNK_SIZE, length - done), src_offset + done, dst_offset + done
+                    )
+                )
+            except OSError as exc:
+                if exc.errno not in _NO_KERNEL_COPY:
+                    raise
+                copy_file_range = None
+                continue
+        else:
+            data = os.pread(src_fd, min(CHUNK_SIZE, length - done), src_offset + done)
+            written = 0
+            while written < len(data):
+                written += os.pwrite(dst_fd, data[written:], dst_offset + done + written)
+            n = len(data)
+        if n <= 0:
+            raise OSError(errno.EIO, f"source ended {length - done} bytes early")
+        done += n
 
 
 class _Writer(threading.Thread):
@@ -170,6 +202,15 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
+def fsync_file(path: str | os.PathLike[str]) -> None:
+    """Make a file's written data durable (any descriptor of the file will do)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write a file so that readers see the old content or the new, never a half."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -201,6 +242,29 @@ def temporary_sibling_dir(target: Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def publish_dir(tmp: Path, target: Path) -> None:
+    """Rename a finished directory into place; an existing one is swapped out, then removed.
+
+    The swap is two renames: if the second fails, the old directory is put back.
+    """
+    if target.is_dir() and not target.is_symlink():
+        if not any(target.iterdir()):
+            target.rmdir()
+            os.rename(tmp, target)
+        else:
+            old = target.with_name(f".{target.name}.replaced-{os.getpid()}-{threading.get_ident()}")
+            os.rename(target, old)
+            try:
+                os.rename(tmp, target)
+            except BaseException:
+                os.rename(old, target)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(tmp, target)
+    fsync_dir(target.parent)
 
 
 def map_threads(fn: Callable[[Path], tuple[str, int]], paths: list[Path], workers: int) -> list[tuple[str, int]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -13,6 +14,7 @@ from registry.domain import signing
 from registry.domain.audit import Event
 from registry.domain.lineage import Dataset, Evaluation, PushMetadata, Quantization
 from registry.domain.refs import Ref, validate_name
+from registry.domain.roles import PermissionDenied
 from registry.domain.verification import VerificationReport
 from registry.domain.versions import EvalRecord, VersionInfo, VersionSummary
 from registry.errors import InvalidInput, InvalidMetadata
@@ -22,6 +24,7 @@ from registry.services.catalog import Catalog, ListFilter, PullResult, PushResul
 from registry.services.filehashes import FileHashCache
 from registry.services.governance import ActionResult, ChannelState, Governance, PolicyCheck
 from registry.services.identity import Identity, UserInfo
+from registry.services.merge import MergeOptions, Merger, MergeResult
 from registry.services.policies import ActivePolicy, Policies
 from registry.services.verify import Verifier, VerifyOptions
 from registry.settings import Settings
@@ -97,6 +100,7 @@ class Registry:
         self._catalog = Catalog(self._db, self._store, self._hashes, self._identity, self._audit)
         self._verifier = Verifier(self._catalog, self._hashes, self._audit)
         self._governance = Governance(self._catalog, self._verifier, self._identity, self._policies, self._audit, s.key)
+        self._merger = Merger(self._catalog, self._hashes)
 
     def __enter__(self) -> Registry:
         return self
@@ -278,9 +282,80 @@ class Registry:
         channel: str,
         key: str | os.PathLike[str] | None = None,
         reason: str | None = None,
+        merge: bool = False,
+        base: str | None = None,
+        out: str | os.PathLike[str] | None = None,
+        dtype: str | None = None,
+        base_precision: str = "original",
+        allow_base_mismatch: bool = False,
+        force: bool = False,
+        progress: Progress | None = None,
     ) -> ActionResult:
-        """Point ``channel`` at the version if the channel's policy allows it."""
-        return self._governance.release(_ref(ref), channel, _path(key), reason)
+        """Point ``channel`` at the version if the channel's policy allows it.
+
+        With ``merge=True`` the adapter is merged into ``base`` (see :meth:`merge`) and written to
+        ``out`` first; the release is recorded only once that directory is complete, with the merged
+        files' sha256, the base fingerprint, the method and the dtype.
+        """
+        concrete = self._concrete(ref)
+        if not merge:
+            return self._governance.release(concrete, channel, _path(key), reason)
+        if out is None:
+            raise InvalidInput("a release with --merge needs --out DIR for the merged checkpoint")
+        target = Path(out).expanduser().absolute()
+        options = MergeOptions(
+            dtype=dtype, base_precision=base_precision, allow_base_mismatch=allow_base_mismatch, force=force
+        )
+        made: list[MergeResult] = []
+
+        def prepare() -> dict[str, Any]:
+            result = self._merger.merge(concrete, base, target, options, progress)
+            made.append(result)
+            return {**result.release_details(), "warnings": list(result.warnings)}
+
+        def discard() -> None:
+            if made:
+                shutil.rmtree(target, ignore_errors=True)
+
+        return self._governance.release(concrete, channel, _path(key), reason, prepare=prepare, discard=discard)
+
+    def merge(
+        self,
+        ref: RefLike,
+        *,
+        out: str | os.PathLike[str],
+        base: str | None = None,
+        dtype: str | None = None,
+        base_precision: str = "original",
+        allow_base_mismatch: bool = False,
+        force: bool = False,
+        progress: Progress | None = None,
+    ) -> MergeResult:
+        """Fold version ``ref`` into its base and write a model directory to ``out``.
+
+        Streams the base shard by shard (memory about one tensor plus the adapter), keeps its
+        sharding, index, config and tokenizer, and equals peft's ``merge_and_unload``. ``dtype``
+        (bfloat16, float16, float32) casts the floating tensors; ``base_precision="nf4-dequantized"``
+        merges into dequantize(quantize(W)) for adapters trained on a 4-bit base.
+        """
+        options = MergeOptions(
+            dtype=dtype, base_precision=base_precision, allow_base_mismatch=allow_base_mismatch, force=force
+        )
+        return self._merger.merge(self._concrete(ref), base, Path(out), options, progress, check=self._not_revoked)
+
+    def _concrete(self, ref: RefLike) -> Ref:
+        """``NAME:N`` for any reference, so that one operation sees one version throughout."""
+        parsed = _ref(ref)
+        with self._db.read() as session:
+            row = self._catalog.resolve_row(session, parsed)
+        return Ref(parsed.name, version=row.number)
+
+    def _not_revoked(self, row: Any) -> None:
+        with self._db.read() as session:
+            if records.version_states(session, [row.id])[row.id] == "revoked":
+                raise PermissionDenied(
+                    f"version {row.digest[:19]}… is revoked; a revoked version is not merged", self.user
+                )
 
     def rollback(
         self,

@@ -31,7 +31,7 @@ from typing import Any
 
 from registry.domain.adapterdir import PeftFacts, TensorInfo, target_matches
 
-__all__ = ["Check", "base_modules", "check_fingerprint", "static_checks"]
+__all__ = ["Check", "base_modules", "check_fingerprint", "find_module", "static_checks"]
 
 _PEFT_PREFIX = "base_model.model."
 _LORA_SUFFIXES = (
@@ -102,7 +102,7 @@ def _strip(name: str) -> str:
     return name[len(_PEFT_PREFIX) :] if name.startswith(_PEFT_PREFIX) else name
 
 
-def _find_module(path: str, modules: Mapping[str, tuple[int, ...]]) -> str | None:
+def find_module(path: str, modules: Mapping[str, tuple[int, ...]]) -> str | None:
     """The base module an adapter module path names, allowing for a differing model prefix
     (an adapter trained on ``LlamaForCausalLM`` names ``model.layers...``; a base saved as
     ``LlamaModel`` names ``layers...``)."""
@@ -152,7 +152,7 @@ def _owner(name: str, modules: Mapping[str, tuple[int, ...]]) -> str | None:
     """The base module a tensor of unknown role belongs to: its longest dotted prefix found in the base."""
     parts = name.split(".")
     for i in range(len(parts) - 1, 0, -1):
-        found = _find_module(".".join(parts[:i]), modules)
+        found = find_module(".".join(parts[:i]), modules)
         if found is not None:
             return found
     return None
@@ -171,7 +171,7 @@ class _Shapes:
 
     def _module(self, tensor: str, path: str, what: str = "module") -> tuple[str, tuple[int, ...]] | None:
         self.count += 1
-        module = _find_module(path, self.modules)
+        module = find_module(path, self.modules)
         if module is None:
             self.failures.append(f"{tensor}: the base has no {what} {path!r}")
             return None
@@ -305,7 +305,7 @@ class _Shapes:
 
     def saved(self, tensor: str, path: str, leaf: str, shape: tuple[int, ...]) -> None:
         """A modules_to_save tensor: a full replacement, so it must have the base tensor's shape."""
-        module = _find_module(path, self.modules)
+        module = find_module(path, self.modules)
         if module is None and path.endswith(("lm_head", "embed_out")):
             module = _tied_embedding(self.modules)  # tied output embeddings are saved once, as the input embedding
         self.count += 1
@@ -374,7 +374,7 @@ def static_checks(
     embedding_modules = {
         split[0] for t in adapter_tensors if (split := _split(_strip(t.name), ("lora_embedding_A", "lora_embedding_B")))
     }
-    shapes = _Shapes(facts, modules, {m for p in embedding_modules if (m := _find_module(p, modules))})
+    shapes = _Shapes(facts, modules, {m for p in embedding_modules if (m := find_module(p, modules))})
     saved = facts.modules_to_save or []
     other: list[TensorInfo] = []
     for t in adapter_tensors:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlmodel import Session
 
-from registry._io import Progress, atomic_write_bytes, fsync_dir, temporary_sibling_dir
+from registry._io import Progress, atomic_write_bytes, fsync_dir, publish_dir, temporary_sibling_dir
 from registry.domain.adapterdir import PROVENANCE_FILE, AdapterSource, read_adapter_dir
 from registry.domain.canonical import sha256_digest
 from registry.domain.clock import now_iso
@@ -444,7 +442,7 @@ class Catalog:
                 "files": [f.to_dict() for f in manifest.files],
             }
             atomic_write_bytes(tmp / PROVENANCE_FILE, json.dumps(provenance, indent=2).encode("utf-8") + b"\n")
-            _publish(tmp, target)
+            publish_dir(tmp, target)
         return PullResult(
             name=manifest.name, version=manifest.version, digest=row.digest, path=target, files=manifest.files
         )
@@ -574,23 +572,3 @@ def _check_destination(target: Path, force: bool) -> None:
             raise DestinationExists(str(target))
         if any(target.iterdir()) and not force:
             raise DestinationExists(str(target))
-
-
-def _publish(tmp: Path, target: Path) -> None:
-    """Rename the finished directory into place; an existing one is swapped out and removed."""
-    if target.is_dir() and not target.is_symlink():
-        if not any(target.iterdir()):
-            target.rmdir()
-            os.rename(tmp, target)
-        else:
-            old = target.with_name(f".{target.name}.replaced-{uuid.uuid4().hex[:8]}")
-            os.rename(target, old)
-            try:
-                os.rename(tmp, target)
-            except BaseException:
-                os.rename(old, target)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(tmp, target)
-    fsync_dir(target.parent)

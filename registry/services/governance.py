@@ -10,7 +10,7 @@ given), and the signature must verify against the actor's registered public key.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -381,39 +381,69 @@ class Governance:
         channel: str,
         key: Path | None,
         reason: str | None = None,
-        details: Mapping[str, Any] | None = None,
-        before_commit: Any = None,
+        prepare: Callable[[], Mapping[str, Any]] | None = None,
+        discard: Callable[[], None] | None = None,
     ) -> ActionResult:
-        """Point ``channel`` at the version, if its policy allows. ``before_commit(version)`` may
-        produce ``details`` (e.g. a merged checkpoint) inside the transaction, after every check."""
+        """Point ``channel`` at the version, if its policy allows.
+
+        ``prepare()`` (a merge) runs after the same checks have passed read-only and outside the
+        write lock; its result is recorded with the release. If the checks refuse when the release
+        is finally recorded, ``discard()`` removes what ``prepare`` made.
+        """
         validate_channel(channel)
-        with self.db.write() as session:
-            self.identity.require(session, "release")
-            v = self._version(session, ref)
-            to_state = next_state(v.ref, v.state, "release")
-            current = records.channel_target(session, v.adapter_id, channel)
-            if current == v.row.id:
-                return ActionResult(
-                    "release",
-                    v.ref,
-                    v.row.digest,
-                    v.state,
-                    v.state,
-                    self.user,
-                    now_iso(),
-                    channel=channel,
-                    previous=v.ref,
-                    changed=False,
+        details: Mapping[str, Any] | None = None
+        if prepare is not None:
+            with self.db.read() as session:
+                self.identity.allowed(session, "release")
+                checked = self._release_checks(session, ref, channel)
+            if checked is None:  # already released there: nothing to prepare or record
+                return self._unchanged(ref, channel)
+            details = prepare()
+        try:
+            with self.db.write() as session:
+                self.identity.require(session, "release")
+                checked = self._release_checks(session, ref, channel)
+                if checked is None:
+                    if discard is not None:
+                        discard()
+                    return self._unchanged(ref, channel)
+                v, to_state, current, active, results = checked
+                return self._move(
+                    session, v, "release", channel, current, to_state, active, key, reason, results, details
                 )
-            active = self.policies.active(session, channel)
-            policy = active.policy
-            ctx = self.context(session, v, channel)
-            results = evaluate(policy, ctx)
-            if not all(r.passed for r in results):
-                raise PolicyNotMet("release", v.ref, policy, results)
-            if before_commit is not None:
-                details = {**(details or {}), **before_commit(v)}
-            return self._move(session, v, "release", channel, current, to_state, active, key, reason, results, details)
+        except BaseException:
+            if discard is not None:
+                discard()
+            raise
+
+    def _release_checks(self, session: Session, ref: Ref, channel: str) -> Any:
+        """(version, state after, current target id, policy, results), or None if the channel already points there."""
+        v = self._version(session, ref)
+        to_state = next_state(v.ref, v.state, "release")
+        current = records.channel_target(session, v.adapter_id, channel)
+        if current == v.row.id:
+            return None
+        active = self.policies.active(session, channel)
+        results = evaluate(active.policy, self.context(session, v, channel))
+        if not all(r.passed for r in results):
+            raise PolicyNotMet("release", v.ref, active.policy, results)
+        return v, to_state, current, active, results
+
+    def _unchanged(self, ref: Ref, channel: str) -> ActionResult:
+        with self.db.read() as session:
+            v = self._version(session, ref)
+        return ActionResult(
+            "release",
+            v.ref,
+            v.row.digest,
+            v.state,
+            v.state,
+            self.user,
+            now_iso(),
+            channel=channel,
+            previous=v.ref,
+            changed=False,
+        )
 
     def rollback(self, name: str, channel: str, to: int | None, key: Path | None, reason: str | None) -> ActionResult:
         """Move ``channel`` back to the version it pointed to before (or to version ``to``)."""

@@ -86,6 +86,9 @@ class Identity:
     def member(self, session: Session) -> set[str]:
         """The actor's roles; refuses an actor who is not a user of this registry."""
         self._bootstrap(session)
+        return self._member_roles(session)
+
+    def _member_roles(self, session: Session) -> set[str]:
         if session.execute(select(_USERS.c.id).where(_USERS.c.name == self.user)).first() is None:
             raise PermissionDenied(
                 f"{self.user} is not a user of this registry (ADAPTERS_USER={self.user}); an admin adds users with "
@@ -94,9 +97,18 @@ class Identity:
             )
         return self.roles(session, self.user)
 
+    def allowed(self, session: Session, action: str) -> None:
+        """Read-only form of :meth:`require`: in a registry without users the actor would become admin."""
+        if session.execute(select(func.count()).select_from(_USERS)).scalar_one():
+            self._check(self._member_roles(session), action)
+
     def require(self, session: Session, action: str) -> set[str]:
         """The actor's roles, after checking they include one that ``action`` needs."""
         roles = self.member(session)
+        self._check(roles, action)
+        return roles
+
+    def _check(self, roles: set[str], action: str) -> None:
         needed = required_roles(action)
         if not roles & needed:
             have = ", ".join(sorted(roles)) or "no role"
@@ -105,7 +117,6 @@ class Identity:
                 f"{self.user} has {have}; an admin grants roles with `adapters users add {self.user} --role ROLE`",
                 self.user,
             )
-        return roles
 
     def add(self, name: str, roles: Sequence[str], public_key: bytes | None) -> UserInfo:
         """Register ``name`` (if new), grant ``roles`` and register ``public_key``. Admins only."""
