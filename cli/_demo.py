@@ -181,6 +181,9 @@ def run_demo(group: click.Group, home: str | None, keep: bool) -> None:
             checkpoint = workdir / "checkpoint.json"
             run("audit", "checkpoint", "--out", str(checkpoint))
             run("audit", "verify", "--checkpoint", str(checkpoint))
+            _step("The auditor's report: every fact, approval, release and rollback, problems first")
+            report = workdir / "audit-report.html"
+            run("audit", "report", "support-summarizer", "--out", str(report))
         _step("Done")
         click.echo("Every command above works as shown with ADAPTERS_HOME set as printed.")
     finally:

@@ -438,6 +438,51 @@ def audit_checkpoint(ctx: click.Context, out: Path, as_json: bool) -> None:
         )
 
 
+@audit.command(name="report")
+@click.argument("subject", required=False)
+@click.option("--format", "fmt", type=click.Choice(["html", "md", "json"]), default="html", show_default=True)
+@click.option("--out", "-o", help="File to write, - for stdout (default: audit-report[-SUBJECT]-DATE.EXT here).")
+@click.option("--since", help="Only versions created and records made from this date (YYYY-MM-DD or ISO-8601).")
+@click.option("--until", help="... up to this date (inclusive).")
+@click.option(
+    "--checkpoint",
+    "checkpoints",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Checkpoint to check the chain against (default: the latest one written here). Repeatable.",
+)
+@click.pass_context
+def audit_report(
+    ctx: click.Context,
+    subject: str | None,
+    fmt: str,
+    out: str | None,
+    since: str | None,
+    until: str | None,
+    checkpoints: tuple[Path, ...],
+) -> None:
+    """Write the audit report of the registry, an adapter (NAME) or a version (NAME:N).
+
+    Identity, adapter facts, base, lineage, evaluation, verification, approvals, lifecycle and
+    the audit chain's integrity; problems first. HTML (self-contained), Markdown or JSON.
+    """
+    import sys
+    from datetime import date
+
+    report = _registry(ctx).audit_report(subject, format=fmt, since=since, until=until, checkpoints=checkpoints)
+    if out == "-":
+        sys.stdout.write(report.content)
+    else:
+        stem = "audit-report" + (f"-{subject.replace('/', '_').replace(':', '-').replace('@', '-')}" if subject else "")
+        path = Path(out or f"{stem}-{date.today():%Y%m%d}.{fmt}")
+        from registry._io import atomic_write_bytes
+
+        atomic_write_bytes(path.absolute(), report.content.encode("utf-8"))
+        click.echo(f"{path} ({report.format}, {report.sha256})")
+    if report.problems:
+        click.echo(f"warning: the report lists {report.problems} problem(s) at the top", err=True)
+
+
 @audit.command(name="verify")
 @click.option(
     "--checkpoint",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +96,7 @@ class Registry:
         self._db = Database(s.db_url)
         self._store = BlobStore(s.store)
         self._hashes = FileHashCache(s.cache_dir)
-        self._audit = AuditLog(self._db, s.registry_key or s.home / "keys" / "registry.key")
+        self._audit = AuditLog(self._db, s.registry_key or s.home / "keys" / "registry.key", s.home / "checkpoints")
         self._identity = Identity(self._db, self._audit, s.user)
         self._policies = Policies(self._db, self._identity, self._audit)
         self._catalog = Catalog(self._db, self._store, self._hashes, self._identity, self._audit)
@@ -450,9 +452,71 @@ class Registry:
             self._identity.require(session, "audit checkpoint")
         return self._audit.checkpoint(Path(out))
 
+    def audit_report(
+        self,
+        subject: str | None = None,
+        *,
+        format: str = "html",
+        since: str | None = None,
+        until: str | None = None,
+        checkpoints: Iterable[str | os.PathLike[str]] = (),
+    ) -> AuditReport:
+        """The audit report of the registry, one adapter (``NAME``) or one version (``NAME:N``).
+
+        ``format`` is ``html`` (one self-contained file), ``md`` or ``json``. ``since``/``until``
+        (``YYYY-MM-DD`` or ISO-8601) limit it to versions created and records made in that window.
+        The audit chain is verified at report time against ``checkpoints`` (default: the latest
+        checkpoint written on this machine).
+        """
+        from registry.services import report as builder
+
+        if format not in ("html", "md", "json"):
+            raise InvalidInput(f"unknown report format {format!r}; use html, md or json")
+        scope = builder.ReportScope(subject, builder.parse_when(since), builder.parse_when(until, end_of_day=True))
+        with self._db.read() as session:
+            data = builder.build(
+                session,
+                self._catalog,
+                self._policies,
+                self._audit,
+                scope,
+                [Path(c) for c in checkpoints],
+                self.describe(),
+                self.user,
+            )
+        if format == "json":
+            sealed = builder.seal(data)
+            return AuditReport(
+                "json", json.dumps(sealed, indent=2, ensure_ascii=False) + "\n", sealed, sealed["report_sha256"]
+            )
+        if format == "md":
+            from registry.services.report_markdown import FOOTER_MARKER, render_markdown
+
+            content = render_markdown(data)
+        else:
+            from registry.services.report_html import FOOTER_MARKER, render_html
+
+            content = render_html(data)
+        digest = hashlib.sha256(content[: content.index(FOOTER_MARKER)].encode("utf-8")).hexdigest()
+        return AuditReport(format, content, data, "sha256:" + digest)
+
     def audit_verify(self, checkpoints: Iterable[str | os.PathLike[str]] = ()) -> AuditVerification:
         """Recompute the audit chain and check checkpoints; ``ok`` is False with the first bad event named."""
         return self._audit.verify([Path(c) for c in checkpoints])
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """A rendered audit report: ``content`` in ``format``, ``data`` the facts it shows (the JSON form)."""
+
+    format: str
+    content: str
+    data: dict[str, Any]
+    sha256: str
+
+    @property
+    def problems(self) -> int:
+        return len(self.data["alerts"])
 
 
 def _path(value: str | os.PathLike[str] | None) -> Path | None:

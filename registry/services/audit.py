@@ -94,9 +94,11 @@ def _event(row: Any) -> Event:
 
 
 class AuditLog:
-    def __init__(self, db: Database, registry_key: Path) -> None:
+    def __init__(self, db: Database, registry_key: Path, checkpoint_dir: Path) -> None:
         self.db = db
         self.registry_key = registry_key
+        #: every checkpoint is also kept here (outside the database): reports check the latest one
+        self.checkpoint_dir = checkpoint_dir
 
     def append(self, session: Session, actor: str, action: str, subject: str, payload: Mapping[str, Any]) -> Event:
         """Append an event; call inside the write transaction that makes the change."""
@@ -166,7 +168,10 @@ class AuditLog:
         payload = checkpoint_payload(len(events), head, at, key)
         signature = signing.sign(private, canonical_json(payload), str(self.registry_key))
         checkpoint = Checkpoint(size=len(events), head=head, at=at, key=key, signature=signature, path=out)
-        atomic_write_bytes(out, json.dumps(checkpoint.to_dict(), indent=2).encode("utf-8") + b"\n")
+        data = json.dumps(checkpoint.to_dict(), indent=2).encode("utf-8") + b"\n"
+        atomic_write_bytes(out, data)
+        stamp = at.replace(":", "").replace("-", "").replace(".", "")
+        atomic_write_bytes(self.checkpoint_dir / f"checkpoint-{stamp}-{len(events):08d}.json", data)
         return checkpoint
 
     def verify(self, checkpoints: Sequence[Path] = ()) -> AuditVerification:

@@ -1,0 +1,397 @@
+"""The audit report as one self-contained HTML file: no scripts, fonts or images from anywhere
+(a Content-Security-Policy forbids every external load), readable on screen and printable
+(a print stylesheet, a page break before each version). Problems come first.
+
+The footer holds the report's own sha256: of the document's bytes up to the footer marker,
+so ``python -c "import hashlib,sys; d=open(sys.argv[1],'rb').read(); print(hashlib.sha256(
+d[:d.index(b'<footer id=\\"report-sha256\\"')]).hexdigest())" report.html`` re-derives it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from html import escape
+from typing import Any
+
+from registry.services.report_svg import lineage_svg, metric_svg
+
+__all__ = ["FOOTER_MARKER", "render_html"]
+
+FOOTER_MARKER = '<footer id="report-sha256">'
+
+_CSS = """
+:root { --bad: #b3261e; --warn: #8a5300; --ok: #137333; --line: #d5d5d5; }
+* { box-sizing: border-box; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1f1f1f; margin: 0 auto; max-width: 1100px; padding: 24px; }
+h1 { font-size: 24px; margin: 0 0 4px; } h2 { font-size: 19px; margin: 28px 0 8px; border-bottom: 2px solid var(--line); }
+h3 { font-size: 16px; margin: 18px 0 6px; } h4 { font-size: 14px; margin: 14px 0 4px; color: #444; }
+.meta { color: #555; margin: 0; }
+table { border-collapse: collapse; width: 100%; margin: 6px 0 10px; font-size: 13px; }
+th, td { border: 1px solid var(--line); padding: 4px 6px; text-align: left; vertical-align: top; }
+th { background: #f4f4f4; } td.k { width: 22%; font-weight: 600; background: #fafafa; }
+code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px; word-break: break-all; }
+.alerts { border: 2px solid var(--bad); background: #fce8e6; padding: 10px 16px; border-radius: 6px; }
+.alerts.clean { border-color: var(--ok); background: #e6f4ea; }
+.alerts h2 { border: 0; margin-top: 4px; color: var(--bad); } .alerts.clean h2 { color: var(--ok); }
+.critical { color: var(--bad); font-weight: 600; } .warning { color: var(--warn); font-weight: 600; }
+.pass { color: var(--ok); font-weight: 600; } .fail { color: var(--bad); font-weight: 600; } .na { color: #777; }
+.state { display: inline-block; padding: 1px 8px; border-radius: 10px; background: #eee; font-size: 12px; }
+.state.released { background: #e6f4ea; } .state.revoked, .state.rejected { background: #fce8e6; }
+section.version { border-top: 1px solid var(--line); margin-top: 18px; }
+svg { max-width: 100%; height: auto; } .charts svg { margin: 0 12px 8px 0; }
+footer { margin-top: 32px; color: #555; font-size: 12px; border-top: 1px solid var(--line); padding-top: 8px; }
+@media print {
+  body { max-width: none; padding: 0; font-size: 11px; }
+  section.version { page-break-before: always; break-before: page; }
+  table, svg, .alerts { page-break-inside: avoid; break-inside: avoid; }
+  a { color: inherit; text-decoration: none; }
+}
+"""
+
+
+def _e(value: Any) -> str:
+    if value is None or value == "" or value == [] or value == {}:
+        return '<span class="na">-</span>'
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return escape(", ".join(str(v) for v in value))
+    if isinstance(value, dict):
+        return escape(", ".join(f"{k}={v}" for k, v in value.items()))
+    return escape(str(value))
+
+
+def _mono(value: Any) -> str:
+    return f'<span class="mono">{_e(value)}</span>'
+
+
+def _verdict(passed: bool | None) -> str:
+    return {
+        True: '<span class="pass">pass</span>',
+        False: '<span class="fail">FAIL</span>',
+        None: '<span class="na">n/a</span>',
+    }[passed]
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], empty: str = "none recorded") -> str:
+    if not rows:
+        return f'<p class="na">{escape(empty)}</p>'
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _kv(pairs: Sequence[tuple[str, str]]) -> str:
+    return "<table>" + "".join(f'<tr><td class="k">{escape(k)}</td><td>{v}</td></tr>' for k, v in pairs) + "</table>"
+
+
+def _anchor(ref: str) -> str:
+    return "v-" + "".join(c if c.isalnum() else "-" for c in ref)
+
+
+def _alerts(report: Mapping[str, Any]) -> str:
+    alerts = report["alerts"]
+    if not alerts:
+        return (
+            '<section id="alerts" class="alerts clean"><h2>No problems found</h2><p>The audit chain verifies, every '
+            "signature verifies, no revoked version was served, and every approved or released version meets the "
+            "policy in force.</p></section>"
+        )
+    items = "".join(
+        f'<li><span class="{escape(a["severity"])}">{escape(a["severity"].upper())}</span> '
+        f"<b>{escape(a['kind'])}</b> ({escape(a['subject'])}): {escape(a['message'])}</li>"
+        for a in alerts
+    )
+    return f'<section id="alerts" class="alerts"><h2>Problems found ({len(alerts)})</h2><ul>{items}</ul></section>'
+
+
+def _integrity(report: Mapping[str, Any]) -> str:
+    i = report["integrity"]
+    cp = i["checkpoint"]
+    checkpoint = (
+        f"{_e(cp['path'])}: {_e(cp['size'])} events, signed {_e(cp['at'])}; signature "
+        f"{_verdict(cp['signature_valid'])}, matches the log {_verdict(cp['ok'])}"
+        if cp
+        else '<span class="warning">no checkpoint available: take one with <code>adapters audit checkpoint</code></span>'
+    )
+    return (
+        '<section id="integrity"><h2>Integrity of the audit log</h2>'
+        + _kv(
+            [
+                ("chain", _verdict(i["ok"]) + f" ({i['events']} events recomputed at report time)"),
+                ("head hash", _mono(i["head"])),
+                ("last checkpoint", checkpoint),
+                ("registry key", _mono(i["registry_key"])),
+            ]
+        )
+        + "</section>"
+    )
+
+
+def _policy(report: Mapping[str, Any]) -> str:
+    p = report["policy"]
+    origin = "built-in default" if p["builtin"] else f"set {escape(str(p['set_at']))} by {escape(str(p['set_by']))}"
+    return (
+        '<section id="policy"><h2>Policy in force</h2>'
+        + _kv([("name", _e(p["name"])), ("digest", _mono(p["digest"])), ("scope", _e(p["scope"])), ("origin", origin)])
+        + f"<details><summary>policy text</summary><pre>{escape(p['content'] or '')}</pre></details></section>"
+    )
+
+
+def _inventory(report: Mapping[str, Any]) -> str:
+    rows = [
+        [
+            f'<a href="#adapter-{escape(a["name"])}">{escape(a["name"])}</a>',
+            str(a["versions"]),
+            _e(a["latest"]),
+            _e(a["states"]),
+            _e(a["channels"]),
+            _e(a["owners"]),
+        ]
+        for a in report["inventory"]
+    ]
+    return (
+        '<section id="inventory"><h2>Inventory</h2>'
+        + _table(
+            ["adapter", "versions", "latest", "states", "channels (current version)", "owners"], rows, "no adapters"
+        )
+        + "</section>"
+    )
+
+
+def _channels(adapter: Mapping[str, Any]) -> str:
+    if not adapter["channels"]:
+        return '<p class="na">never released to a channel</p>'
+    out = []
+    for c in adapter["channels"]:
+        rows = [
+            [
+                _e(m["at"]),
+                _e(m["action"]),
+                f'<a href="#{_anchor(m["ref"])}">{escape(m["ref"])}</a>',
+                _e(m["previous"]),
+                _e(m["actor"]),
+                _verdict(m["signature_valid"])
+                if m["signature_valid"] is not None
+                else '<span class="na">unsigned</span>',
+                _mono((m["policy_digest"] or "")[:19]),
+                _e(m["reason"]),
+                _e(len(m["merged"]["files"])) + " files" if m.get("merged") else _e(None),
+            ]
+            for m in c["history"]
+        ]
+        out.append(
+            f"<h4>{escape(adapter['name'])}@{escape(c['channel'])} &rarr; {escape(c['ref'])}</h4>"
+            + _table(
+                ["when", "action", "version", "from", "by", "signature", "policy", "reason", "merged checkpoint"], rows
+            )
+        )
+    return "".join(out)
+
+
+def _version(v: Mapping[str, Any]) -> str:
+    a, b, q, lin = v["adapter"], v["base"], v["quantization"], v["lineage"]
+    parts = [
+        f'<section class="version" id="{_anchor(v["ref"])}"><h3>{escape(v["ref"])} '
+        f'<span class="state {escape(v["state"])}">{escape(v["state"])}</span></h3>',
+        "<h4>Identity</h4>",
+        _kv(
+            [
+                ("digest", _mono(v["digest"])),
+                ("created", f"{_e(v['created_at'])} by {_e(v['created_by'])}"),
+                ("description", _e(v["description"])),
+                ("size", f"{v['size']:,} bytes in {len(v['files'])} files"),
+            ]
+        ),
+        _table(["file", "size", "sha256"], [[_e(f["path"]), f"{f['size']:,}", _mono(f["sha256"])] for f in v["files"]]),
+        "<h4>Adapter</h4>",
+        _kv(
+            [
+                ("PEFT type", _e(a["peft_type"])),
+                ("rank r / alpha", f"{_e(a['r'])} / {_e(a['lora_alpha'])}"),
+                ("rsLoRA / DoRA", f"{_e(a['use_rslora'])} / {_e(a['use_dora'])}"),
+                ("target modules", _e(a["target_modules"])),
+                ("modules to save", _e(a["modules_to_save"])),
+                ("rank / alpha patterns", f"{_e(a['rank_pattern'])} / {_e(a['alpha_pattern'])}"),
+                (
+                    "trainable parameters",
+                    f"{a['trainable_parameters']:,} in {a['tensors']} tensors ({_e(a['dtypes'])})",
+                ),
+            ]
+        ),
+        "<h4>Base model</h4>",
+        _kv(
+            [
+                ("name", _e(b["name"])),
+                ("revision", _e(b["revision"])),
+                (
+                    "fingerprint",
+                    _mono(b["fingerprint"])
+                    if b["fingerprint"]
+                    else '<span class="warning">none: the base was not found at push</span>',
+                ),
+                (
+                    "training quantization",
+                    f"{_e(q['method'])} (double quant {_e(q['double_quant'])}, compute {_e(q['compute_dtype'])})",
+                ),
+            ]
+        ),
+        "<h4>Lineage</h4>",
+        _table(
+            ["dataset", "uri", "revision", "sha256", "license", "rows", "split"],
+            [
+                [
+                    _e(d["name"]),
+                    _e(d["uri"] or d["path"]),
+                    _e(d["revision"]),
+                    _mono(d["sha256"]),
+                    _e(d["license"]),
+                    _e(d["rows"]),
+                    _e(d["split"]),
+                ]
+                for d in lin["datasets"]
+            ],
+            "no datasets recorded",
+        ),
+        _kv(
+            [
+                ("training parameters", _e(lin["training"])),
+                (
+                    "parent version",
+                    f"{_e(lin['parent']['name'])}:{_e(lin['parent']['version'])} {_mono(lin['parent']['digest'])}"
+                    if lin["parent"]
+                    else _e(None),
+                ),
+            ]
+        ),
+        "<h4>Evaluation</h4>",
+        _table(
+            ["metric", "value", "dataset", "recorded", "by", "threshold", "result"],
+            [
+                [
+                    _e(e["metric"]),
+                    f"{e['value']:g}",
+                    _e(e["dataset"]),
+                    _e(e["recorded_at"]),
+                    _e(e["recorded_by"]),
+                    _e(e["threshold"]),
+                    _verdict(e["passed"]),
+                ]
+                for e in v["evaluation"]
+            ],
+        ),
+        "<h4>Verification</h4>",
+        "".join(_verification(r) for r in v["verification"]) or '<p class="na">never verified</p>',
+        "<h4>Approvals</h4>",
+        _table(
+            ["when", "who", "roles", "decision", "comment", "policy", "signature"],
+            [
+                [
+                    _e(x["at"]),
+                    _e(x["actor"]),
+                    _e(x["roles"]),
+                    _e(x["decision"]),
+                    _e(x["comment"]),
+                    _mono((x["policy_digest"] or "")[:19]),
+                    (_verdict(x["signature_valid"]) + f" {_mono((x['key_fingerprint'] or '')[:19])}")
+                    if x["signature_valid"] is not None
+                    else '<span class="na">unsigned</span>',
+                ]
+                for x in v["approvals"]
+            ],
+        ),
+        "<h4>Lifecycle</h4>",
+        _table(
+            ["when", "who", "what", "reason", "policy", "signature", "merged checkpoint"],
+            [_lifecycle_row(x) for x in v["lifecycle"]],
+        ),
+        "<h4>Policy check</h4>",
+        f"<p>{escape(v['policy']['name'])} {_mono(v['policy']['digest'][:19])}: {_verdict(v['policy']['passed'])}</p>",
+        _table(
+            ["rule", "result", "why"],
+            [[_e(r["rule"]), _verdict(r["passed"]), _e(r["message"])] for r in v["policy"]["results"]],
+            "the policy has no rules",
+        ),
+        "</section>",
+    ]
+    return "".join(parts)
+
+
+def _lifecycle_row(x: Mapping[str, Any]) -> list[str]:
+    if x["kind"] == "transition":
+        what = f"{escape(x['action'])}: {escape(x['from'])} &rarr; {escape(x['to'])}"
+        signature = '<span class="na">-</span>'
+    else:
+        what = f"{escape(x['action'])} to {escape(x['channel'])}" + (
+            f" (replacing version {escape(str(x['previous']))})" if x.get("previous") else ""
+        )
+        signature = (
+            _verdict(x["signature_valid"])
+            if x.get("signature_valid") is not None
+            else '<span class="na">unsigned</span>'
+        )
+    merged = x.get("merged")
+    merged_cell = (
+        "<br>".join(f"{_e(f['path'])} {_mono(f['sha256'][:16])}…" for f in merged["files"])
+        + f"<br>{_e(merged['method'])}, dtype {_e(merged['dtype'])}"
+        if merged
+        else _e(None)
+    )
+    return [
+        _e(x["at"]),
+        _e(x["actor"]),
+        what,
+        _e(x["reason"]),
+        _mono((x.get("policy_digest") or "")[:19]),
+        signature,
+        merged_cell,
+    ]
+
+
+def _verification(r: Mapping[str, Any]) -> str:
+    q = r["quantization"] or {}
+    head = (
+        f"<p><b>#{_e(r['id'])}</b> {_e(r['mode'])} on {_e(r['created_at'])} by {_e(r['created_by'])}: {_verdict(r['passed'])}; "
+        f"base {_mono((r['base']['fingerprint'] or '')[:19])}{' (mismatch allowed)' if r['base']['allow_mismatch'] else ''}; "
+        f"device {_e(r['device'])} {_e(r['device_name'])}; {_e(q.get('method'))}; libraries {_e(r['libraries'])}</p>"
+    )
+    rows = [[_e(c["name"]), _verdict(c["passed"]), _e(c["message"])] for c in r["checks"]]
+    rows += [[_e("not checked"), _verdict(None), _e(n)] for n in r["not_checked"]]
+    return head + _table(["check", "result", "detail"], rows)
+
+
+def _adapter(a: Mapping[str, Any]) -> str:
+    charts = "".join(metric_svg(metric, points) for metric, points in a["metrics"].items() if len(points) > 1)
+    return (
+        f'<section class="adapter" id="adapter-{escape(a["name"])}"><h2>Adapter {escape(a["name"])}</h2>'
+        f"<h4>Channels</h4>{_channels(a)}"
+        f"<h4>Lineage</h4>{lineage_svg(a['lineage'], 'lineage of ' + a['name'])}"
+        + (f'<h4>Metrics across versions</h4><div class="charts">{charts}</div>' if charts else "")
+        + "".join(_version(v) for v in a["versions"])
+        + "</section>"
+    )
+
+
+def render_html(report: Mapping[str, Any]) -> str:
+    window = report["window"]
+    scope = " · ".join(f"{k} {v}" for k, v in window.items() if v) or "all time"
+    head = (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(report['title'])}</title><style>{_CSS}</style></head><body>\n"
+        f'<header><h1>{escape(report["title"])}</h1><p class="meta">generated {escape(report["generated_at"])} by '
+        f"{escape(report['generated_by'])} · database {escape(report['registry'].get('db', ''))} · {escape(scope)} · "
+        f"report schema {report['schema_version']}</p></header>\n"
+    )
+    body = [_alerts(report), _integrity(report), _policy(report)]
+    if report["kind"] == "registry":
+        body.append(_inventory(report))
+    body.extend(_adapter(a) for a in report["adapters"])
+    document = head + "\n".join(body) + "\n"
+    digest = hashlib.sha256(document.encode("utf-8")).hexdigest()
+    return (
+        document
+        + f'{FOOTER_MARKER}report sha256 (of everything above this footer): <span class="mono">{digest}</span></footer>\n</body></html>\n'
+    )

@@ -1,0 +1,323 @@
+"""The audit report as Markdown, for a git repository or a wiki: the same content as the HTML.
+
+The lineage picture is a Mermaid diagram (rendered by GitHub, GitLab and most wikis) and the
+metric charts are tables. The last line holds the sha256 of every byte above the marker
+``<!-- report-sha256 -->``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["FOOTER_MARKER", "render_markdown"]
+
+FOOTER_MARKER = "<!-- report-sha256 -->"
+
+
+def _c(value: Any) -> str:
+    """A table cell: no pipes or newlines inside."""
+    if value is None or value == "" or value == [] or value == {}:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        value = ", ".join(str(v) for v in value)
+    elif isinstance(value, dict):
+        value = ", ".join(f"{k}={v}" for k, v in value.items())
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _v(passed: bool | None) -> str:
+    return {True: "pass", False: "**FAIL**", None: "n/a"}[passed]
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], empty: str = "_none recorded_") -> str:
+    if not rows:
+        return empty + "\n"
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += [
+        "| " + " | ".join(_c(c) if not isinstance(c, str) else c.replace("\n", " ") for c in row) + " |" for row in rows
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _kv(pairs: Sequence[tuple[str, Any]]) -> str:
+    return _table(["fact", "value"], [[k, _c(v)] for k, v in pairs])
+
+
+def _mermaid(lineage: Mapping[str, Any]) -> str:
+    ids = {node["id"]: f"n{i}" for i, node in enumerate(lineage["nodes"])}
+    shapes = {"base": ("[(", ")]"), "version": ("[", "]"), "dataset": ("[/", "/]")}
+    lines = ["```mermaid", "graph LR"]
+    for node in lineage["nodes"]:
+        left, right = shapes[node["kind"]]
+        label = f"{node['label']}<br/>{node['detail']}".replace('"', "'")
+        lines.append(f'  {ids[node["id"]]}{left}"{label}"{right}')
+    for edge in lineage["edges"]:
+        arrow = "-.->" if edge["kind"] == "parent" else "-->"
+        lines.append(f"  {ids[edge['from']]} {arrow} {ids[edge['to']]}")
+    lines.append("```")
+    return "\n".join(lines) + "\n"
+
+
+def _version(v: Mapping[str, Any]) -> list[str]:
+    a, b, q, lin = v["adapter"], v["base"], v["quantization"], v["lineage"]
+    out = [
+        f"### {v['ref']} ({v['state']})\n",
+        "#### Identity\n",
+        _kv(
+            [
+                ("digest", f"`{v['digest']}`"),
+                ("created", f"{v['created_at']} by {v['created_by']}"),
+                ("description", v["description"]),
+                ("size", f"{v['size']:,} bytes in {len(v['files'])} files"),
+            ]
+        ),
+        _table(["file", "size", "sha256"], [[f["path"], f"{f['size']:,}", f"`{f['sha256']}`"] for f in v["files"]]),
+        "#### Adapter\n",
+        _kv(
+            [
+                ("PEFT type", a["peft_type"]),
+                ("rank r / alpha", f"{a['r']} / {a['lora_alpha']}"),
+                ("rsLoRA / DoRA", f"{_c(a['use_rslora'])} / {_c(a['use_dora'])}"),
+                ("target modules", a["target_modules"]),
+                ("modules to save", a["modules_to_save"]),
+                ("rank / alpha patterns", f"{_c(a['rank_pattern'])} / {_c(a['alpha_pattern'])}"),
+                (
+                    "trainable parameters",
+                    f"{a['trainable_parameters']:,} in {a['tensors']} tensors ({_c(a['dtypes'])})",
+                ),
+            ]
+        ),
+        "#### Base model\n",
+        _kv(
+            [
+                ("name", b["name"]),
+                ("revision", b["revision"]),
+                (
+                    "fingerprint",
+                    f"`{b['fingerprint']}`" if b["fingerprint"] else "**none: the base was not found at push**",
+                ),
+                (
+                    "training quantization",
+                    f"{q['method']} (double quant {_c(q['double_quant'])}, compute {_c(q['compute_dtype'])})",
+                ),
+            ]
+        ),
+        "#### Lineage\n",
+        _table(
+            ["dataset", "uri", "revision", "sha256", "license", "rows", "split"],
+            [
+                [
+                    d["name"],
+                    _c(d["uri"] or d["path"]),
+                    _c(d["revision"]),
+                    f"`{d['sha256']}`" if d["sha256"] else "-",
+                    _c(d["license"]),
+                    _c(d["rows"]),
+                    _c(d["split"]),
+                ]
+                for d in lin["datasets"]
+            ],
+            "_no datasets recorded_",
+        ),
+        _kv(
+            [
+                ("training parameters", lin["training"]),
+                (
+                    "parent version",
+                    f"{lin['parent']['name']}:{lin['parent']['version']} `{lin['parent']['digest']}`"
+                    if lin["parent"]
+                    else None,
+                ),
+            ]
+        ),
+        "#### Evaluation\n",
+        _table(
+            ["metric", "value", "dataset", "recorded", "by", "threshold", "result"],
+            [
+                [
+                    e["metric"],
+                    f"{e['value']:g}",
+                    _c(e["dataset"]),
+                    e["recorded_at"],
+                    e["recorded_by"],
+                    _c(e["threshold"]),
+                    _v(e["passed"]),
+                ]
+                for e in v["evaluation"]
+            ],
+        ),
+        "#### Verification\n",
+    ]
+    for r in v["verification"]:
+        q2 = r["quantization"] or {}
+        allowed = " (mismatch allowed)" if r["base"]["allow_mismatch"] else ""
+        out.append(
+            f"Report #{r['id']}: {r['mode']} on {r['created_at']} by {r['created_by']}: {_v(r['passed'])}; base "
+            f"`{(r['base']['fingerprint'] or '')[:19]}`{allowed}; device {_c(r['device'])} {_c(r['device_name'])}; "
+            f"{_c(q2.get('method'))}; libraries {_c(r['libraries'])}\n\n"
+        )
+        rows = [[c["name"], _v(c["passed"]), _c(c["message"])] for c in r["checks"]]
+        rows += [["not checked", "n/a", _c(n)] for n in r["not_checked"]]
+        out.append(_table(["check", "result", "detail"], rows))
+    if not v["verification"]:
+        out.append("_never verified_\n")
+    out += [
+        "#### Approvals\n",
+        _table(
+            ["when", "who", "roles", "decision", "comment", "policy", "signature"],
+            [
+                [
+                    x["at"],
+                    x["actor"],
+                    _c(x["roles"]),
+                    x["decision"],
+                    _c(x["comment"]),
+                    f"`{(x['policy_digest'] or '')[:19]}`",
+                    _v(x["signature_valid"]) if x["signature_valid"] is not None else "unsigned",
+                ]
+                for x in v["approvals"]
+            ],
+        ),
+        "#### Lifecycle\n",
+        _table(
+            ["when", "who", "what", "reason", "policy", "signature", "merged checkpoint"],
+            [_lifecycle_row(x) for x in v["lifecycle"]],
+        ),
+        "#### Policy check\n",
+        f"{v['policy']['name']} `{v['policy']['digest'][:19]}`: {_v(v['policy']['passed'])}\n\n",
+        _table(
+            ["rule", "result", "why"],
+            [[r["rule"], _v(r["passed"]), _c(r["message"])] for r in v["policy"]["results"]],
+            "_the policy has no rules_",
+        ),
+    ]
+    return out
+
+
+def _lifecycle_row(x: Mapping[str, Any]) -> list[str]:
+    if x["kind"] == "transition":
+        what, signature = f"{x['action']}: {x['from']} -> {x['to']}", "-"
+    else:
+        what = f"{x['action']} to {x['channel']}" + (
+            f" (replacing version {x['previous']})" if x.get("previous") else ""
+        )
+        signature = _v(x["signature_valid"]) if x.get("signature_valid") is not None else "unsigned"
+    merged = x.get("merged")
+    cell = (
+        "; ".join(f"{f['path']} `{f['sha256'][:16]}…`" for f in merged["files"])
+        + f"; {merged['method']}, dtype {merged['dtype']}"
+        if merged
+        else "-"
+    )
+    return [x["at"], x["actor"], what, _c(x["reason"]), f"`{(x.get('policy_digest') or '')[:19]}`", signature, cell]
+
+
+def render_markdown(report: Mapping[str, Any]) -> str:
+    window = " · ".join(f"{k} {v}" for k, v in report["window"].items() if v) or "all time"
+    out = [
+        f"# {report['title']}\n",
+        f"Generated {report['generated_at']} by {report['generated_by']} · database {report['registry'].get('db', '')} · {window} · report schema {report['schema_version']}\n",
+    ]
+    if report["alerts"]:
+        out.append(f"## Problems found ({len(report['alerts'])})\n")
+        out += [
+            f"- **{a['severity'].upper()}** {a['kind']} ({a['subject']}): {a['message']}\n" for a in report["alerts"]
+        ]
+        out.append("")
+    else:
+        out.append(
+            "## No problems found\n\nThe audit chain verifies, every signature verifies, no revoked version was served, and every approved or released version meets the policy in force.\n"
+        )
+    i = report["integrity"]
+    cp = i["checkpoint"]
+    out += [
+        "## Integrity of the audit log\n",
+        _kv(
+            [
+                ("chain", f"{_v(i['ok'])} ({i['events']} events recomputed at report time)"),
+                ("head hash", f"`{i['head']}`"),
+                (
+                    "last checkpoint",
+                    f"{cp['path']}: {cp['size']} events, signed {cp['at']}; signature {_v(cp['signature_valid'])}, matches the log {_v(cp['ok'])}"
+                    if cp
+                    else "**no checkpoint available**: take one with `adapters audit checkpoint`",
+                ),
+                ("registry key", f"`{i['registry_key']}`" if i["registry_key"] else None),
+            ]
+        ),
+    ]
+    p = report["policy"]
+    origin = "built-in default" if p["builtin"] else f"set {p['set_at']} by {p['set_by']}"
+    out += [
+        "## Policy in force\n",
+        _kv([("name", p["name"]), ("digest", f"`{p['digest']}`"), ("scope", p["scope"]), ("origin", origin)]),
+    ]
+    out += [
+        "<details><summary>policy text</summary>\n\n```yaml\n" + (p["content"] or "").rstrip() + "\n```\n</details>\n"
+    ]
+    if report["kind"] == "registry":
+        out += [
+            "## Inventory\n",
+            _table(
+                ["adapter", "versions", "latest", "states", "channels (current version)", "owners"],
+                [
+                    [
+                        a["name"],
+                        str(a["versions"]),
+                        _c(a["latest"]),
+                        _c(a["states"]),
+                        _c(a["channels"]),
+                        _c(a["owners"]),
+                    ]
+                    for a in report["inventory"]
+                ],
+                "_no adapters_",
+            ),
+        ]
+    for a in report["adapters"]:
+        out.append(f"## Adapter {a['name']}\n")
+        out.append("#### Channels\n")
+        if not a["channels"]:
+            out.append("_never released to a channel_\n")
+        for c in a["channels"]:
+            out.append(f"**{a['name']}@{c['channel']} -> {c['ref']}**\n\n")
+            out.append(
+                _table(
+                    ["when", "action", "version", "from", "by", "signature", "policy", "reason", "merged checkpoint"],
+                    [
+                        [
+                            m["at"],
+                            m["action"],
+                            m["ref"],
+                            _c(m["previous"]),
+                            m["actor"],
+                            _v(m["signature_valid"]) if m["signature_valid"] is not None else "unsigned",
+                            f"`{(m['policy_digest'] or '')[:19]}`",
+                            _c(m["reason"]),
+                            f"{len(m['merged']['files'])} files" if m.get("merged") else "-",
+                        ]
+                        for m in c["history"]
+                    ],
+                )
+            )
+        out += ["#### Lineage\n", _mermaid(a["lineage"])]
+        charts = {k: v for k, v in a["metrics"].items() if len(v) > 1}
+        if charts:
+            out.append("#### Metrics across versions\n")
+            for metric, points in charts.items():
+                out.append(
+                    f"**{metric}**\n\n"
+                    + _table(
+                        ["version", "value", "threshold"],
+                        [[f"v{p['version']}", f"{p['value']:g}", _c(p["threshold"])] for p in points],
+                    )
+                )
+        for v in a["versions"]:
+            out += _version(v)
+    document = "\n".join(out) + "\n---\n"
+    digest = hashlib.sha256(document.encode("utf-8")).hexdigest()
+    return document + f"{FOOTER_MARKER}\nReport sha256 (of everything above the marker): `{digest}`\n"

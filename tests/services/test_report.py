@@ -1,0 +1,316 @@
+"""Audit reports on a registry populated by a scripted regulated workflow: every field, every format."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+import tinymodels
+from registry import InvalidInput
+from tamper import tampering
+
+
+def _push_ready(
+    team, adapter: Path, base: Path, name: str, data: Path, accuracy: float, parent: str | None = None
+) -> str:
+    alice = team("alice")
+    ref = alice.push(
+        adapter,
+        name=name,
+        base=str(base),
+        quantization="nf4",
+        description=f"{name} at accuracy {accuracy}",
+        datasets=[f"name=tickets,license=cc-by-4.0,revision=2026-10,path={data}"],
+        evals={"accuracy": accuracy},
+        training={"learning_rate": 0.0002, "epochs": 3},
+        parent=parent,
+    ).ref
+    alice.review(ref)
+    assert alice.verify(ref, mode="load", device="cpu").passed
+    team("bob").approve(ref, key=team.key("bob"), comment="eval report reviewed")
+    team("carol").approve(ref, key=team.key("carol"), comment="risk accepted")
+    return ref
+
+
+@pytest.fixture
+def workflow(team, tiny_models, tmp_path: Path):
+    """support:1..3 and chat:1, with releases, a rollback, a revocation and a merged release."""
+    llama = tiny_models["llama"]
+    data = tmp_path / "tickets.jsonl"
+    data.write_text("".join(json.dumps({"q": i}) + "\n" for i in range(40)))
+    second = tinymodels.make_adapter("llama", llama.base, tmp_path / "second", seed=7)
+    dave = team("dave")
+    s1 = _push_ready(team, llama.adapter, llama.base, "support", data, 0.88)
+    dave.release(s1, channel="staging", key=team.key("dave"))
+    dave.release(s1, channel="production", key=team.key("dave"))
+    s2 = _push_ready(team, second, llama.base, "support", data, 0.91, parent=s1)
+    dave.release(s2, channel="staging", key=team.key("dave"))
+    dave.release(s2, channel="production", key=team.key("dave"), merge=True, out=tmp_path / "merged-support-2")
+    dave.rollback("support", channel="production", key=team.key("dave"), reason="complaints about tone")
+    dave.rollback("support", channel="staging", key=team.key("dave"))
+    team("carol").revoke(s2, reason="trained on tickets without consent")
+    s3 = _push_ready(team, llama.adapter, llama.base, "support", data, 0.93)
+    team("alice").add_evals(s3, {"accuracy": 0.94}, dataset=None)
+    c1 = team("alice").push(llama.adapter, name="chat", base=str(llama.base), description="draft").ref
+    team("alice").audit_checkpoint(tmp_path / "cp.json")
+    return team, {"s1": s1, "s2": s2, "s3": s3, "c1": c1}
+
+
+def test_json_report_of_the_registry_holds_every_fact(workflow, tmp_path: Path) -> None:
+    team, _refs = workflow
+    report = team("alice").audit_report(format="json")
+    d = json.loads(report.content)
+    assert d["schema_version"] == 1 and d["kind"] == "registry" and d["title"] == "Audit report: adapter registry"
+    assert d["report_sha256"] == report.sha256
+    body = {k: v for k, v in d.items() if k != "report_sha256"}
+    from registry.domain.canonical import canonical_json, sha256_digest
+
+    assert sha256_digest(canonical_json(body)) == d["report_sha256"]
+    assert (
+        d["policy"]["name"] == "regulated"
+        and d["policy"]["digest"].startswith("sha256:")
+        and "approvals:" in d["policy"]["content"]
+    )
+    assert d["integrity"]["ok"] and d["integrity"]["events"] > 30 and len(d["integrity"]["head"]) == 64
+    assert d["integrity"]["checkpoint"]["ok"] and d["integrity"]["checkpoint"]["signature_valid"]
+    inventory = {a["name"]: a for a in d["inventory"]}
+    assert inventory["support"]["versions"] == 3 and inventory["support"]["states"] == {
+        "approved": 1,
+        "released": 1,
+        "revoked": 1,
+    }
+    assert inventory["support"]["channels"] == {"production": 1, "staging": 1} and inventory["support"]["owners"] == [
+        "alice"
+    ]
+    assert inventory["chat"]["states"] == {"draft": 1}
+
+    support = next(a for a in d["adapters"] if a["name"] == "support")
+    v1, v2, v3 = support["versions"]
+    # identity
+    assert v1["ref"] == "support:1" and v1["digest"].startswith("sha256:") and v1["created_by"] == "alice"
+    assert v1["description"] == "support at accuracy 0.88"
+    assert {f["path"] for f in v1["files"]} >= {"adapter_config.json", "adapter_model.safetensors"}
+    assert all(len(f["sha256"]) == 64 and f["size"] > 0 for f in v1["files"])
+    # the adapter
+    assert v1["adapter"]["peft_type"] == "LORA" and v1["adapter"]["r"] == 4 and v1["adapter"]["lora_alpha"] == 8
+    assert v1["adapter"]["use_rslora"] is False and v1["adapter"]["use_dora"] is False
+    assert (
+        v1["adapter"]["trainable_parameters"] > 0
+        and "model.layers.0.self_attn.q_proj" in v1["adapter"]["target_modules"]
+    )
+    # the base
+    assert v1["base"]["fingerprint"].startswith("sha256:") and v1["quantization"]["method"] == "nf4"
+    # lineage
+    dataset = v1["lineage"]["datasets"][0]
+    assert (dataset["name"], dataset["license"], dataset["rows"], dataset["revision"]) == (
+        "tickets",
+        "cc-by-4.0",
+        40,
+        "2026-10",
+    )
+    assert len(dataset["sha256"]) == 64
+    assert v1["lineage"]["training"] == {"learning_rate": 0.0002, "epochs": 3}
+    assert v2["lineage"]["parent"]["version"] == 1 and v2["lineage"]["parent"]["digest"] == v1["digest"]
+    kinds = {n["kind"] for n in support["lineage"]["nodes"]}
+    assert kinds == {"base", "version", "dataset"}
+    assert {"from": "version:support:1", "to": "version:support:2", "kind": "parent"} in support["lineage"]["edges"]
+    # evaluation against the policy's threshold
+    assert [(e["metric"], e["value"], e["passed"], e["threshold"]) for e in v1["evaluation"]] == [
+        ("accuracy", 0.88, True, {"min": 0.85, "max": None})
+    ]
+    assert [p["value"] for p in support["metrics"]["accuracy"]] == [0.88, 0.91, 0.94]  # latest per version
+    # verification
+    report1 = v1["verification"][0]
+    assert report1["mode"] == "load" and report1["passed"] and report1["device"] == "cpu"
+    assert set(report1["libraries"]) >= {"torch", "peft", "bitsandbytes"} and any(
+        c["name"] == "adapter-effect" for c in report1["checks"]
+    )
+    # approvals with their signatures checked again
+    assert [(a["actor"], a["roles"], a["decision"], a["signature_valid"]) for a in v1["approvals"]] == [
+        ("bob", ["reviewer"], "approve", True),
+        ("carol", ["risk"], "approve", True),
+    ]
+    assert all(a["policy_digest"] == d["policy"]["digest"] for a in v1["approvals"])
+    # lifecycle: transitions and channel moves, rollbacks, revocation, merged release
+    actions = [(x["kind"], x["action"], x.get("channel")) for x in v2["lifecycle"]]
+    assert ("transition", "revoke", None) in actions and ("channel", "release", "production") in actions
+    revocation = next(x for x in v2["lifecycle"] if x["action"] == "revoke")
+    assert revocation["reason"] == "trained on tickets without consent" and revocation["actor"] == "carol"
+    merged = next(x for x in v2["lifecycle"] if x.get("merged"))["merged"]
+    assert merged["dtype"] is None and {f["path"] for f in merged["files"]} >= {"model.safetensors", "config.json"}
+    assert all(len(f["sha256"]) == 64 for f in merged["files"])
+    rollbacks = [x for x in v1["lifecycle"] if x["action"] == "rollback"]
+    assert {r["channel"] for r in rollbacks} == {"production", "staging"} and rollbacks[0][
+        "reason"
+    ] == "complaints about tone"
+    production = next(c for c in support["channels"] if c["channel"] == "production")
+    assert [(m["action"], m["version"]) for m in production["history"]] == [
+        ("release", 1),
+        ("release", 2),
+        ("rollback", 1),
+    ]
+    assert all(m["signature_valid"] for m in production["history"])
+    # the policy checked per version: support:3 is approved and meets every rule
+    assert v3["state"] == "approved" and v3["policy"]["passed"]
+    assert {r["rule"] for r in v3["policy"]["results"]} >= {
+        "approvals",
+        "verification",
+        "evals:accuracy",
+        "limits:max_rank",
+    }
+    # a revoked version in a channel's history is a problem shown at the top
+    assert [a["kind"] for a in d["alerts"]] == ["revoked-in-channel", "revoked-in-channel"]
+    assert all("support:2, now revoked, was served" in a["message"] for a in d["alerts"])
+
+
+def test_html_and_markdown_show_the_key_facts(workflow) -> None:
+    team, _refs = workflow
+    alice = team("alice")
+    data = alice.audit_report(format="json").data
+    html = alice.audit_report(format="html").content
+    md = alice.audit_report(format="md").content
+    v1 = data["adapters"][1]["versions"][0]
+    assert data["adapters"][1]["name"] == "support"
+    for needle in (v1["digest"], v1["files"][0]["sha256"], v1["base"]["fingerprint"], v1["lineage"]["datasets"][0]["sha256"],
+                   "cc-by-4.0", "trained on tickets without consent", "complaints about tone", data["integrity"]["head"],
+                   data["policy"]["digest"], "eval report reviewed"):  # fmt: skip
+        assert needle in html, needle
+        assert needle in md, needle
+    # problems come first, before any adapter section
+    assert html.index('id="alerts"') < html.index('id="integrity"') < html.index('class="adapter"')
+    assert "Problems found (2)" in html and md.index("## Problems found (2)") < md.index("## Integrity")
+    assert html.count('<section class="version"') == 4 and md.count("\n### ") == 4
+    assert '<svg xmlns="http://www.w3.org/2000/svg" class="lineage"' in html and "```mermaid" in md
+    assert html.count('class="chart"') >= 1  # accuracy across support's versions
+    # self-contained: nothing loaded from anywhere, a print stylesheet with page breaks between versions
+    assert not re.search(r"""(src|href)=["'](https?:)?//""", html) and "<script" not in html
+    assert "@media print" in html and "page-break-before: always" in html
+    assert "default-src 'none'" in html
+
+
+@pytest.mark.parametrize("fmt", ["html", "md"])
+def test_the_footer_holds_the_reports_own_sha256(workflow, fmt: str) -> None:
+    team, _ = workflow
+    report = team("alice").audit_report(format=fmt)
+    marker = '<footer id="report-sha256">' if fmt == "html" else "<!-- report-sha256 -->"
+    head = report.content[: report.content.index(marker)]
+    digest = hashlib.sha256(head.encode("utf-8")).hexdigest()
+    assert report.sha256 == "sha256:" + digest and digest in report.content[report.content.index(marker) :]
+
+
+def test_version_and_adapter_reports(workflow) -> None:
+    team, refs = workflow
+    alice = team("alice")
+    one = alice.audit_report(refs["s1"], format="json").data
+    assert one["kind"] == "version" and [v["ref"] for a in one["adapters"] for v in a["versions"]] == ["support:1"]
+    assert one["inventory"] == []
+    adapter = alice.audit_report("support", format="json").data
+    assert adapter["kind"] == "adapter" and [v["version"] for v in adapter["adapters"][0]["versions"]] == [1, 2, 3]
+    by_channel = alice.audit_report("support@production", format="json").data
+    assert by_channel["adapters"][0]["versions"][0]["ref"] == "support:1"
+    from registry import NotFound
+
+    with pytest.raises(NotFound):
+        alice.audit_report("nope")
+    with pytest.raises(InvalidInput, match="not a date"):
+        alice.audit_report(since="last tuesday")
+    with pytest.raises(InvalidInput, match="html, md or json"):
+        alice.audit_report(format="pdf")
+
+
+def test_since_and_until_limit_the_window(workflow) -> None:
+    team, _refs = workflow
+    alice = team("alice")
+    everything = alice.audit_report(format="json").data
+    future = alice.audit_report(format="json", since="2999-01-01").data
+    assert everything["adapters"] and future["adapters"] == []
+    until = alice.audit_report(format="json", until="2000-01-01").data
+    assert until["adapters"] == [] and until["window"]["until"].startswith("2000-01-01T23:59:59")
+
+
+def test_a_tampered_registry_shows_the_broken_chain_at_the_top(workflow) -> None:
+    team, _refs = workflow
+    alice = team("alice")
+    with tampering(alice) as s:
+        s.execute(text("UPDATE audit_events SET actor = 'mallory' WHERE seq = 7"))
+    data = alice.audit_report(format="json").data
+    assert data["integrity"]["ok"] is False
+    assert data["alerts"][0]["kind"] == "audit-chain" and "event 7" in data["alerts"][0]["message"]
+    html = alice.audit_report(format="html").content
+    alerts = html[html.index('id="alerts"') : html.index('id="integrity"')]
+    assert "audit-chain" in alerts and "was edited" in alerts and "CRITICAL" in alerts
+    md = alice.audit_report(format="md").content
+    assert md.index("audit-chain") < md.index("## Integrity")
+
+
+def test_an_unverifiable_signature_and_a_failing_released_version_are_flagged(workflow) -> None:
+    team, refs = workflow
+    alice = team("alice")
+    with tampering(alice) as s:  # someone rewrote what bob's approval of support:3 said
+        s.execute(
+            text(
+                "UPDATE approvals SET signed_payload = replace(signed_payload, 'support:3', 'support:9') WHERE actor = 'bob' AND signed_payload LIKE '%support:3%'"
+            )
+        )
+    alice.add_evals(refs["s1"], {"accuracy": 0.5})  # support:1 is released (production), now below the threshold
+    alerts = alice.audit_report(format="json").data["alerts"]
+    kinds = [(a["kind"], a["subject"]) for a in alerts]
+    assert ("signature", "support:3") in kinds
+    assert ("policy", "support:1") in kinds
+    policy_alert = next(a for a in alerts if a["kind"] == "policy")
+    assert "support:1 is released but fails rule evals:accuracy" in policy_alert["message"]
+
+
+def test_cli_writes_the_report(workflow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ADAPTERS_USER", "alice")
+    result = CliRunner().invoke(cli, ["audit", "report"], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    written = list(tmp_path.glob("audit-report-*.html"))
+    assert len(written) == 1 and written[0].read_text().startswith("<!DOCTYPE html>")
+    assert "2 problem(s)" in result.stderr
+    out = CliRunner().invoke(
+        cli, ["audit", "report", "support:1", "--format", "md", "--out", "-"], catch_exceptions=False
+    )
+    assert out.stdout.startswith("# Audit report: version support:1")
+
+
+@pytest.mark.browser
+def test_the_html_renders_in_a_real_browser(workflow, tmp_path: Path) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("needs Chromium (Debian package `chromium`; .ci/run installs it)")
+    team, _ = workflow
+    page = tmp_path / "report.html"
+    page.write_text(team("alice").audit_report(format="html").content)
+    flags = [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr",
+        "--v=0", "--hide-scrollbars", "--window-size=1200,2000",
+    ]  # fmt: skip
+    dom = subprocess.run([chromium, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert "<title>Audit report: adapter registry</title>" in dom.stdout
+    assert dom.stdout.count('<section class="version"') == 4
+    console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line or "Refused to" in line]
+    assert console == [], console
+    shot_dir = Path(os.environ.get("ADAPTERS_SCREENSHOT_DIR", tmp_path))
+    shot_dir.mkdir(parents=True, exist_ok=True)
+    shot = shot_dir / "audit-report.png"
+    taken = subprocess.run(
+        [chromium, *flags, f"--screenshot={shot}", page.as_uri()], capture_output=True, text=True, timeout=120
+    )
+    assert taken.returncode == 0 and shot.stat().st_size > 10_000
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
