@@ -28,8 +28,10 @@ __all__ = [
     "PeftFacts",
     "SourceFile",
     "TensorInfo",
+    "pattern_value",
     "read_adapter_dir",
     "read_safetensors_header",
+    "strip_peft_prefix",
     "target_matches",
 ]
 
@@ -40,7 +42,8 @@ PROVENANCE_FILE = "adapters-provenance.json"
 #: File types that are Python pickles (or zip files of pickles): loading them can run code.
 PICKLE_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt"})
 _SKIPPED_DIRS = frozenset({".git", "__pycache__", ".ipynb_checkpoints"})
-_PEFT_PREFIX = "base_model.model."
+#: The prefix peft puts before every module path in a saved adapter.
+PEFT_PREFIX = "base_model.model."
 
 
 @dataclass(frozen=True)
@@ -318,9 +321,23 @@ def _facts(config: Mapping[str, Any], tensors: Sequence[TensorInfo]) -> PeftFact
     )
 
 
+def strip_peft_prefix(tensor_name: str) -> str:
+    """A saved adapter tensor's name as the base model names it (without ``base_model.model.``)."""
+    return tensor_name[len(PEFT_PREFIX) :] if tensor_name.startswith(PEFT_PREFIX) else tensor_name
+
+
+def pattern_value(patterns: Mapping[str, Any], module: str, default: Any = None) -> Any:
+    """peft's ``get_pattern_key`` for ``rank_pattern``/``alpha_pattern``: the value of the first key
+    that, as a regular expression, matches the end of the module name (after a dot), else ``default``."""
+    for key, value in patterns.items():
+        if re.match(rf"(.*\.)?({key})$", module):
+            return value
+    return default
+
+
 def _module_paths(tensor_name: str) -> Iterator[str]:
     """Every dotted prefix of a tensor's module path, without peft's wrapper prefix."""
-    name = tensor_name[len(_PEFT_PREFIX) :] if tensor_name.startswith(_PEFT_PREFIX) else tensor_name
+    name = strip_peft_prefix(tensor_name)
     parts = name.split(".")
     for i in range(1, len(parts)):
         yield ".".join(parts[:i])

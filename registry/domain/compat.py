@@ -29,11 +29,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from registry.domain.adapterdir import PeftFacts, TensorInfo, target_matches
+from registry.domain.adapterdir import PeftFacts, TensorInfo, pattern_value, strip_peft_prefix, target_matches
 
 __all__ = ["Check", "base_modules", "check_fingerprint", "find_module", "static_checks"]
 
-_PEFT_PREFIX = "base_model.model."
 _LORA_SUFFIXES = (
     "lora_A.weight",
     "lora_B.weight",
@@ -98,10 +97,6 @@ def base_modules(base_tensors: Sequence[TensorInfo]) -> dict[str, tuple[int, ...
     return {t.name[: -len(".weight")]: t.shape for t in base_tensors if t.name.endswith(".weight")}
 
 
-def _strip(name: str) -> str:
-    return name[len(_PEFT_PREFIX) :] if name.startswith(_PEFT_PREFIX) else name
-
-
 def find_module(path: str, modules: Mapping[str, tuple[int, ...]]) -> str | None:
     """The base module an adapter module path names, allowing for a differing model prefix
     (an adapter trained on ``LlamaForCausalLM`` names ``model.layers...``; a base saved as
@@ -123,14 +118,6 @@ def _split(name: str, suffixes: Sequence[str]) -> tuple[str, str] | None:
     for suffix in suffixes:
         if name.endswith("." + suffix):
             return name[: -len(suffix) - 1], suffix
-    return None
-
-
-def _pattern_value(patterns: Mapping[str, Any], module: str) -> Any:
-    """peft's ``get_pattern_key``: a pattern key matches a module name ending in it (as a regex)."""
-    for key, value in patterns.items():
-        if re.match(rf"(.*\.)?({key})$", module):
-            return value
     return None
 
 
@@ -178,7 +165,7 @@ class _Shapes:
         return module, self.modules[module]
 
     def _rank(self, module: str) -> int | None:
-        pattern = _pattern_value(self.facts.rank_pattern, module)
+        pattern = pattern_value(self.facts.rank_pattern, module)
         return int(pattern) if pattern is not None else self.facts.r
 
     def _fail(self, module: str, message: str) -> None:
@@ -372,13 +359,15 @@ def static_checks(
         return _prompt_checks(facts, config, adapter_tensors, base_config)
     modules = base_modules(base_tensors)
     embedding_modules = {
-        split[0] for t in adapter_tensors if (split := _split(_strip(t.name), ("lora_embedding_A", "lora_embedding_B")))
+        split[0]
+        for t in adapter_tensors
+        if (split := _split(strip_peft_prefix(t.name), ("lora_embedding_A", "lora_embedding_B")))
     }
     shapes = _Shapes(facts, modules, {m for p in embedding_modules if (m := find_module(p, modules))})
     saved = facts.modules_to_save or []
     other: list[TensorInfo] = []
     for t in adapter_tensors:
-        name = _strip(t.name)
+        name = strip_peft_prefix(t.name)
         path, _, leaf = name.rpartition(".")
         if facts.type == "LORA" and (split := _split(name, _LORA_SUFFIXES)):
             shapes.lora(t.name, split[0], split[1], t.shape)
@@ -391,7 +380,7 @@ def static_checks(
     checks = [shapes.result(len(adapter_tensors))] if shapes.count else []
     unchecked: list[str] = []
     if other:
-        orphans = [t.name for t in other if _owner(_strip(t.name), modules) is None]
+        orphans = [t.name for t in other if _owner(strip_peft_prefix(t.name), modules) is None]
         checks.append(
             Check(
                 "tensor-modules",
@@ -417,11 +406,13 @@ def static_checks(
 
 def _adapted(adapter_tensors: Sequence[TensorInfo]) -> set[str]:
     """Module paths the adapter holds tuner weights for."""
-    return {split[0] for t in adapter_tensors if (split := _split(_strip(t.name), (*_LORA_SUFFIXES, "ia3_l")))}
+    return {
+        split[0] for t in adapter_tensors if (split := _split(strip_peft_prefix(t.name), (*_LORA_SUFFIXES, "ia3_l")))
+    }
 
 
 def _pattern_keys(name: str, patterns: Mapping[str, Any], adapted: set[str]) -> Check:
-    dead = [k for k in patterns if not any(re.match(rf"(.*\.)?({k})$", m) for m in adapted)]
+    dead = [k for k in patterns if not any(pattern_value({k: True}, m) for m in adapted)]
     check = name.replace("_", "-")
     if dead:
         return Check(check, False, f"{name} keys {dead} match no adapted module, so they have no effect")

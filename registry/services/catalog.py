@@ -552,17 +552,7 @@ class Catalog:
             manifest=manifest,
             digest=row.digest,
             state=self.states(session, [row.id])[row.id],
-            evals=tuple(
-                EvalRecord(
-                    metric=e.metric,
-                    value=e.value,
-                    dataset=e.dataset,
-                    recorded_at=e.recorded_at,
-                    recorded_by=e.recorded_by,
-                    source=e.source,
-                )
-                for e in evals
-            ),
+            evals=tuple(records.eval_record(e) for e in evals),
         )
 
 

@@ -271,13 +271,7 @@ class Governance:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def review(self, ref: Ref, comment: str | None = None) -> ActionResult:
-        with self.db.write() as session:
-            self.identity.require(session, "review")
-            v = self._version(session, ref)
-            to_state = next_state(v.ref, v.state, "review")
-            at = self._transition(session, v, "review", to_state, comment, None)
-            self.audit.append(session, self.user, "review", v.ref, {"digest": v.row.digest, "comment": comment})
-        return ActionResult("review", v.ref, v.row.digest, to_state, v.state, self.user, at)
+        return self._change_state(ref, "review", comment)
 
     def decide(self, ref: Ref, decision: str, comment: str | None, key: Path | None) -> ActionResult:
         """Approve or reject under the registry's active policy."""
@@ -585,34 +579,38 @@ class Governance:
         )
 
     def deprecate(self, ref: Ref, reason: str | None) -> ActionResult:
-        with self.db.write() as session:
-            self.identity.require(session, "deprecate")
-            v = self._version(session, ref)
-            to_state = next_state(v.ref, v.state, "deprecate")
-            at = self._transition(session, v, "deprecate", to_state, reason, None)
-            self.audit.append(session, self.user, "deprecate", v.ref, {"digest": v.row.digest, "reason": reason})
-        return ActionResult("deprecate", v.ref, v.row.digest, to_state, v.state, self.user, at)
+        return self._change_state(ref, "deprecate", reason)
 
     def revoke(self, ref: Ref, reason: str) -> ActionResult:
         if not reason or not reason.strip():
             raise InvalidInput(
                 "a revocation needs a reason (--reason TEXT): it is shown to everyone who tries to use it"
             )
+        return self._change_state(ref, "revoke", reason, check=self._not_a_channel_target)
+
+    def _not_a_channel_target(self, session: Session, v: _Version) -> None:
+        pointing = records.current_channels(session, v.adapter_id, v.row.id)
+        if pointing:
+            raise InvalidInput(
+                f"{v.ref} is what {', '.join(v.name + '@' + c for c in pointing)} points to, and a revoked version "
+                f"may never be a channel's target; roll the channel back first (adapters rollback {v.name} "
+                f"--channel {pointing[0]}), then revoke"
+            )
+
+    def _change_state(
+        self, ref: Ref, action: str, reason: str | None, check: Callable[[Session, _Version], None] | None = None
+    ) -> ActionResult:
+        """A lifecycle action that records a transition and nothing else (review, deprecate, revoke)."""
         with self.db.write() as session:
-            self.identity.require(session, "revoke")
+            self.identity.require(session, action)
             v = self._version(session, ref)
-            to_state = next_state(v.ref, v.state, "revoke")
-            pointing = records.current_channels(session, v.adapter_id, v.row.id)
-            if pointing:
-                first = pointing[0]
-                raise InvalidInput(
-                    f"{v.ref} is what {', '.join(v.name + '@' + c for c in pointing)} points to, and a revoked version "
-                    f"may never be a channel's target; roll the channel back first (adapters rollback {v.name} "
-                    f"--channel {first}), then revoke"
-                )
-            at = self._transition(session, v, "revoke", to_state, reason, None)
-            self.audit.append(session, self.user, "revoke", v.ref, {"digest": v.row.digest, "reason": reason})
-        return ActionResult("revoke", v.ref, v.row.digest, to_state, v.state, self.user, at)
+            to_state = next_state(v.ref, v.state, action)
+            if check is not None:
+                check(session, v)
+            at = self._transition(session, v, action, to_state, reason, None)
+            key = "comment" if action == "review" else "reason"
+            self.audit.append(session, self.user, action, v.ref, {"digest": v.row.digest, key: reason})
+        return ActionResult(action, v.ref, v.row.digest, to_state, v.state, self.user, at)
 
     # -- reading ----------------------------------------------------------------------------------
 

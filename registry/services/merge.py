@@ -46,7 +46,15 @@ from registry._io import (
     publish_dir,
     temporary_sibling_dir,
 )
-from registry.domain.adapterdir import ADAPTER_CONFIG, ADAPTER_WEIGHTS, PROVENANCE_FILE, TensorInfo, read_adapter_dir
+from registry.domain.adapterdir import (
+    ADAPTER_CONFIG,
+    ADAPTER_WEIGHTS,
+    PROVENANCE_FILE,
+    TensorInfo,
+    pattern_value,
+    read_adapter_dir,
+    strip_peft_prefix,
+)
 from registry.domain.compat import base_modules, find_module, static_checks
 from registry.domain.refs import Ref
 from registry.domain.versions import Manifest
@@ -54,7 +62,16 @@ from registry.errors import DestinationExists, InvalidInput, NotFound
 from registry.services.basemodel import resolve_base
 from registry.services.catalog import Catalog
 from registry.services.filehashes import FileHashCache
-from registry.services.shards import FLOATING, ShardTensor, code_of, read_header, read_tensor, torch_dtype, write_shard
+from registry.services.shards import (
+    FLOATING,
+    ShardTensor,
+    code_of,
+    numel,
+    read_header,
+    read_tensor,
+    torch_dtype,
+    write_shard,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -63,7 +80,6 @@ __all__ = ["METHOD", "MergeOptions", "MergeResult", "Merger"]
 
 METHOD = "adapters-streaming-merge/1"
 MERGE_RECORD = "adapters-merge.json"
-_PEFT_PREFIX = "base_model.model."
 _PROMPT_TYPES = {"PROMPT_TUNING", "P_TUNING", "PREFIX_TUNING", "MULTITASK_PROMPT_TUNING", "CPT"}
 _UNSUPPORTED_OPTIONS = (
     "layer_replication", "target_parameters", "trainable_token_indices", "use_qalora", "use_bdlora",
@@ -168,16 +184,9 @@ class _Plan:
         return {*self.lora, *self.bias, *self.replace, *self.ia3, *self.ia3_bias}
 
 
-def _pattern(patterns: Mapping[str, Any], module: str, default: Any) -> Any:
-    for key, value in patterns.items():  # peft's get_pattern_key
-        if re.match(rf"(.*\.)?({key})$", module):
-            return value
-    return default
-
-
 def _scale(config: Mapping[str, Any], module: str) -> float:
-    r = _pattern(config.get("rank_pattern") or {}, module, config["r"])
-    alpha = _pattern(config.get("alpha_pattern") or {}, module, config["lora_alpha"])
+    r = pattern_value(config.get("rank_pattern") or {}, module, config["r"])
+    alpha = pattern_value(config.get("alpha_pattern") or {}, module, config["lora_alpha"])
     return float(alpha / math.sqrt(r) if config.get("use_rslora") else alpha / r)
 
 
@@ -210,7 +219,7 @@ def _plan(
     saved = config.get("modules_to_save") or []
     ff = config.get("feedforward_modules") or []
     for key in sorted(tensors):
-        name = key[len(_PEFT_PREFIX) :] if key.startswith(_PEFT_PREFIX) else key
+        name = strip_peft_prefix(key)
         path, _, leaf = name.rpartition(".")
         for suffix in ("lora_A.weight", "lora_B.weight", "lora_B.bias", "lora_magnitude_vector.weight",
                        "lora_magnitude_vector", "lora_embedding_A", "lora_embedding_B", "base_layer.weight", "ia3_l"):  # fmt: skip
@@ -302,10 +311,7 @@ class _Workspace:
         import torch
 
         self.turn ^= 1
-        n = 1
-        for d in shape:
-            n *= d
-        return torch.frombuffer(self.outs[self.turn], dtype=dtype, count=n).reshape(shape)
+        return torch.frombuffer(self.outs[self.turn], dtype=dtype, count=numel(shape)).reshape(shape)
 
 
 def lora_fused(
@@ -555,7 +561,7 @@ class _Transform:
         self.quant = manifest.quantization
         self.space = _Workspace(
             max((t.nbytes for t in targets), default=0),
-            max((_numel(t.shape) for t in targets), default=0),
+            max((numel(t.shape) for t in targets), default=0),
             max((t.shape[-1] for t in targets if t.shape), default=0),
         )
         self.factors = {
@@ -637,7 +643,7 @@ def _copy_other_files(
                 from registry.services.shards import ITEMSIZE
 
                 total = sum(
-                    ITEMSIZE[out_code if t.dtype in FLOATING else t.dtype] * _numel(t.shape)
+                    ITEMSIZE[out_code if t.dtype in FLOATING else t.dtype] * numel(t.shape)
                     for entries, _ in headers.values() for t in entries
                 )  # fmt: skip
                 index.setdefault("metadata", {})["total_size"] = total
@@ -660,13 +666,6 @@ def _copy_other_files(
             out = [f for f in out if f.path != src.name]
             out.append(MergedFile(src.name, hash_file(tmp / src.name)[0], (tmp / src.name).stat().st_size))
     return out
-
-
-def _numel(shape: tuple[int, ...]) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
 
 
 def _precision_warnings(manifest: Manifest, options: MergeOptions) -> tuple[str, ...]:

@@ -15,14 +15,18 @@ from sqlmodel import Session
 
 from registry.domain import signing
 from registry.domain.records import ApprovalRecord, ChannelMove, TransitionRecord
+from registry.domain.versions import EvalRecord
 from registry.storage.tables import AdapterRow, ApprovalRow, ChannelMoveRow, TransitionRow, VersionRow
 
 __all__ = [
+    "approval_record",
     "approvals",
     "channel_moves",
     "channel_target",
     "current_channels",
+    "eval_record",
     "released_channels",
+    "signature_valid",
     "transitions",
     "version_states",
 ]
@@ -44,6 +48,32 @@ def version_states(session: Session, version_ids: Sequence[int]) -> dict[int, st
     ).all()
     known = {r.version_id: r.to_state for r in rows}
     return {vid: known.get(vid, "draft") for vid in version_ids}
+
+
+def eval_record(row: Any) -> EvalRecord:
+    return EvalRecord(row.metric, row.value, row.dataset, row.recorded_at, row.recorded_by, row.source)
+
+
+def approval_record(row: Any, signature_valid: bool | None) -> ApprovalRecord:
+    return ApprovalRecord(
+        actor=row.actor,
+        decision=row.decision,
+        roles=tuple(x for x in row.roles.split(",") if x),
+        at=row.at,
+        comment=row.comment,
+        policy_digest=row.policy_digest,
+        key_fingerprint=row.key_fingerprint,
+        signature=row.signature,
+        signed_payload=row.signed_payload,
+        signature_valid=signature_valid,
+    )
+
+
+def signature_valid(public: bytes | None, payload: str | None, signature: str | None) -> bool | None:
+    """None when unsigned; else whether ``signature`` is the signer's (``public``) over ``payload``."""
+    if not signature:
+        return None
+    return bool(public and payload and signing.verify(public, payload.encode("utf-8"), signature))
 
 
 def transitions(session: Session, version_id: int) -> list[TransitionRecord]:
@@ -69,8 +99,7 @@ def _signature_valid(
 ) -> bool | None:
     if not signature:
         return None
-    public = keys(session, actor).get(fingerprint or "")
-    return bool(public and payload and signing.verify(public, payload.encode("utf-8"), signature))
+    return signature_valid(keys(session, actor).get(fingerprint or ""), payload, signature)
 
 
 def approvals(session: Session, version_id: int, keys: KeyLookup) -> list[ApprovalRecord]:
@@ -78,18 +107,7 @@ def approvals(session: Session, version_id: int, keys: KeyLookup) -> list[Approv
         select(_APPROVALS).where(_APPROVALS.c.version_id == version_id).order_by(_APPROVALS.c.id)
     ).all()
     return [
-        ApprovalRecord(
-            actor=r.actor,
-            decision=r.decision,
-            roles=tuple(x for x in r.roles.split(",") if x),
-            at=r.at,
-            comment=r.comment,
-            policy_digest=r.policy_digest,
-            key_fingerprint=r.key_fingerprint,
-            signature=r.signature,
-            signed_payload=r.signed_payload,
-            signature_valid=_signature_valid(session, keys, r.actor, r.key_fingerprint, r.signed_payload, r.signature),
-        )
+        approval_record(r, _signature_valid(session, keys, r.actor, r.key_fingerprint, r.signed_payload, r.signature))
         for r in rows
     ]
 

@@ -24,7 +24,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
-from registry.domain import signing
 from registry.domain.canonical import canonical_json, sha256_digest
 from registry.domain.clock import now_iso
 from registry.domain.policy import PolicyContext, evaluate
@@ -33,6 +32,7 @@ from registry.domain.refs import Ref
 from registry.domain.verification import VerificationReport
 from registry.domain.versions import EvalRecord, Manifest
 from registry.errors import InvalidInput
+from registry.services import records
 from registry.services.audit import AuditLog
 from registry.services.catalog import Catalog
 from registry.services.policies import Policies
@@ -101,10 +101,7 @@ def _verified(
     payload: str | None,
     signature: str | None,
 ) -> bool | None:
-    if not signature:
-        return None
-    public = keys.get((actor, fingerprint or ""))
-    return bool(public and payload and signing.verify(public, payload.encode("utf-8"), signature))
+    return records.signature_valid(keys.get((actor, fingerprint or "")), payload, signature)
 
 
 class _Facts:
@@ -120,9 +117,7 @@ class _Facts:
         for r in session.execute(
             select(t["evals"]).where(t["evals"].c.version_id.in_(ids)).order_by(t["evals"].c.id)
         ).all():
-            self.evals[r.version_id].append(
-                EvalRecord(r.metric, r.value, r.dataset, r.recorded_at, r.recorded_by, r.source)
-            )
+            self.evals[r.version_id].append(records.eval_record(r))
         self.verifications: dict[int, list[VerificationReport]] = defaultdict(list)
         for r in session.execute(
             select(t["verifications"]).where(t["verifications"].c.version_id.in_(ids)).order_by(t["verifications"].c.id)
@@ -133,17 +128,8 @@ class _Facts:
             select(t["approvals"]).where(t["approvals"].c.version_id.in_(ids)).order_by(t["approvals"].c.id)
         ).all():
             self.approvals[r.version_id].append(
-                ApprovalRecord(
-                    actor=r.actor,
-                    decision=r.decision,
-                    roles=tuple(x for x in r.roles.split(",") if x),
-                    at=r.at,
-                    comment=r.comment,
-                    policy_digest=r.policy_digest,
-                    key_fingerprint=r.key_fingerprint,
-                    signature=r.signature,
-                    signed_payload=r.signed_payload,
-                    signature_valid=_verified(self.keys, r.actor, r.key_fingerprint, r.signed_payload, r.signature),
+                records.approval_record(
+                    r, _verified(self.keys, r.actor, r.key_fingerprint, r.signed_payload, r.signature)
                 )
             )
         self.transitions: dict[int, list[Any]] = defaultdict(list)

@@ -29,7 +29,7 @@ from registry.errors import InvalidInput
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["ITEMSIZE", "ShardTensor", "read_header", "torch_dtype", "write_shard"]
+__all__ = ["ITEMSIZE", "ShardTensor", "numel", "read_header", "read_tensor", "torch_dtype", "write_shard"]
 
 ITEMSIZE = {
     "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
@@ -108,7 +108,7 @@ def read_tensor(fd: int, entry: ShardTensor, into: bytearray | None = None) -> t
         done += n
     if entry.nbytes == 0:
         return torch.empty(entry.shape, dtype=torch_dtype(entry.dtype))
-    return torch.frombuffer(buf, dtype=torch_dtype(entry.dtype), count=_numel(entry.shape)).reshape(entry.shape)
+    return torch.frombuffer(buf, dtype=torch_dtype(entry.dtype), count=numel(entry.shape)).reshape(entry.shape)
 
 
 #: (tensor entry, source fd, output dtype code) -> the new tensor (ideally already in that dtype), or None to copy
@@ -233,7 +233,7 @@ def write_shard(
     out_header: dict[str, Any] = {"__metadata__": metadata} if metadata else {}
     offset = 0
     for t in tensors:
-        size = ITEMSIZE[out_codes[t.name]] * _numel(t.shape)
+        size = ITEMSIZE[out_codes[t.name]] * numel(t.shape)
         out_header[t.name] = {
             "dtype": out_codes[t.name],
             "shape": list(t.shape),
@@ -254,7 +254,7 @@ def write_shard(
         position = data_start
         for t in tensors:
             code = out_codes[t.name]
-            end = position + ITEMSIZE[code] * _numel(t.shape)
+            end = position + ITEMSIZE[code] * numel(t.shape)
             result = transform(t, src_fd, code)
             if result is None and code == t.dtype:
                 writer.put(("copy", position, end, t.start))
@@ -300,7 +300,8 @@ def _write(fd: int, data: bytes | memoryview, offset: int) -> None:
         done += os.pwrite(fd, view[done:], offset + done)
 
 
-def _numel(shape: tuple[int, ...]) -> int:
+def numel(shape: tuple[int, ...]) -> int:
+    """Elements of a tensor of this shape."""
     n = 1
     for d in shape:
         n *= d
