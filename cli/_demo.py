@@ -191,3 +191,7 @@ def run_demo(group: click.Group, home: str | None, keep: bool) -> None:
             click.echo(f"kept: {workdir}" + (f" (registry: {registry_home})" if home else ""))
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+            click.echo(
+                f"{workdir} (models, registry, merged checkpoint, audit report) was removed; "
+                "`adapters demo --keep` keeps it to look at"
+            )

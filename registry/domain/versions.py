@@ -15,7 +15,7 @@ from typing import Any
 
 from registry.domain.adapterdir import PeftFacts
 from registry.domain.canonical import canonical_json, sha256_digest
-from registry.domain.lineage import Dataset, Evaluation, Quantization
+from registry.domain.lineage import Dataset, Quantization
 from registry.domain.records import ApprovalRecord, ChannelMove, TransitionRecord
 from registry.domain.verification import VerificationReport
 
@@ -157,10 +157,6 @@ class EvalRecord:
     recorded_at: str
     recorded_by: str
     source: str  # "push" or "eval add"
-
-    @property
-    def evaluation(self) -> Evaluation:
-        return Evaluation(metric=self.metric, value=self.value, dataset=self.dataset)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -205,7 +205,7 @@ class Catalog:
         assert ref.channel is not None
         version_id = records.channel_target(session, adapter_id, ref.channel)
         if version_id is None:
-            channels = sorted({m.channel for m in records.channel_moves(session, adapter_id, lambda s, u: {})})
+            channels = records.channel_names(session, adapter_id)
             known = f"its channels are {', '.join(channels)}" if channels else "it has not been released to any channel"
             raise NotFound(
                 f"adapter {ref.name!r} has no channel {ref.channel!r} ({known}); release a version with "

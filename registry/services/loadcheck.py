@@ -24,7 +24,7 @@ import platform
 import resource
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,7 +111,6 @@ class LoadOutcome:
     peak_memory_bytes: int | None = None
     peak_memory_kind: str | None = None
     sample: ProbeSample | None = None
-    notes: tuple[str, ...] = field(default=())
 
     @property
     def passed(self) -> bool:

@@ -22,6 +22,7 @@ __all__ = [
     "approval_record",
     "approvals",
     "channel_moves",
+    "channel_names",
     "channel_target",
     "current_channels",
     "eval_record",
@@ -168,13 +169,12 @@ def released_channels(session: Session, version_id: int) -> set[str]:
     return {r.channel for r in rows}
 
 
+def channel_names(session: Session, adapter_id: int) -> list[str]:
+    """Every channel an adapter was ever released to."""
+    rows = session.execute(select(_MOVES.c.channel).where(_MOVES.c.adapter_id == adapter_id).distinct()).all()
+    return sorted(r.channel for r in rows)
+
+
 def current_channels(session: Session, adapter_id: int, version_id: int) -> list[str]:
     """Channels whose current target is this version."""
-    channels = {
-        r.channel for r in session.execute(select(_MOVES.c.channel).where(_MOVES.c.adapter_id == adapter_id)).all()
-    }
-    return sorted(c for c in channels if channel_target(session, adapter_id, c) == version_id)
-
-
-def adapter_of(session: Session, version_id: int) -> Any:
-    return session.execute(select(_VERSIONS.c.adapter_id).where(_VERSIONS.c.id == version_id)).scalar_one()
+    return [c for c in channel_names(session, adapter_id) if channel_target(session, adapter_id, c) == version_id]
