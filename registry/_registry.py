@@ -8,8 +8,9 @@ import os
 import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from registry._io import Progress, atomic_write_bytes
 from registry.domain import signing
@@ -24,14 +25,16 @@ from registry.services import records
 from registry.services.audit import AuditLog, AuditVerification, Checkpoint
 from registry.services.catalog import Catalog, ListFilter, PullResult, PushResult
 from registry.services.filehashes import FileHashCache
-from registry.services.governance import ActionResult, ChannelState, Governance, PolicyCheck
 from registry.services.identity import Identity, UserInfo
-from registry.services.merge import MergeOptions, Merger, MergeResult
-from registry.services.policies import ActivePolicy, Policies
-from registry.services.verify import Verifier, VerifyOptions
 from registry.settings import Settings
 from registry.storage.blobs import BlobStore
 from registry.storage.db import Database
+
+if TYPE_CHECKING:  # built on first use: `adapters ls` and `show` need none of these
+    from registry.services.governance import ActionResult, ChannelState, Governance, PolicyCheck
+    from registry.services.merge import Merger, MergeResult
+    from registry.services.policies import ActivePolicy, Policies
+    from registry.services.verify import Verifier
 
 __all__ = ["Registry"]
 
@@ -98,11 +101,31 @@ class Registry:
         self._hashes = FileHashCache(s.cache_dir)
         self._audit = AuditLog(self._db, s.registry_key or s.home / "keys" / "registry.key", s.home / "checkpoints")
         self._identity = Identity(self._db, self._audit, s.user)
-        self._policies = Policies(self._db, self._identity, self._audit)
         self._catalog = Catalog(self._db, self._store, self._hashes, self._identity, self._audit)
-        self._verifier = Verifier(self._catalog, self._hashes, self._audit)
-        self._governance = Governance(self._catalog, self._verifier, self._identity, self._policies, self._audit, s.key)
-        self._merger = Merger(self._catalog, self._hashes)
+
+    @cached_property
+    def _policies(self) -> Policies:
+        from registry.services.policies import Policies
+
+        return Policies(self._db, self._identity, self._audit)
+
+    @cached_property
+    def _verifier(self) -> Verifier:
+        from registry.services.verify import Verifier
+
+        return Verifier(self._catalog, self._hashes, self._audit)
+
+    @cached_property
+    def _governance(self) -> Governance:
+        from registry.services.governance import Governance
+
+        return Governance(self._catalog, self._verifier, self._identity, self._policies, self._audit, self.settings.key)
+
+    @cached_property
+    def _merger(self) -> Merger:
+        from registry.services.merge import Merger
+
+        return Merger(self._catalog, self._hashes)
 
     def __enter__(self) -> Registry:
         return self
@@ -209,7 +232,7 @@ class Registry:
             keys = self._identity.keys_by_fingerprint
             return replace(
                 info,
-                verifications=self._verifier.reports(session, row.id),
+                verifications=records.verification_reports(session, row.id),
                 approvals=tuple(records.approvals(session, row.id, keys)),
                 history=tuple(records.transitions(session, row.id)),
                 channels=tuple(records.current_channels(session, row.adapter_id, row.id)),
@@ -249,6 +272,8 @@ class Registry:
         peft and a probe input) or ``all``. The report is stored with the version whatever its
         outcome; ``report.passed`` says whether every check passed.
         """
+        from registry.services.verify import VerifyOptions
+
         options = VerifyOptions(
             mode=mode,
             device=device,
@@ -304,11 +329,13 @@ class Registry:
             return self._governance.release(concrete, channel, _path(key), reason)
         if out is None:
             raise InvalidInput("a release with --merge needs --out DIR for the merged checkpoint")
+        from registry.services.merge import MergeOptions
+
         target = Path(out).expanduser().absolute()
         options = MergeOptions(
             dtype=dtype, base_precision=base_precision, allow_base_mismatch=allow_base_mismatch, force=force
         )
-        made: list[MergeResult] = []
+        made: list[Any] = []
 
         def prepare() -> dict[str, Any]:
             result = self._merger.merge(concrete, base, target, options, progress)
@@ -340,6 +367,8 @@ class Registry:
         (bfloat16, float16, float32) casts the floating tensors; ``base_precision="nf4-dequantized"``
         merges into dequantize(quantize(W)) for adapters trained on a 4-bit base.
         """
+        from registry.services.merge import MergeOptions
+
         options = MergeOptions(
             dtype=dtype, base_precision=base_precision, allow_base_mismatch=allow_base_mismatch, force=force
         )

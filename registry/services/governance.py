@@ -204,7 +204,7 @@ class Governance:
             manifest=manifest,
             author_key=author_key[1] if author_key else None,
             evals=self.catalog.version_info(session, v.row).evals,
-            verifications=self.verifier.reports(session, v.row.id),
+            verifications=records.verification_reports(session, v.row.id),
             approvals=tuple(records.approvals(session, v.row.id, self.identity.keys_by_fingerprint)),
             released_to=tuple(sorted(records.released_channels(session, v.row.id))),
             channel=channel,

@@ -15,8 +15,16 @@ from sqlmodel import Session
 
 from registry.domain import signing
 from registry.domain.records import ApprovalRecord, ChannelMove, TransitionRecord
+from registry.domain.verification import VerificationReport
 from registry.domain.versions import EvalRecord
-from registry.storage.tables import AdapterRow, ApprovalRow, ChannelMoveRow, TransitionRow, VersionRow
+from registry.storage.tables import (
+    AdapterRow,
+    ApprovalRow,
+    ChannelMoveRow,
+    TransitionRow,
+    VerificationRow,
+    VersionRow,
+)
 
 __all__ = [
     "approval_record",
@@ -29,6 +37,7 @@ __all__ = [
     "released_channels",
     "signature_valid",
     "transitions",
+    "verification_reports",
     "version_states",
 ]
 
@@ -37,6 +46,7 @@ _APPROVALS = ApprovalRow.__table__  # type: ignore[attr-defined]
 _MOVES = ChannelMoveRow.__table__  # type: ignore[attr-defined]
 _VERSIONS = VersionRow.__table__  # type: ignore[attr-defined]
 _ADAPTERS = AdapterRow.__table__  # type: ignore[attr-defined]
+_VERIFICATIONS = VerificationRow.__table__  # type: ignore[attr-defined]
 
 KeyLookup = Callable[[Session, str], dict[str, bytes]]
 
@@ -49,6 +59,16 @@ def version_states(session: Session, version_ids: Sequence[int]) -> dict[int, st
     ).all()
     known = {r.version_id: r.to_state for r in rows}
     return {vid: known.get(vid, "draft") for vid in version_ids}
+
+
+def verification_reports(session: Session, version_id: int) -> tuple[VerificationReport, ...]:
+    """A version's verification reports, oldest first."""
+    rows = session.execute(
+        select(_VERIFICATIONS.c.id, _VERIFICATIONS.c.report)
+        .where(_VERIFICATIONS.c.version_id == version_id)
+        .order_by(_VERIFICATIONS.c.id)
+    ).all()
+    return tuple(VerificationReport.from_dict(json.loads(r.report), id=r.id) for r in rows)
 
 
 def eval_record(row: Any) -> EvalRecord:

@@ -244,11 +244,3 @@ class Verifier:
             .returning(_VERIFICATIONS.c.id)
         )
         return int(session.execute(statement).scalar_one())
-
-    def reports(self, session: Session, version_id: int) -> tuple[VerificationReport, ...]:
-        rows = session.execute(
-            select(_VERIFICATIONS.c.id, _VERIFICATIONS.c.report)
-            .where(_VERIFICATIONS.c.version_id == version_id)
-            .order_by(_VERIFICATIONS.c.id)
-        ).all()
-        return tuple(VerificationReport.from_dict(json.loads(r.report), id=r.id) for r in rows)
