@@ -440,7 +440,14 @@ def audit_checkpoint(ctx: click.Context, out: Path, as_json: bool) -> None:
 
 @audit.command(name="report")
 @click.argument("subject", required=False)
-@click.option("--format", "fmt", type=click.Choice(["html", "md", "json"]), default="html", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "md", "json"]),
+    default="html",
+    show_default=True,
+    help="Report format.",
+)
 @click.option("--out", "-o", help="File to write, - for stdout (default: audit-report[-SUBJECT]-DATE.EXT here).")
 @click.option("--since", help="Only versions created and records made from this date (YYYY-MM-DD or ISO-8601).")
 @click.option("--until", help="... up to this date (inclusive).")

@@ -275,9 +275,17 @@ def show(ctx: click.Context, ref: str, as_json: bool) -> None:
     show_default=True,
     help="static: safetensors headers only; load: a real 4-bit load with peft and a probe input.",
 )
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where the load check runs: auto is CUDA when available, else the CPU.",
+)
 @click.option("--quant", type=click.Choice(["nf4", "fp4"]), default="nf4", show_default=True, help="4-bit type.")
-@click.option("--double-quant/--no-double-quant", default=True, show_default=True)
+@click.option(
+    "--double-quant/--no-double-quant", default=True, show_default=True, help="Double quantization of the 4-bit base."
+)
 @click.option(
     "--compute-dtype",
     type=click.Choice(["float32", "bfloat16", "float16"]),

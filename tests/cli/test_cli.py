@@ -25,12 +25,38 @@ def pushed(backend, llama) -> dict:
     return json.loads(result.stdout)
 
 
-def test_every_command_has_help(tmp_path: Path) -> None:
-    for name, command in cli.commands.items():
-        assert command.help and command.help.strip(), f"{name} has no help text"
-        result = run(name, "--help")
+def _all_commands(group, prefix=()):
+    import click
+
+    for name, command in group.commands.items():
+        yield (*prefix, name), command
+        if isinstance(command, click.Group):
+            yield from _all_commands(command, (*prefix, name))
+
+
+def test_every_command_and_subcommand_has_help(tmp_path: Path) -> None:
+    seen = set()
+    for path, command in _all_commands(cli):
+        seen.add(" ".join(path))
+        assert command.help and command.help.strip(), f"{' '.join(path)} has no help text"
+        result = run(*path, "--help")
         assert result.exit_code == 0
         assert command.help.strip().splitlines()[0][:40] in " ".join(result.stdout.split())
+        for param in command.params:
+            if param.name != "help" and not getattr(param, "help", "x") and param.param_type_name == "option":
+                pytest.fail(f"option {param.opts} of {' '.join(path)} has no help")
+    assert {
+        "push",
+        "pull",
+        "ls",
+        "show",
+        "verify",
+        "merge",
+        "release",
+        "audit report",
+        "policy check",
+        "users add",
+    } <= seen
 
 
 def test_push_json(pushed: dict) -> None:
