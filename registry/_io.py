@@ -27,6 +27,7 @@ __all__ = [
     "fsync_file",
     "hash_file",
     "publish_dir",
+    "pwrite_all",
     "temporary_sibling_dir",
 ]
 
@@ -59,55 +60,36 @@ def hash_file(path: str | os.PathLike[str], progress: Progress | None = None, la
     return h.hexdigest(), done
 
 
-def _write_all(fd: int, data: memoryview) -> None:
-    while data:
-        n = os.write(fd, data)
-        data = data[n:]
+def pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
+    """Write all of ``data`` at ``offset`` (``pwrite`` may write less than asked)."""
+    view = memoryview(data)
+    done = 0
+    while done < len(view):
+        done += os.pwrite(fd, view[done:], offset + done)
 
 
 _NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL, errno.EBADF}
 
 
-def _copy_range(src_fd: int, dst_fd: int, offset: int) -> int:
-    """Copy up to one chunk at ``offset`` (same offset in both files); 0 at end of file."""
+def _copy_chunk(src_fd: int, dst_fd: int, src_offset: int, dst_offset: int, length: int) -> int:
+    """Copy up to ``length`` bytes between offsets, in the kernel where it can; 0 at the source's end."""
     copy_file_range = getattr(os, "copy_file_range", None)
     if copy_file_range is not None:
         try:
-            return int(copy_file_range(src_fd, dst_fd, CHUNK_SIZE, offset, offset))
+            return int(copy_file_range(src_fd, dst_fd, length, src_offset, dst_offset))
         except OSError as exc:
             if exc.errno not in _NO_KERNEL_COPY:
                 raise
-    data = os.pread(src_fd, CHUNK_SIZE, offset)
-    done = 0
-    while done < len(data):
-        done += os.pwrite(dst_fd, data[done:], offset + done)
+    data = os.pread(src_fd, length, src_offset)
+    pwrite_all(dst_fd, data, dst_offset)
     return len(data)
 
 
 def copy_range(src_fd: int, dst_fd: int, src_offset: int, dst_offset: int, length: int) -> None:
-    """Copy exactly ``length`` bytes between offsets of two open files (in the kernel where it can)."""
-    copy_file_range = getattr(os, "copy_file_range", None)
+    """Copy exactly ``length`` bytes between offsets of two open files."""
     done = 0
     while done < length:
-        n = 0
-        if copy_file_range is not None:
-            try:
-                n = int(
-                    copy_file_range(
-                        src_fd, dst_fd, min(CHUNK_SIZE, length - done), src_offset + done, dst_offset + done
-                    )
-                )
-            except OSError as exc:
-                if exc.errno not in _NO_KERNEL_COPY:
-                    raise
-                copy_file_range = None
-                continue
-        else:
-            data = os.pread(src_fd, min(CHUNK_SIZE, length - done), src_offset + done)
-            written = 0
-            while written < len(data):
-                written += os.pwrite(dst_fd, data[written:], dst_offset + done + written)
-            n = len(data)
+        n = _copy_chunk(src_fd, dst_fd, src_offset + done, dst_offset + done, min(CHUNK_SIZE, length - done))
         if n <= 0:
             raise OSError(errno.EIO, f"source ended {length - done} bytes early")
         done += n
@@ -128,7 +110,7 @@ class _Writer(threading.Thread):
     def run(self) -> None:
         try:
             offset = 0
-            while not self.stop and (n := _copy_range(self.src_fd, self.dst_fd, offset)):
+            while not self.stop and (n := _copy_chunk(self.src_fd, self.dst_fd, offset, offset, CHUNK_SIZE)):
                 offset += n
                 with self.cond:
                     self.copied = offset
@@ -216,7 +198,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".incomplete")
     try:
-        _write_all(fd, memoryview(data))
+        pwrite_all(fd, data, 0)
         os.fsync(fd)
         os.close(fd)
         fd = -1

@@ -107,7 +107,7 @@ def _verified(
 class _Facts:
     """Every record of the versions in scope, loaded with one query per kind."""
 
-    def __init__(self, session: Session, catalog: Catalog, version_ids: Sequence[int]) -> None:
+    def __init__(self, session: Session, version_ids: Sequence[int]) -> None:
         t = _T
         ids = list(version_ids)
         self.keys = {
@@ -163,7 +163,7 @@ def build(
         rows = [r for r in rows if r.id == only_version]
     if kind != "version":
         rows = [r for r in rows if scope.within(r.created_at)]
-    facts = _Facts(session, catalog, [r.id for r in rows])
+    facts = _Facts(session, [r.id for r in rows])
     adapter_ids = {r.adapter_id for r in rows} if names is not None else None
     moves = _moves(session, facts, adapter_ids)
     active = policies.active(session)

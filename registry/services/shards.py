@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from registry._io import copy_range
+from registry._io import copy_range, pwrite_all
 from registry.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ class _Writer(threading.Thread):
                         self._hash_range(offset, end)
                     else:
                         hashed = self.hasher.submit(payload)
-                        _write(self.dst_fd, payload, offset)
+                        pwrite_all(self.dst_fd, payload, offset)
                         hashed.wait()
             except BaseException as exc:  # reported by put() and close()
                 self.error = exc
@@ -184,7 +184,7 @@ class _Writer(threading.Thread):
             n = os.preadv(self.dst_fd, [view[: min(len(buf), end - position)]], position)
             if n <= 0:
                 raise OSError("output shard shorter than written")
-            self.hasher.submit(bytes(view[:n])).wait()
+            self.hasher.submit(view[:n]).wait()  # waited for, so the buffer can be reused
             position += n
 
     def put(self, job: tuple[Any, ...]) -> None:
@@ -291,13 +291,6 @@ def _bytes(tensor: torch.Tensor) -> memoryview:
         return memoryview(b"")
     data: memoryview = tensor.reshape(-1).view(torch.uint8).numpy().data
     return data
-
-
-def _write(fd: int, data: bytes | memoryview, offset: int) -> None:
-    view = memoryview(data)
-    done = 0
-    while done < len(view):
-        done += os.pwrite(fd, view[done:], offset + done)
 
 
 def numel(shape: tuple[int, ...]) -> int:
