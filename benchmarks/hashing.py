@@ -18,8 +18,8 @@ from pathlib import Path
 from _common import median_of, report, sh
 
 from registry._io import hash_file
-from registry.services.basemodel import fingerprint_directory
-from registry.services.filehashes import FileHashCache
+from registry.basemodel import fingerprint_directory
+from registry.filehashes import FileHashCache
 
 
 def main() -> None:

@@ -9,10 +9,10 @@ from cli._output import human_size, short_digest, stdout_console, table
 
 if TYPE_CHECKING:
     from registry import PullResult, PushResult, VerificationReport, VersionInfo, VersionSummary
+    from registry.audit.log import AuditVerification
     from registry.domain.audit import Event
-    from registry.services.audit import AuditVerification
-    from registry.services.governance import ActionResult, ChannelState, PolicyCheck
-    from registry.services.merge import MergeResult
+    from registry.governance.service import ActionResult, ChannelState, PolicyCheck
+    from registry.merge.service import MergeResult
 
 __all__ = [
     "render_action",

@@ -10,6 +10,7 @@ Everything a user can do is a method of :class:`Registry`::
 """
 
 from registry._registry import Registry
+from registry.catalog.service import PullResult, PushResult
 from registry.domain.compat import Check
 from registry.domain.lineage import Dataset, Evaluation, PushMetadata, Quantization
 from registry.domain.refs import Ref
@@ -29,7 +30,6 @@ from registry.errors import (
     RegistryError,
     StorageError,
 )
-from registry.services.catalog import PullResult, PushResult
 from registry.settings import Settings
 
 __version__ = "0.1.0"

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from registry._io import Progress, atomic_write_bytes
+from registry.audit.log import AuditLog, AuditVerification, Checkpoint
+from registry.catalog.service import Catalog, ListFilter, PullResult, PushResult
 from registry.domain import signing
 from registry.domain.audit import Event
 from registry.domain.lineage import Dataset, Evaluation, PushMetadata, Quantization
@@ -21,20 +23,18 @@ from registry.domain.roles import PermissionDenied
 from registry.domain.verification import VerificationReport
 from registry.domain.versions import EvalRecord, VersionInfo, VersionSummary
 from registry.errors import InvalidInput, InvalidMetadata
-from registry.services import records
-from registry.services.audit import AuditLog, AuditVerification, Checkpoint
-from registry.services.catalog import Catalog, ListFilter, PullResult, PushResult
-from registry.services.filehashes import FileHashCache
-from registry.services.identity import Identity, UserInfo
+from registry.filehashes import FileHashCache
+from registry.identity import Identity, UserInfo
 from registry.settings import Settings
-from registry.storage.blobs import BlobStore
+from registry.storage import records
+from registry.storage.blobs.local import BlobStore
 from registry.storage.db import Database
 
 if TYPE_CHECKING:  # built on first use: `adapters ls` and `show` need none of these
-    from registry.services.governance import ActionResult, ChannelState, Governance, PolicyCheck
-    from registry.services.merge import Merger, MergeResult
-    from registry.services.policies import ActivePolicy, Policies
-    from registry.services.verify import Verifier
+    from registry.governance.service import ActionResult, ChannelState, Governance, PolicyCheck
+    from registry.merge.service import Merger, MergeResult
+    from registry.policies import ActivePolicy, Policies
+    from registry.verification.service import Verifier
 
 __all__ = ["Registry"]
 
@@ -105,25 +105,25 @@ class Registry:
 
     @cached_property
     def _policies(self) -> Policies:
-        from registry.services.policies import Policies
+        from registry.policies import Policies
 
         return Policies(self._db, self._identity, self._audit)
 
     @cached_property
     def _verifier(self) -> Verifier:
-        from registry.services.verify import Verifier
+        from registry.verification.service import Verifier
 
         return Verifier(self._catalog, self._hashes, self._audit)
 
     @cached_property
     def _governance(self) -> Governance:
-        from registry.services.governance import Governance
+        from registry.governance.service import Governance
 
         return Governance(self._catalog, self._verifier, self._identity, self._policies, self._audit, self.settings.key)
 
     @cached_property
     def _merger(self) -> Merger:
-        from registry.services.merge import Merger
+        from registry.merge.service import Merger
 
         return Merger(self._catalog, self._hashes)
 
@@ -272,7 +272,7 @@ class Registry:
         peft and a probe input) or ``all``. The report is stored with the version whatever its
         outcome; ``report.passed`` says whether every check passed.
         """
-        from registry.services.verify import VerifyOptions
+        from registry.verification.service import VerifyOptions
 
         options = VerifyOptions(
             mode=mode,
@@ -329,7 +329,7 @@ class Registry:
             return self._governance.release(concrete, channel, _path(key), reason)
         if out is None:
             raise InvalidInput("a release with --merge needs --out DIR for the merged checkpoint")
-        from registry.services.merge import MergeOptions
+        from registry.merge.service import MergeOptions
 
         target = Path(out).expanduser().absolute()
         options = MergeOptions(
@@ -367,7 +367,7 @@ class Registry:
         (bfloat16, float16, float32) casts the floating tensors; ``base_precision="nf4-dequantized"``
         merges into dequantize(quantize(W)) for adapters trained on a 4-bit base.
         """
-        from registry.services.merge import MergeOptions
+        from registry.merge.service import MergeOptions
 
         options = MergeOptions(
             dtype=dtype, base_precision=base_precision, allow_base_mismatch=allow_base_mismatch, force=force
@@ -497,7 +497,7 @@ class Registry:
         The audit chain is verified at report time against ``checkpoints`` (default: the latest
         checkpoint written on this machine).
         """
-        from registry.services import report as builder
+        from registry.audit.report import build as builder
 
         if format not in ("html", "md", "json"):
             raise InvalidInput(f"unknown report format {format!r}; use html, md or json")
@@ -519,11 +519,11 @@ class Registry:
                 "json", json.dumps(sealed, indent=2, ensure_ascii=False) + "\n", sealed, sealed["report_sha256"]
             )
         if format == "md":
-            from registry.services.report_markdown import FOOTER_MARKER, render_markdown
+            from registry.audit.report.markdown import FOOTER_MARKER, render_markdown
 
             content = render_markdown(data)
         else:
-            from registry.services.report_html import FOOTER_MARKER, render_html
+            from registry.audit.report.html import FOOTER_MARKER, render_html
 
             content = render_html(data)
         digest = hashlib.sha256(content[: content.index(FOOTER_MARKER)].encode("utf-8")).hexdigest()

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from registry import Registry
+from registry.basemodel import resolve_base
 from registry.domain.canonical import listing_digest
-from registry.services.basemodel import resolve_base
-from registry.services.filehashes import FileHashCache
+from registry.filehashes import FileHashCache
 
 
 def _expected_fingerprint(directory: Path, pattern: str = "*.safetensors") -> str:

@@ -58,7 +58,7 @@ Registry().push(sys.argv[1], name="a", progress=kill)
 _KILL_BEFORE_COMMIT = """
 import os, signal, sys
 from registry import Registry
-from registry.services.catalog import Catalog
+from registry.catalog.service import Catalog
 def kill(self, *args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)  # inside the write transaction, after the version row was inserted
 Catalog._insert_evals = kill

@@ -9,7 +9,7 @@ import pytest
 from registry import InvalidInput, NotFound, Registry
 from registry.domain.lifecycle import InvalidTransition
 from registry.domain.roles import PermissionDenied
-from registry.services.governance import PolicyNotMet
+from registry.governance.service import PolicyNotMet
 
 ROOT = Path(__file__).resolve().parents[2]
 

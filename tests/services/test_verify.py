@@ -239,7 +239,7 @@ def test_probe_reference_is_recorded_then_compared_and_a_corrupted_one_fails(reg
     check = _check(corrupted, "probe-reference")
     assert check.passed is False and "is corrupted" in check.message
 
-    from registry.services.loadcheck import ProbeSample
+    from registry.verification.loadcheck import ProbeSample
 
     with tampering(reg) as s:  # a consistent record of other outputs: detected as drift
         fixed = ProbeSample.from_dict(sample)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from registry.storage.blobs import BlobStore
+from registry.storage.blobs.local import BlobStore
 
 
 def test_put_stores_under_the_sha256_once(tmp_path: Path) -> None:

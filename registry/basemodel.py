@@ -23,7 +23,7 @@ from registry._io import Progress, map_threads
 from registry.domain.canonical import listing_digest
 from registry.domain.versions import BaseModel
 from registry.errors import NotFound
-from registry.services.filehashes import FileHashCache
+from registry.filehashes import FileHashCache
 
 __all__ = ["ResolvedBase", "fingerprint_directory", "resolve_base"]
 

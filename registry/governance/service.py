@@ -18,6 +18,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
+from registry.audit.log import AuditLog
+from registry.catalog.service import Catalog
 from registry.domain import signing
 from registry.domain.clock import now_iso
 from registry.domain.lifecycle import InvalidTransition, next_state
@@ -33,13 +35,11 @@ from registry.domain.records import ApprovalRecord, ChannelMove
 from registry.domain.refs import Ref, validate_channel
 from registry.domain.roles import PermissionDenied
 from registry.errors import CheckFailed, InvalidInput, NotFound
-from registry.services import records
-from registry.services.audit import AuditLog
-from registry.services.catalog import Catalog
-from registry.services.identity import Identity
-from registry.services.policies import ActivePolicy, Policies
-from registry.services.verify import Verifier
+from registry.identity import Identity
+from registry.policies import ActivePolicy, Policies
+from registry.storage import records
 from registry.storage.tables import AdapterRow, ApprovalRow, ChannelMoveRow, TransitionRow, VersionRow
+from registry.verification.service import Verifier
 
 __all__ = ["ActionResult", "ChannelState", "Governance", "PolicyCheck", "PolicyNotMet"]
 

@@ -24,6 +24,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
+from registry.audit.log import AuditLog
+from registry.catalog.service import Catalog
 from registry.domain.canonical import canonical_json, sha256_digest
 from registry.domain.clock import now_iso
 from registry.domain.policy import PolicyContext, evaluate
@@ -32,10 +34,8 @@ from registry.domain.refs import Ref
 from registry.domain.verification import VerificationReport
 from registry.domain.versions import EvalRecord, Manifest
 from registry.errors import InvalidInput
-from registry.services import records
-from registry.services.audit import AuditLog
-from registry.services.catalog import Catalog
-from registry.services.policies import Policies
+from registry.policies import Policies
+from registry.storage import records
 from registry.storage.tables import (
     AdapterRow,
     ApprovalRow,

@@ -19,6 +19,9 @@ from sqlalchemy import func, or_, select
 from sqlmodel import Session
 
 from registry._io import Progress, atomic_write_bytes, fsync_dir, publish_dir, temporary_sibling_dir
+from registry.audit.log import AuditLog
+from registry.basemodel import ResolvedBase, resolve_base
+from registry.datasets import resolve_dataset
 from registry.domain.adapterdir import PROVENANCE_FILE, AdapterSource, read_adapter_dir
 from registry.domain.canonical import sha256_digest
 from registry.domain.clock import now_iso
@@ -42,13 +45,10 @@ from registry.errors import (
     InvalidMetadata,
     NotFound,
 )
-from registry.services import records
-from registry.services.audit import AuditLog
-from registry.services.basemodel import ResolvedBase, resolve_base
-from registry.services.datasets import resolve_dataset
-from registry.services.filehashes import FileHashCache
-from registry.services.identity import Identity
-from registry.storage.blobs import BlobStore
+from registry.filehashes import FileHashCache
+from registry.identity import Identity
+from registry.storage import records
+from registry.storage.blobs.local import BlobStore
 from registry.storage.db import Database
 from registry.storage.tables import AdapterRow, EvalRow, VersionRow
 

@@ -19,7 +19,7 @@ from registry._io import Progress
 from registry.domain.canonical import listing_digest
 from registry.domain.lineage import Dataset
 from registry.errors import InvalidMetadata
-from registry.services.filehashes import FileHashCache
+from registry.filehashes import FileHashCache
 
 __all__ = ["count_rows", "resolve_dataset"]
 

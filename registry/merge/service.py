@@ -46,6 +46,8 @@ from registry._io import (
     publish_dir,
     temporary_sibling_dir,
 )
+from registry.basemodel import resolve_base
+from registry.catalog.service import Catalog
 from registry.domain.adapterdir import (
     ADAPTER_CONFIG,
     ADAPTER_WEIGHTS,
@@ -59,10 +61,8 @@ from registry.domain.compat import base_modules, find_module, static_checks
 from registry.domain.refs import Ref
 from registry.domain.versions import Manifest
 from registry.errors import DestinationExists, InvalidInput, NotFound
-from registry.services.basemodel import resolve_base
-from registry.services.catalog import Catalog
-from registry.services.filehashes import FileHashCache
-from registry.services.shards import (
+from registry.filehashes import FileHashCache
+from registry.merge.shards import (
     FLOATING,
     ShardTensor,
     code_of,
@@ -640,7 +640,7 @@ def _copy_other_files(
         if src.name == "model.safetensors.index.json":
             index = _json(src)
             if out_code:
-                from registry.services.shards import ITEMSIZE
+                from registry.merge.shards import ITEMSIZE
 
                 total = sum(
                     ITEMSIZE[out_code if t.dtype in FLOATING else t.dtype] * numel(t.shape)

@@ -1,7 +1,7 @@
 """``adapters verify``: prove that a stored adapter fits the exact base it will run on.
 
 Static checks read safetensors headers only; the load check really runs the adapter on
-a 4-bit base (see :mod:`registry.services.loadcheck`). Every run is stored as a report
+a 4-bit base (see :mod:`registry.verification.loadcheck`). Every run is stored as a report
 attached to the version, whatever its outcome; the first passing load for a base
 fingerprint and load setting also records a probe reference that later loads must match.
 """
@@ -17,6 +17,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
+from registry.audit.log import AuditLog
+from registry.basemodel import ResolvedBase, resolve_base
+from registry.catalog.service import Catalog
 from registry.domain.adapterdir import read_adapter_dir, read_safetensors_header
 from registry.domain.canonical import canonical_json
 from registry.domain.clock import now_iso
@@ -24,10 +27,7 @@ from registry.domain.compat import Check, check_fingerprint, static_checks
 from registry.domain.refs import Ref
 from registry.domain.verification import MODES, VerificationReport
 from registry.errors import InvalidInput, NotFound
-from registry.services.audit import AuditLog
-from registry.services.basemodel import ResolvedBase, resolve_base
-from registry.services.catalog import Catalog
-from registry.services.filehashes import FileHashCache
+from registry.filehashes import FileHashCache
 from registry.storage.tables import ProbeReferenceRow, VerificationRow
 
 __all__ = ["Verifier", "VerifyOptions"]
@@ -110,7 +110,7 @@ class Verifier:
                 checks.extend(static)
                 not_checked.extend(unchecked)
             if options.mode in ("load", "all"):
-                from registry.services.loadcheck import LoadSettings, resolve_device, run_load_check
+                from registry.verification.loadcheck import LoadSettings, resolve_device, run_load_check
 
                 device = resolve_device(options.device)
                 settings = LoadSettings(
@@ -159,7 +159,7 @@ class Verifier:
         self, version_id: int, fingerprint: str | None, key: str
     ) -> tuple[Any, Check | None, dict[str, Any] | None]:
         """The probe reference to compare with: (sample and its description, a failed check if it is corrupted, note)."""
-        from registry.services.loadcheck import ProbeSample
+        from registry.verification.loadcheck import ProbeSample
 
         if fingerprint is None:
             return None, None, None

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from registry.services.report_svg import lineage_svg, metric_svg
+from registry.audit.report.svg import lineage_svg, metric_svg
 
 __all__ = ["FOOTER_MARKER", "render_html"]
 

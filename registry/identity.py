@@ -15,11 +15,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from registry.audit.log import AuditLog
 from registry.domain import signing
 from registry.domain.clock import now_iso
 from registry.domain.roles import ROLES, PermissionDenied, required_roles
 from registry.errors import InvalidInput
-from registry.services.audit import AuditLog
 from registry.storage.db import Database
 from registry.storage.tables import RoleGrantRow, UserKeyRow, UserRow
 

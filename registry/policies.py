@@ -14,12 +14,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
+from registry.audit.log import AuditLog
 from registry.domain.clock import now_iso
 from registry.domain.policy import Policy
 from registry.domain.refs import validate_channel
 from registry.errors import InvalidInput
-from registry.services.audit import AuditLog
-from registry.services.identity import Identity
+from registry.identity import Identity
 from registry.storage.db import Database
 from registry.storage.tables import PolicyRow
 

@@ -1,0 +1,1 @@
+"""The tamper-evident audit log, its checkpoints and the audit reports."""

@@ -1,0 +1,1 @@
+"""Audit reports: the facts gathered once, rendered as HTML, Markdown or JSON."""

@@ -1,0 +1,1 @@
+"""The catalog: push, pull, list, show and resolve versions."""

@@ -1,0 +1,1 @@
+"""Governance: the lifecycle, approvals, channels and releases (with a merged checkpoint)."""

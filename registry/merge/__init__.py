@@ -1,0 +1,1 @@
+"""The streaming merge of an adapter into its base."""

@@ -1,0 +1,1 @@
+"""Blob stores: the content-addressed byte store, one implementation per URL scheme."""
