@@ -8,11 +8,19 @@ from typing import TYPE_CHECKING, Any
 from cli._output import human_size, short_digest, stdout_console, table
 
 if TYPE_CHECKING:
-    from registry import PullResult, PushResult, VerificationReport, VersionInfo, VersionSummary
-    from registry.audit.log import AuditVerification
-    from registry.domain.audit import Event
-    from registry.governance.service import ActionResult, ChannelState, PolicyCheck
-    from registry.merge.service import MergeResult
+    from registry import (
+        ActionResult,
+        AuditVerification,
+        ChannelState,
+        Event,
+        MergeResult,
+        PolicyCheck,
+        PullResult,
+        PushResult,
+        VerificationReport,
+        VersionInfo,
+        VersionSummary,
+    )
 
 __all__ = [
     "render_action",

@@ -7,22 +7,23 @@ import json
 import os
 import shutil
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from registry._io import Progress, atomic_write_bytes
-from registry.audit.log import AuditLog, AuditVerification, Checkpoint
-from registry.catalog.service import Catalog, ListFilter, PullResult, PushResult
+from registry.audit.log import AuditLog
+from registry.audit.results import AuditReport, AuditVerification, Checkpoint
+from registry.catalog.results import ListFilter, PullResult, PushResult
+from registry.catalog.service import Catalog
 from registry.domain import signing
 from registry.domain.audit import Event
 from registry.domain.lineage import Dataset, Evaluation, PushMetadata, Quantization
 from registry.domain.refs import Ref, validate_name
-from registry.domain.roles import PermissionDenied
 from registry.domain.verification import VerificationReport
 from registry.domain.versions import EvalRecord, VersionInfo, VersionSummary
-from registry.errors import InvalidInput, InvalidMetadata
+from registry.errors import InvalidInput, InvalidMetadata, PermissionDenied
 from registry.filehashes import FileHashCache
 from registry.identity import Identity, UserInfo
 from registry.settings import Settings
@@ -31,8 +32,10 @@ from registry.storage.blobs.local import BlobStore
 from registry.storage.db import Database
 
 if TYPE_CHECKING:  # built on first use: `adapters ls` and `show` need none of these
-    from registry.governance.service import ActionResult, ChannelState, Governance, PolicyCheck
-    from registry.merge.service import Merger, MergeResult
+    from registry.governance.results import ActionResult, ChannelState, PolicyCheck
+    from registry.governance.service import Governance
+    from registry.merge.results import MergeResult
+    from registry.merge.service import Merger
     from registry.policies import ActivePolicy, Policies
     from registry.verification.service import Verifier
 
@@ -329,7 +332,7 @@ class Registry:
             return self._governance.release(concrete, channel, _path(key), reason)
         if out is None:
             raise InvalidInput("a release with --merge needs --out DIR for the merged checkpoint")
-        from registry.merge.service import MergeOptions
+        from registry.merge.results import MergeOptions
 
         target = Path(out).expanduser().absolute()
         options = MergeOptions(
@@ -367,7 +370,7 @@ class Registry:
         (bfloat16, float16, float32) casts the floating tensors; ``base_precision="nf4-dequantized"``
         merges into dequantize(quantize(W)) for adapters trained on a 4-bit base.
         """
-        from registry.merge.service import MergeOptions
+        from registry.merge.results import MergeOptions
 
         options = MergeOptions(
             dtype=dtype, base_precision=base_precision, allow_base_mismatch=allow_base_mismatch, force=force
@@ -532,20 +535,6 @@ class Registry:
     def audit_verify(self, checkpoints: Iterable[str | os.PathLike[str]] = ()) -> AuditVerification:
         """Recompute the audit chain and check checkpoints; ``ok`` is False with the first bad event named."""
         return self._audit.verify([Path(c) for c in checkpoints])
-
-
-@dataclass(frozen=True)
-class AuditReport:
-    """A rendered audit report: ``content`` in ``format``, ``data`` the facts it shows (the JSON form)."""
-
-    format: str
-    content: str
-    data: dict[str, Any]
-    sha256: str
-
-    @property
-    def problems(self) -> int:
-        return len(self.data["alerts"])
 
 
 def _path(value: str | os.PathLike[str] | None) -> Path | None:

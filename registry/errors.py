@@ -8,13 +8,17 @@ fields so callers (the CLI, a pipeline) can act on them without parsing text.
     │   ├── InvalidName                       an adapter or channel name breaks the naming rule
     │   ├── InvalidReference                  a REF string that cannot be parsed
     │   ├── InvalidAdapter                    an adapter directory that cannot be pushed
-    │   └── InvalidMetadata                   a --dataset / --eval / --meta value that is wrong
+    │   ├── InvalidMetadata                   a --dataset / --eval / --meta value that is wrong
+    │   └── PolicyError                       a policy file that cannot be used
     ├── NotFound (LookupError)                an adapter, version, channel or base that does not exist
     ├── AmbiguousReference (LookupError)      a digest prefix matching several versions
     ├── DestinationExists (FileExistsError)   an output directory that is not empty
     ├── IntegrityError                        stored bytes or records that do not match their hashes
     ├── StorageError (OSError)                the metadata database or blob store cannot be used
+    ├── PermissionDenied                      the actor lacks the role, or could not prove who they are
+    ├── InvalidTransition                     the version's lifecycle state does not allow the action
     └── CheckFailed                           a check ran and did not pass (exit code 3)
+        └── PolicyNotMet                      the policy in force does not allow the action
 
 The CLI maps ``CheckFailed`` to exit code 3 and every other ``RegistryError`` to 1.
 """
@@ -22,6 +26,10 @@ The CLI maps ``CheckFailed`` to exit code 3 and every other ``RegistryError`` to
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from registry.domain.policy import Policy, RuleResult
 
 __all__ = [
     "AmbiguousReference",
@@ -33,7 +41,11 @@ __all__ = [
     "InvalidMetadata",
     "InvalidName",
     "InvalidReference",
+    "InvalidTransition",
     "NotFound",
+    "PermissionDenied",
+    "PolicyError",
+    "PolicyNotMet",
     "RegistryError",
     "StorageError",
 ]
@@ -100,6 +112,10 @@ class InvalidMetadata(InvalidInput):
         super().__init__(message)
 
 
+class PolicyError(InvalidInput):
+    """A policy file that cannot be used; the message names the key."""
+
+
 class NotFound(RegistryError, LookupError):
     """Something that was asked for does not exist."""
 
@@ -163,3 +179,39 @@ class CheckFailed(RegistryError):
     """A check ran and did not pass: a policy, a verification, the audit chain."""
 
     exit_code = 3
+
+
+class PermissionDenied(RegistryError):
+    """The actor lacks the role an action needs, or could not prove who they are."""
+
+    def __init__(self, message: str, actor: str | None = None) -> None:
+        self.actor = actor
+        super().__init__(message)
+
+
+class InvalidTransition(RegistryError):
+    """An action the version's current lifecycle state does not allow.
+
+    ``allowed`` are the actions the state allows; ``hint`` says what to do instead. Raised by
+    :func:`registry.domain.lifecycle.next_state`, which knows the table.
+    """
+
+    def __init__(self, ref: str, state: str, action: str, allowed: Sequence[str], hint: str, past: str) -> None:
+        self.ref, self.state, self.action = ref, state, action
+        self.allowed = tuple(allowed)
+        allowed_text = ", ".join(self.allowed) if self.allowed else "none"
+        reason = f" ({hint})" if hint else ""
+        super().__init__(f"{ref} is {state}; it cannot be {past}{reason}. Actions allowed now: {allowed_text}")
+
+
+class PolicyNotMet(CheckFailed):
+    """The policy in force does not allow the action; ``results`` holds every rule's outcome."""
+
+    def __init__(self, action: str, ref: str, policy: Policy, results: Sequence[RuleResult]) -> None:
+        self.action, self.ref, self.policy, self.results = action, ref, policy, list(results)
+        failed = [r for r in results if not r.passed]
+        lines = "".join(f"\n  ✗ {r.rule}: {r.message}" for r in failed)
+        super().__init__(
+            f"{action} of {ref} refused by policy {policy.name!r} ({policy.digest[:19]}…): "
+            f"{len(failed)} rule(s) not met:{lines}"
+        )

@@ -18,8 +18,8 @@ from sqlmodel import Session
 from registry.audit.log import AuditLog
 from registry.domain import signing
 from registry.domain.clock import now_iso
-from registry.domain.roles import ROLES, PermissionDenied, required_roles
-from registry.errors import InvalidInput
+from registry.domain.roles import ROLES, required_roles
+from registry.errors import InvalidInput, PermissionDenied
 from registry.storage.db import Database
 from registry.storage.tables import RoleGrantRow, UserKeyRow, UserRow
 

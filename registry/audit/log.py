@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +17,12 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from registry._io import atomic_write_bytes
+from registry.audit.results import AuditVerification, Checkpoint
 from registry.domain import signing
 from registry.domain.audit import (
     CHECKPOINT_SCHEMA,
     GENESIS,
     Event,
-    Finding,
     checkpoint_payload,
     event_hash,
     verify_chain,
@@ -35,49 +34,9 @@ from registry.errors import InvalidInput, NotFound
 from registry.storage.db import Database
 from registry.storage.tables import AuditEventRow
 
-__all__ = ["AuditLog", "AuditVerification", "Checkpoint"]
+__all__ = ["AuditLog"]
 
 _EVENTS = AuditEventRow.__table__  # type: ignore[attr-defined]
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """A signed statement of the log's size and head, written to a file outside the database."""
-
-    size: int
-    head: str
-    at: str
-    key: str
-    signature: str
-    path: Path | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**checkpoint_payload(self.size, self.head, self.at, self.key), "signature": self.signature}
-
-
-@dataclass(frozen=True)
-class AuditVerification:
-    """The result of ``adapters audit verify``. ``ok`` is False when anything was found."""
-
-    events: int
-    head: str
-    findings: tuple[Finding, ...]
-    checkpoints: tuple[dict[str, Any], ...] = field(default=())
-    registry_key: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return not self.findings
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "events": self.events,
-            "head": self.head,
-            "findings": [f.to_dict() for f in self.findings],
-            "checkpoints": list(self.checkpoints),
-            "registry_key": self.registry_key,
-        }
 
 
 def _event(row: Any) -> Event:

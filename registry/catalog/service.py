@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +20,13 @@ from sqlmodel import Session
 from registry._io import Progress, atomic_write_bytes, fsync_dir, publish_dir, temporary_sibling_dir
 from registry.audit.log import AuditLog
 from registry.basemodel import ResolvedBase, resolve_base
+from registry.catalog.results import ListFilter, PullResult, PushResult
 from registry.datasets import resolve_dataset
 from registry.domain.adapterdir import PROVENANCE_FILE, AdapterSource, read_adapter_dir
 from registry.domain.canonical import sha256_digest
 from registry.domain.clock import now_iso
 from registry.domain.lineage import Evaluation, PushMetadata, Quantization
 from registry.domain.refs import Ref, validate_name
-from registry.domain.roles import PermissionDenied
 from registry.domain.versions import (
     BaseModel,
     EvalRecord,
@@ -44,6 +43,7 @@ from registry.errors import (
     InvalidAdapter,
     InvalidMetadata,
     NotFound,
+    PermissionDenied,
 )
 from registry.filehashes import FileHashCache
 from registry.identity import Identity
@@ -52,80 +52,11 @@ from registry.storage.blobs.local import BlobStore
 from registry.storage.db import Database
 from registry.storage.tables import AdapterRow, EvalRow, VersionRow
 
-__all__ = ["Catalog", "ListFilter", "PullResult", "PushResult"]
+__all__ = ["Catalog"]
 
 _ADAPTERS = AdapterRow.__table__  # type: ignore[attr-defined]
 _VERSIONS = VersionRow.__table__  # type: ignore[attr-defined]
 _EVALS = EvalRow.__table__  # type: ignore[attr-defined]
-
-
-@dataclass(frozen=True)
-class PushResult:
-    """What a push created."""
-
-    name: str
-    version: int
-    digest: str
-    size: int
-    files: int
-    new_bytes: int  # bytes not already in the blob store
-    base: BaseModel
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def ref(self) -> str:
-        return f"{self.name}:{self.version}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "ref": self.ref,
-            "digest": self.digest,
-            "size": self.size,
-            "files": self.files,
-            "new_bytes": self.new_bytes,
-            "base": self.base.to_dict(),
-            "warnings": list(self.warnings),
-        }
-
-
-@dataclass(frozen=True)
-class PullResult:
-    """What a pull wrote."""
-
-    name: str
-    version: int
-    digest: str
-    path: Path
-    files: tuple[FileEntry, ...]
-
-    @property
-    def ref(self) -> str:
-        return f"{self.name}:{self.version}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "ref": self.ref,
-            "digest": self.digest,
-            "path": str(self.path),
-            "files": [f.to_dict() for f in self.files],
-        }
-
-
-@dataclass(frozen=True)
-class ListFilter:
-    """Filters for :meth:`Catalog.list`; every field left None matches everything."""
-
-    pattern: str | None = None
-    base: str | None = None
-    peft_type: str | None = None
-    min_rank: int | None = None
-    max_rank: int | None = None
-    quantization: str | None = None
-    latest: bool = False
 
 
 def _like_pattern(glob: str) -> str:

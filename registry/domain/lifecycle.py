@@ -13,14 +13,14 @@ transition (``draft`` when there is none).
 
 from __future__ import annotations
 
-from registry.errors import RegistryError
+from registry.errors import InvalidTransition
 
 __all__ = [
     "ACTIONS",
     "STATES",
     "TRANSITIONS",
-    "InvalidTransition",
     "allowed_actions",
+    "invalid_transition",
     "next_state",
 ]
 
@@ -51,19 +51,6 @@ _HINTS = {
 }
 
 
-class InvalidTransition(RegistryError):
-    """An action the version's current state does not allow."""
-
-    def __init__(self, ref: str, state: str, action: str) -> None:
-        self.ref, self.state, self.action = ref, state, action
-        allowed = allowed_actions(state)
-        hint = _HINTS.get(state, "").format(ref=ref)
-        allowed_text = ", ".join(allowed) if allowed else "none"
-        super().__init__(
-            f"{ref} is {state}; it cannot be {_past(action)} ({hint}). Actions allowed now: {allowed_text}"
-        )
-
-
 def _past(action: str) -> str:
     return {
         "review": "submitted for review",
@@ -85,4 +72,11 @@ def next_state(ref: str, state: str, action: str) -> str:
     try:
         return TRANSITIONS[(state, action)]
     except KeyError:
-        raise InvalidTransition(ref, state, action) from None
+        raise invalid_transition(ref, state, action) from None
+
+
+def invalid_transition(ref: str, state: str, action: str) -> InvalidTransition:
+    """The error for ``action`` on a version in ``state``: it names the allowed actions and what to do."""
+    return InvalidTransition(
+        ref, state, action, allowed_actions(state), _HINTS.get(state, "").format(ref=ref), _past(action)
+    )

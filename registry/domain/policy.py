@@ -30,13 +30,12 @@ from registry.domain.records import ApprovalRecord
 from registry.domain.roles import ROLES
 from registry.domain.verification import VerificationReport
 from registry.domain.versions import EvalRecord, Manifest
-from registry.errors import InvalidInput
+from registry.errors import PolicyError
 
 __all__ = [
     "ApprovalRecord",
     "Policy",
     "PolicyContext",
-    "PolicyError",
     "RuleResult",
     "approval_identity",
     "evaluate",
@@ -53,10 +52,6 @@ _CHANNELS = ("order",)
 _SIGNATURES = ("required",)
 _DATASET_FIELDS = ("name", "uri", "revision", "sha256", "license", "rows", "split", "path")
 _METADATA_ROOTS = ("description", "base", "quantization", "training", "parent", "peft", "datasets")
-
-
-class PolicyError(InvalidInput):
-    """A policy file that cannot be used; the message names the key."""
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,7 @@ means any registered user.
 
 from __future__ import annotations
 
-from registry.errors import RegistryError
-
-__all__ = ["PERMISSIONS", "ROLES", "PermissionDenied", "required_roles"]
+__all__ = ["PERMISSIONS", "ROLES", "required_roles"]
 
 ROLES = ("admin", "author", "reviewer", "risk", "release-manager", "auditor")
 
@@ -36,14 +34,6 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "policy set": frozenset(),
     "audit checkpoint": frozenset({"auditor"}),
 }
-
-
-class PermissionDenied(RegistryError):
-    """The actor lacks the role an action needs, or could not prove who they are."""
-
-    def __init__(self, message: str, actor: str | None = None) -> None:
-        self.actor = actor
-        super().__init__(message)
 
 
 def required_roles(action: str) -> frozenset[str]:

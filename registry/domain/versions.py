@@ -18,6 +18,7 @@ from registry.domain.canonical import canonical_json, sha256_digest
 from registry.domain.lineage import Dataset, Quantization
 from registry.domain.records import ApprovalRecord, ChannelMove, TransitionRecord
 from registry.domain.verification import VerificationReport
+from registry.errors import IntegrityError
 
 __all__ = [
     "MANIFEST_SCHEMA",
@@ -130,7 +131,10 @@ class Manifest:
     def from_json(cls, text: str | bytes) -> Manifest:
         d = json.loads(text)
         if d.get("schema") != MANIFEST_SCHEMA:
-            raise ValueError(f"unknown manifest schema {d.get('schema')!r}")
+            raise IntegrityError(
+                f"version {d.get('name')}:{d.get('version')} has a manifest of unknown schema {d.get('schema')!r}: "
+                "it was written by a newer release (pip install -U adapter-registry) or the record was altered"
+            )
         return cls(
             name=d["name"],
             version=d["version"],

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from registry.audit.log import AuditLog
 from registry.catalog.service import Catalog
 from registry.domain import signing
 from registry.domain.clock import now_iso
-from registry.domain.lifecycle import InvalidTransition, next_state
+from registry.domain.lifecycle import invalid_transition, next_state
 from registry.domain.policy import (
     Policy,
     PolicyContext,
@@ -33,126 +33,21 @@ from registry.domain.policy import (
 )
 from registry.domain.records import ApprovalRecord, ChannelMove
 from registry.domain.refs import Ref, validate_channel
-from registry.domain.roles import PermissionDenied
-from registry.errors import CheckFailed, InvalidInput, NotFound
+from registry.errors import InvalidInput, NotFound, PermissionDenied, PolicyNotMet
+from registry.governance.results import ActionResult, ChannelState, PolicyCheck
 from registry.identity import Identity
 from registry.policies import ActivePolicy, Policies
 from registry.storage import records
 from registry.storage.tables import AdapterRow, ApprovalRow, ChannelMoveRow, TransitionRow, VersionRow
 from registry.verification.service import Verifier
 
-__all__ = ["ActionResult", "ChannelState", "Governance", "PolicyCheck", "PolicyNotMet"]
+__all__ = ["Governance"]
 
 _TRANSITIONS = TransitionRow.__table__  # type: ignore[attr-defined]
 _APPROVALS = ApprovalRow.__table__  # type: ignore[attr-defined]
 _MOVES = ChannelMoveRow.__table__  # type: ignore[attr-defined]
 _VERSIONS = VersionRow.__table__  # type: ignore[attr-defined]
 _ADAPTERS = AdapterRow.__table__  # type: ignore[attr-defined]
-
-
-class PolicyNotMet(CheckFailed):
-    """The active policy does not allow the action; ``results`` holds every rule's outcome."""
-
-    def __init__(self, action: str, ref: str, policy: Policy, results: list[RuleResult]) -> None:
-        self.action, self.ref, self.policy, self.results = action, ref, policy, results
-        failed = [r for r in results if not r.passed]
-        lines = "".join(f"\n  ✗ {r.rule}: {r.message}" for r in failed)
-        super().__init__(
-            f"{action} of {ref} refused by policy {policy.name!r} ({policy.digest[:19]}…): "
-            f"{len(failed)} rule(s) not met:{lines}"
-        )
-
-
-@dataclass(frozen=True)
-class PolicyCheck:
-    """``adapters policy check``: every rule of the active policy against one version."""
-
-    ref: str
-    channel: str | None
-    policy: str
-    policy_digest: str
-    results: tuple[RuleResult, ...]
-
-    @property
-    def passed(self) -> bool:
-        return all(r.passed for r in self.results)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ref": self.ref,
-            "channel": self.channel,
-            "policy": self.policy,
-            "policy_digest": self.policy_digest,
-            "passed": self.passed,
-            "results": [r.to_dict() for r in self.results],
-        }
-
-
-@dataclass(frozen=True)
-class ActionResult:
-    """What a governance action did."""
-
-    action: str
-    ref: str
-    digest: str
-    state: str
-    previous_state: str
-    actor: str
-    at: str
-    policy: str | None = None
-    policy_digest: str | None = None
-    channel: str | None = None
-    previous: str | None = None  # for releases and rollbacks: the ref the channel pointed to before
-    approvals: int | None = None
-    approvals_required: int | None = None
-    signed_with: str | None = None
-    changed: bool = True
-    results: tuple[RuleResult, ...] = ()
-    details: Mapping[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "action": self.action,
-            "ref": self.ref,
-            "digest": self.digest,
-            "state": self.state,
-            "previous_state": self.previous_state,
-            "actor": self.actor,
-            "at": self.at,
-            "policy": self.policy,
-            "policy_digest": self.policy_digest,
-            "channel": self.channel,
-            "previous": self.previous,
-            "approvals": self.approvals,
-            "approvals_required": self.approvals_required,
-            "signed_with": self.signed_with,
-            "changed": self.changed,
-            "results": [r.to_dict() for r in self.results],
-            "details": dict(self.details) if self.details is not None else None,
-        }
-
-
-@dataclass(frozen=True)
-class ChannelState:
-    """One channel of an adapter: where it points now and every move it made."""
-
-    name: str
-    channel: str
-    current: int | None
-    current_digest: str | None
-    current_state: str | None
-    history: tuple[ChannelMove, ...] = field(default=())
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "channel": self.channel,
-            "current": self.current,
-            "ref": f"{self.name}:{self.current}" if self.current is not None else None,
-            "digest": self.current_digest,
-            "state": self.current_state,
-            "history": [m.to_dict() for m in self.history],
-        }
 
 
 @dataclass
@@ -275,7 +170,8 @@ class Governance:
 
     def decide(self, ref: Ref, decision: str, comment: str | None, key: Path | None) -> ActionResult:
         """Approve or reject under the registry's active policy."""
-        assert decision in ("approve", "reject")
+        if decision not in ("approve", "reject"):
+            raise InvalidInput(f"a decision is approve or reject, not {decision!r}")
         with self.db.write() as session:
             roles = self.identity.member(session)
             v = self._version(session, ref)
@@ -472,7 +368,7 @@ class Governance:
             if to == current:
                 raise InvalidInput(f"{name}@{channel} already points to {name}:{to}")
             if revoked(to):
-                raise InvalidTransition(f"{name}:{to}", "revoked", "rollback")
+                raise invalid_transition(f"{name}:{to}", "revoked", "rollback")
             return to
         # Walk back the releases like a stack: the version the current one replaced when it was
         # released, skipping revoked versions; repeated rollbacks keep walking back.

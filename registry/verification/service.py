@@ -57,9 +57,7 @@ class VerifyOptions:
             raise InvalidInput(f"unknown compute dtype {self.compute_dtype!r}; use {', '.join(_COMPUTE_DTYPES)}")
 
 
-def _base_headers(resolved: ResolvedBase) -> tuple[list[Any], dict[str, Any]]:
-    directory = resolved.directory
-    assert directory is not None
+def _base_headers(resolved: ResolvedBase, directory: Path) -> tuple[list[Any], dict[str, Any]]:
     shards = sorted(directory.glob("*.safetensors"))
     if not shards:
         raise InvalidInput(
@@ -93,7 +91,7 @@ class Verifier:
                 f"base {spec!r} is not on this machine (neither a directory nor in the local Hugging Face cache); "
                 "pass --base with the base model's directory"
             )
-        base_tensors, base_config = _base_headers(resolved)
+        base_tensors, base_config = _base_headers(resolved, resolved.directory)
         checks = [check_fingerprint(manifest.base.fingerprint, resolved.base.fingerprint, options.allow_base_mismatch)]
         not_checked: list[str] = []
         load: Any = None
@@ -124,7 +122,7 @@ class Verifier:
                 )
                 if reference_check is not None:
                     checks.append(reference_check)
-                load = run_load_check(resolved.directory or adapter_dir, adapter_dir, settings, reference)
+                load = run_load_check(resolved.directory, adapter_dir, settings, reference)
                 checks.extend(load.checks)
         report = VerificationReport(
             name=manifest.name,

@@ -1,6 +1,7 @@
 import pytest
 
-from registry.domain.lifecycle import STATES, TRANSITIONS, InvalidTransition, allowed_actions, next_state
+from registry.domain.lifecycle import STATES, TRANSITIONS, allowed_actions, next_state
+from registry.errors import InvalidTransition
 
 
 def test_the_happy_path() -> None:

@@ -9,10 +9,11 @@ import pytest
 
 from registry.domain.adapterdir import PeftFacts
 from registry.domain.lineage import Dataset, Quantization
-from registry.domain.policy import Policy, PolicyContext, PolicyError, approval_eligibility, evaluate
+from registry.domain.policy import Policy, PolicyContext, approval_eligibility, evaluate
 from registry.domain.records import ApprovalRecord
 from registry.domain.verification import VerificationReport
 from registry.domain.versions import BaseModel, EvalRecord, Manifest
+from registry.errors import PolicyError
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,7 +13,7 @@ from registry import Registry, StorageError
 from registry.domain import signing
 from registry.domain.audit import checkpoint_payload, event_hash
 from registry.domain.canonical import canonical_json
-from registry.governance.service import PolicyNotMet
+from registry.errors import PolicyNotMet
 from tamper import restore, snapshot, tampering
 
 

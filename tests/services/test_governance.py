@@ -7,9 +7,7 @@ from pathlib import Path
 import pytest
 
 from registry import InvalidInput, NotFound, Registry
-from registry.domain.lifecycle import InvalidTransition
-from registry.domain.roles import PermissionDenied
-from registry.governance.service import PolicyNotMet
+from registry.errors import InvalidTransition, PermissionDenied, PolicyNotMet
 
 ROOT = Path(__file__).resolve().parents[2]
 

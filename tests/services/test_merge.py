@@ -293,7 +293,7 @@ def test_release_with_merge_refused_by_policy_writes_nothing(reg: Registry, llam
     reg.approve(ref)
     reg.set_policy(strict, channel="production")
     reg.add_evals(ref, {"accuracy": 0.5})
-    from registry.governance.service import PolicyNotMet
+    from registry.errors import PolicyNotMet
 
     with pytest.raises(PolicyNotMet):
         reg.release(ref, channel="production", merge=True, out=tmp_path / "release")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from registry._io import Progress, copy_hashing, fsync_dir
-from registry.errors import StorageError
+from registry.errors import IntegrityError, StorageError
 
 __all__ = ["BlobStore", "StoredBlob"]
 
@@ -51,7 +51,10 @@ class BlobStore:
     def path(self, sha256: str) -> Path:
         """Where the blob with this sha256 lives (whether or not it exists)."""
         if not _HEX64.match(sha256):
-            raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+            raise IntegrityError(
+                f"{sha256!r} is not a sha256 hex digest, so it names no blob; the record that gave it was altered "
+                "(run `adapters audit verify`)"
+            )
         return self.root / "sha256" / sha256[:2] / sha256
 
     def has(self, sha256: str) -> bool:
