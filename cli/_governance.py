@@ -13,6 +13,7 @@ import click
 
 from cli._output import emit_json
 from cli.main import _json_option, _registry, cli
+from registry import types
 
 __all__: list[str] = []
 
@@ -73,12 +74,12 @@ def _merge_options(f: Any) -> Any:
             click.option("--base", help="Base model directory or cached Hugging Face id (default: the recorded base)."),
             click.option(
                 "--dtype",
-                type=click.Choice(["bfloat16", "float16", "float32"]),
+                type=click.Choice(types.MERGE_DTYPES),
                 help="Cast the merged model's floating tensors (default: keep the base's dtypes).",
             ),
             click.option(
                 "--base-precision",
-                type=click.Choice(["original", "nf4-dequantized"]),
+                type=click.Choice(types.BASE_PRECISIONS),
                 default="original",
                 show_default=True,
                 help="nf4-dequantized: merge into dequantize(quantize(W)), as a 4-bit training base held W.",
@@ -443,7 +444,7 @@ def audit_checkpoint(ctx: click.Context, out: Path, as_json: bool) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["html", "md", "json"]),
+    type=click.Choice(types.REPORT_FORMATS),
     default="html",
     show_default=True,
     help="Report format.",

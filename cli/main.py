@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from cli._output import emit_json, progress_bars, warn
+from registry import types
 
 if TYPE_CHECKING:
     from registry import Registry
@@ -122,7 +123,7 @@ def _warn_all(messages: Any) -> None:
 @click.option("--base-revision", help="Revision of the base (a Hub commit, branch or tag).")
 @click.option(
     "--quantization",
-    type=click.Choice(["none", "nf4", "fp4", "int8"]),
+    type=click.Choice(types.QUANTIZATION_METHODS),
     help="Quantization of the base during training (QLoRA: nf4). Default: none.",
 )
 @click.option(
@@ -215,9 +216,7 @@ def pull(ctx: click.Context, ref: str, out: str, force: bool, allow_revoked: boo
 @click.option("--peft-type", help="Only this PEFT type (LORA, IA3, ...).")
 @click.option("--min-rank", type=click.IntRange(min=0), help="Only versions with r >= N.")
 @click.option("--max-rank", type=click.IntRange(min=0), help="Only versions with r <= N.")
-@click.option(
-    "--quantization", type=click.Choice(["none", "nf4", "fp4", "int8"]), help="Only this training quantization."
-)
+@click.option("--quantization", type=click.Choice(types.QUANTIZATION_METHODS), help="Only this training quantization.")
 @click.option("--latest", is_flag=True, help="Only the latest version of each adapter.")
 @_json_option
 @click.pass_context
@@ -270,25 +269,25 @@ def show(ctx: click.Context, ref: str, as_json: bool) -> None:
 @click.option("--base", help="Base model directory or cached Hugging Face id. Default: the base recorded at push.")
 @click.option(
     "--mode",
-    type=click.Choice(["static", "load", "all"]),
+    type=click.Choice(types.VERIFY_MODES),
     default="all",
     show_default=True,
     help="static: safetensors headers only; load: a real 4-bit load with peft and a probe input.",
 )
 @click.option(
     "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
+    type=click.Choice(types.DEVICES),
     default="auto",
     show_default=True,
     help="Where the load check runs: auto is CUDA when available, else the CPU.",
 )
-@click.option("--quant", type=click.Choice(["nf4", "fp4"]), default="nf4", show_default=True, help="4-bit type.")
+@click.option("--quant", type=click.Choice(types.FOUR_BIT_TYPES), default="nf4", show_default=True, help="4-bit type.")
 @click.option(
     "--double-quant/--no-double-quant", default=True, show_default=True, help="Double quantization of the 4-bit base."
 )
 @click.option(
     "--compute-dtype",
-    type=click.Choice(["float32", "bfloat16", "float16"]),
+    type=click.Choice(types.COMPUTE_DTYPES),
     help="Compute dtype of the 4-bit layers. Default: float32 on the CPU, bfloat16 on CUDA.",
 )
 @click.option("--allow-base-mismatch", is_flag=True, help="Let a base whose fingerprint differs pass (recorded).")

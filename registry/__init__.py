@@ -9,42 +9,101 @@ Everything a user can do is a method of :class:`Registry`::
     reg.pull("support-summarizer:1", "./adapter")
 """
 
-from registry._registry import Registry
-from registry.audit.results import AuditReport, AuditVerification, Checkpoint
-from registry.catalog.results import ListFilter, PullResult, PushResult
-from registry.domain.audit import Event, Finding
-from registry.domain.compat import Check
-from registry.domain.lineage import Dataset, Evaluation, PushMetadata, Quantization
-from registry.domain.policy import RuleResult
-from registry.domain.records import ApprovalRecord, ChannelMove, TransitionRecord
-from registry.domain.refs import Ref
-from registry.domain.verification import VerificationReport
-from registry.domain.versions import BaseModel, EvalRecord, FileEntry, Manifest, VersionInfo, VersionSummary
-from registry.errors import (
-    AmbiguousReference,
-    CheckFailed,
-    DestinationExists,
-    IntegrityError,
-    InvalidAdapter,
-    InvalidInput,
-    InvalidMetadata,
-    InvalidName,
-    InvalidReference,
-    InvalidTransition,
-    NotFound,
-    PermissionDenied,
-    PolicyError,
-    PolicyNotMet,
-    RegistryError,
-    StorageError,
-)
-from registry.governance.results import ActionResult, ChannelState, PolicyCheck
-from registry.identity import UserInfo
-from registry.merge.results import MergedFile, MergeResult
-from registry.policies import ActivePolicy
-from registry.settings import Settings
+import importlib as _importlib
+import typing as _typing
+
+if _typing.TYPE_CHECKING:
+    from registry._registry import Registry
+    from registry.audit.results import AuditReport, AuditVerification, Checkpoint
+    from registry.catalog.results import ListFilter, PullResult, PushResult
+    from registry.domain.audit import Event, Finding
+    from registry.domain.compat import Check
+    from registry.domain.lineage import Dataset, Evaluation, PushMetadata, Quantization
+    from registry.domain.policy import RuleResult
+    from registry.domain.records import ApprovalRecord, ChannelMove, TransitionRecord
+    from registry.domain.refs import Ref
+    from registry.domain.verification import VerificationReport
+    from registry.domain.versions import BaseModel, EvalRecord, FileEntry, Manifest, VersionInfo, VersionSummary
+    from registry.errors import (
+        AmbiguousReference,
+        CheckFailed,
+        DestinationExists,
+        IntegrityError,
+        InvalidAdapter,
+        InvalidInput,
+        InvalidMetadata,
+        InvalidName,
+        InvalidReference,
+        InvalidTransition,
+        NotFound,
+        PermissionDenied,
+        PolicyError,
+        PolicyNotMet,
+        RegistryError,
+        StorageError,
+    )
+    from registry.governance.results import ActionResult, ChannelState, PolicyCheck
+    from registry.identity import UserInfo
+    from registry.merge.results import MergedFile, MergeResult
+    from registry.policies import ActivePolicy
+    from registry.settings import Settings
 
 __version__ = "0.1.0"
+
+#: Where each public name lives. They are imported on first use (PEP 562), so that
+#: ``import registry.types`` (the CLI's option choices) does not load the whole library.
+_LOCATIONS = {
+    "ActionResult": "registry.governance.results",
+    "ActivePolicy": "registry.policies",
+    "AmbiguousReference": "registry.errors",
+    "ApprovalRecord": "registry.domain.records",
+    "AuditReport": "registry.audit.results",
+    "AuditVerification": "registry.audit.results",
+    "BaseModel": "registry.domain.versions",
+    "ChannelMove": "registry.domain.records",
+    "ChannelState": "registry.governance.results",
+    "Check": "registry.domain.compat",
+    "CheckFailed": "registry.errors",
+    "Checkpoint": "registry.audit.results",
+    "Dataset": "registry.domain.lineage",
+    "DestinationExists": "registry.errors",
+    "EvalRecord": "registry.domain.versions",
+    "Evaluation": "registry.domain.lineage",
+    "Event": "registry.domain.audit",
+    "FileEntry": "registry.domain.versions",
+    "Finding": "registry.domain.audit",
+    "IntegrityError": "registry.errors",
+    "InvalidAdapter": "registry.errors",
+    "InvalidInput": "registry.errors",
+    "InvalidMetadata": "registry.errors",
+    "InvalidName": "registry.errors",
+    "InvalidReference": "registry.errors",
+    "InvalidTransition": "registry.errors",
+    "ListFilter": "registry.catalog.results",
+    "Manifest": "registry.domain.versions",
+    "MergeResult": "registry.merge.results",
+    "MergedFile": "registry.merge.results",
+    "NotFound": "registry.errors",
+    "PermissionDenied": "registry.errors",
+    "PolicyCheck": "registry.governance.results",
+    "PolicyError": "registry.errors",
+    "PolicyNotMet": "registry.errors",
+    "PullResult": "registry.catalog.results",
+    "PushMetadata": "registry.domain.lineage",
+    "PushResult": "registry.catalog.results",
+    "Quantization": "registry.domain.lineage",
+    "Ref": "registry.domain.refs",
+    "Registry": "registry._registry",
+    "RegistryError": "registry.errors",
+    "RuleResult": "registry.domain.policy",
+    "Settings": "registry.settings",
+    "StorageError": "registry.errors",
+    "TransitionRecord": "registry.domain.records",
+    "UserInfo": "registry.identity",
+    "VerificationReport": "registry.domain.verification",
+    "VersionInfo": "registry.domain.versions",
+    "VersionSummary": "registry.domain.versions",
+}
 
 __all__ = [
     "ActionResult",
@@ -98,3 +157,16 @@ __all__ = [
     "VersionInfo",
     "VersionSummary",
 ]
+
+
+def __getattr__(name: str) -> object:
+    module = _LOCATIONS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'registry' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

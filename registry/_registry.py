@@ -30,6 +30,7 @@ from registry.settings import Settings
 from registry.storage import records
 from registry.storage.blobs.local import BlobStore
 from registry.storage.db import Database
+from registry.types import REPORT_FORMATS
 
 if TYPE_CHECKING:  # built on first use: `adapters ls` and `show` need none of these
     from registry.governance.results import ActionResult, ChannelState, PolicyCheck
@@ -502,8 +503,8 @@ class Registry:
         """
         from registry.audit.report import build as builder
 
-        if format not in ("html", "md", "json"):
-            raise InvalidInput(f"unknown report format {format!r}; use html, md or json")
+        if format not in REPORT_FORMATS:
+            raise InvalidInput(f"unknown report format {format!r}; use {', '.join(REPORT_FORMATS)}")
         scope = builder.ReportScope(subject, builder.parse_when(since), builder.parse_when(until, end_of_day=True))
         with self._db.read() as session:
             data = builder.build(

@@ -14,6 +14,7 @@ transition (``draft`` when there is none).
 from __future__ import annotations
 
 from registry.errors import InvalidTransition
+from registry.types import STATES
 
 __all__ = [
     "ACTIONS",
@@ -24,7 +25,6 @@ __all__ = [
     "next_state",
 ]
 
-STATES = ("draft", "in_review", "approved", "released", "rejected", "deprecated", "revoked")
 ACTIONS = ("review", "approve", "reject", "release", "rollback", "deprecate", "revoke")
 
 #: (state, action) -> state after the action. ``approve`` keeps a version in review until

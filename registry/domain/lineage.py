@@ -16,20 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from registry.errors import InvalidMetadata
+from registry.types import COMPUTE_DTYPES, DATASET_KEYS, QUANTIZATION_METHODS
 
 __all__ = [
-    "DATASET_KEYS",
     "META_KEYS",
-    "QUANTIZATION_METHODS",
     "Dataset",
     "Evaluation",
     "PushMetadata",
     "Quantization",
 ]
 
-QUANTIZATION_METHODS = ("none", "nf4", "fp4", "int8")
-_COMPUTE_DTYPES = ("float32", "bfloat16", "float16")
-DATASET_KEYS = ("name", "uri", "revision", "sha256", "license", "rows", "split", "path")
 META_KEYS = ("base", "base_revision", "quantization", "datasets", "evals", "training", "description", "parent")
 _METRIC_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-/]*$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -49,9 +45,9 @@ class Quantization:
                 f"unknown quantization {self.method!r}; use one of {', '.join(QUANTIZATION_METHODS)}",
                 "quantization",
             )
-        if self.compute_dtype is not None and self.compute_dtype not in _COMPUTE_DTYPES:
+        if self.compute_dtype is not None and self.compute_dtype not in COMPUTE_DTYPES:
             raise InvalidMetadata(
-                f"unknown compute dtype {self.compute_dtype!r}; use one of {', '.join(_COMPUTE_DTYPES)}",
+                f"unknown compute dtype {self.compute_dtype!r}; use one of {', '.join(COMPUTE_DTYPES)}",
                 "quantization.compute_dtype",
             )
 

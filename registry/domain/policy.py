@@ -25,12 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from registry.domain.canonical import sha256_digest
-from registry.domain.lineage import QUANTIZATION_METHODS
 from registry.domain.records import ApprovalRecord
-from registry.domain.roles import ROLES
 from registry.domain.verification import VerificationReport
 from registry.domain.versions import EvalRecord, Manifest
 from registry.errors import PolicyError
+from registry.types import DATASET_KEYS, QUANTIZATION_METHODS, ROLES, VERIFY_MODES
 
 __all__ = [
     "ApprovalRecord",
@@ -50,7 +49,6 @@ _VERIFICATION = ("mode", "on_recorded_base")
 _LIMITS = ("max_rank", "allowed_bases", "allowed_quantization", "allowed_peft_types")
 _CHANNELS = ("order",)
 _SIGNATURES = ("required",)
-_DATASET_FIELDS = ("name", "uri", "revision", "sha256", "license", "rows", "split", "path")
 _METADATA_ROOTS = ("description", "base", "quantization", "training", "parent", "peft", "datasets")
 
 
@@ -122,9 +120,9 @@ class Policy:
             author_may_approve=_bool(approvals, "author_may_approve", True, source, "approvals"),
             required_metadata=_metadata(required.get("metadata"), source),
             min_datasets=_int(datasets, "min", 0, source, "required.datasets"),
-            dataset_fields=_choices(datasets.get("fields"), _DATASET_FIELDS, source, "required.datasets.fields"),
+            dataset_fields=_choices(datasets.get("fields"), DATASET_KEYS, source, "required.datasets.fields"),
             evals=_evals(data.get("evals"), source),
-            verification_mode=_choice(verification.get("mode"), ("static", "load", "all"), source, "verification.mode")
+            verification_mode=_choice(verification.get("mode"), VERIFY_MODES, source, "verification.mode")
             if verification
             else None,
             verification_on_recorded_base=_bool(verification, "on_recorded_base", True, source, "verification"),

@@ -18,9 +18,10 @@ means any registered user.
 
 from __future__ import annotations
 
+from registry.types import ROLES
+
 __all__ = ["PERMISSIONS", "ROLES", "required_roles"]
 
-ROLES = ("admin", "author", "reviewer", "risk", "release-manager", "auditor")
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     "push": frozenset({"author"}),

@@ -8,9 +8,7 @@ from typing import Any
 
 from registry.domain.compat import Check
 
-__all__ = ["MODES", "VerificationReport"]
-
-MODES = ("static", "load", "all")
+__all__ = ["VerificationReport"]
 
 
 @dataclass(frozen=True)

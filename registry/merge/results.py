@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from registry.errors import InvalidInput
+from registry.types import BASE_PRECISIONS, MERGE_DTYPES
 
 __all__ = ["METHOD", "MergeOptions", "MergeResult", "MergedFile"]
 
@@ -22,10 +23,10 @@ class MergeOptions:
     force: bool = False
 
     def __post_init__(self) -> None:
-        if self.dtype not in (None, "bfloat16", "float16", "float32"):
-            raise InvalidInput(f"unknown dtype {self.dtype!r}; use bfloat16, float16 or float32")
-        if self.base_precision not in ("original", "nf4-dequantized"):
-            raise InvalidInput(f"unknown base precision {self.base_precision!r}; use original or nf4-dequantized")
+        if self.dtype is not None and self.dtype not in MERGE_DTYPES:
+            raise InvalidInput(f"unknown dtype {self.dtype!r}; use {', '.join(MERGE_DTYPES)}")
+        if self.base_precision not in BASE_PRECISIONS:
+            raise InvalidInput(f"unknown base precision {self.base_precision!r}; use {', '.join(BASE_PRECISIONS)}")
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from registry.domain.canonical import canonical_json, sha256_digest
 from registry.domain.compat import Check
 from registry.errors import InvalidInput
+from registry.types import DEVICES
 
 if TYPE_CHECKING:
     import torch
@@ -121,8 +122,8 @@ def resolve_device(requested: str) -> str:
     """``auto`` is CUDA when available, else the CPU; ``cuda`` without a GPU is refused."""
     import torch
 
-    if requested not in ("auto", "cpu", "cuda"):
-        raise InvalidInput(f"unknown device {requested!r}; use auto, cpu or cuda")
+    if requested not in DEVICES:
+        raise InvalidInput(f"unknown device {requested!r}; use {', '.join(DEVICES)}")
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if requested == "cuda" and not torch.cuda.is_available():

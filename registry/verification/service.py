@@ -25,16 +25,16 @@ from registry.domain.canonical import canonical_json
 from registry.domain.clock import now_iso
 from registry.domain.compat import Check, check_fingerprint, static_checks
 from registry.domain.refs import Ref
-from registry.domain.verification import MODES, VerificationReport
+from registry.domain.verification import VerificationReport
 from registry.errors import InvalidInput, NotFound
 from registry.filehashes import FileHashCache
 from registry.storage.tables import ProbeReferenceRow, VerificationRow
+from registry.types import COMPUTE_DTYPES, FOUR_BIT_TYPES, VERIFY_MODES
 
 __all__ = ["Verifier", "VerifyOptions"]
 
 _VERIFICATIONS = VerificationRow.__table__  # type: ignore[attr-defined]
 _REFERENCES = ProbeReferenceRow.__table__  # type: ignore[attr-defined]
-_COMPUTE_DTYPES = ("float32", "bfloat16", "float16")
 
 
 @dataclass(frozen=True)
@@ -49,12 +49,12 @@ class VerifyOptions:
     allow_base_mismatch: bool = False
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise InvalidInput(f"unknown mode {self.mode!r}; use static, load or all")
-        if self.quant not in ("nf4", "fp4"):
-            raise InvalidInput(f"unknown 4-bit quantization {self.quant!r}; use nf4 or fp4")
-        if self.compute_dtype is not None and self.compute_dtype not in _COMPUTE_DTYPES:
-            raise InvalidInput(f"unknown compute dtype {self.compute_dtype!r}; use {', '.join(_COMPUTE_DTYPES)}")
+        if self.mode not in VERIFY_MODES:
+            raise InvalidInput(f"unknown mode {self.mode!r}; use {', '.join(VERIFY_MODES)}")
+        if self.quant not in FOUR_BIT_TYPES:
+            raise InvalidInput(f"unknown 4-bit quantization {self.quant!r}; use {', '.join(FOUR_BIT_TYPES)}")
+        if self.compute_dtype is not None and self.compute_dtype not in COMPUTE_DTYPES:
+            raise InvalidInput(f"unknown compute dtype {self.compute_dtype!r}; use {', '.join(COMPUTE_DTYPES)}")
 
 
 def _base_headers(resolved: ResolvedBase, directory: Path) -> tuple[list[Any], dict[str, Any]]:

@@ -222,7 +222,7 @@ def test_version_and_adapter_reports(workflow) -> None:
         alice.audit_report("nope")
     with pytest.raises(InvalidInput, match="not a date"):
         alice.audit_report(since="last tuesday")
-    with pytest.raises(InvalidInput, match="html, md or json"):
+    with pytest.raises(InvalidInput, match="use html, md, json"):
         alice.audit_report(format="pdf")
 
 
