@@ -14,6 +14,7 @@ fields so callers (the CLI, a pipeline) can act on them without parsing text.
     ├── AmbiguousReference (LookupError)      a digest prefix matching several versions
     ├── DestinationExists (FileExistsError)   an output directory that is not empty
     ├── IntegrityError                        stored bytes or records that do not match their hashes
+    │   └── BlobMissing                       a blob a version references is not in the blob store
     ├── StorageError (OSError)                the metadata database or blob store cannot be used
     ├── PermissionDenied                      the actor lacks the role, or could not prove who they are
     ├── InvalidTransition                     the version's lifecycle state does not allow the action
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AmbiguousReference",
+    "BlobMissing",
     "CheckFailed",
     "DestinationExists",
     "IntegrityError",
@@ -169,6 +171,15 @@ class IntegrityError(RegistryError):
         self.version = version
         self.path = path
         super().__init__(message)
+
+
+class BlobMissing(IntegrityError):
+    """A blob that was asked for is not in the blob store."""
+
+    def __init__(self, sha256: str, store: str) -> None:
+        self.sha256 = sha256
+        self.store = store
+        super().__init__(f"blob {sha256} is missing from the blob store {store}; restore the store from a backup")
 
 
 class StorageError(RegistryError, OSError):

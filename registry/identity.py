@@ -1,33 +1,33 @@
 """Users, roles and keys; who may do what.
 
-The actor is ``ADAPTERS_USER`` (or the login name). The first user of a new registry is
-its admin: the first time anyone changes anything in a registry that has no users, that
-actor is registered with the admin role (an audited ``user bootstrap`` event). After
-that only an admin grants roles, registers keys and sets policies.
+The actor comes with every call (:class:`~registry.domain.actor.Actor`). The first user of a new
+registry is its admin: the first time anyone changes anything in a registry that has no users,
+that actor is registered with the admin role (an audited ``user bootstrap`` event). After that
+only an admin grants roles, registers keys and sets policies.
+
+Signatures are checked against a :class:`KeyRing`: every key ever registered, by user and
+fingerprint, so an old signature stays verifiable after its signer's key was rotated.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlmodel import Session
-
+from registry._io import atomic_write_bytes
 from registry.audit.log import AuditLog
 from registry.domain import signing
-from registry.domain.clock import now_iso
+from registry.domain.actor import Actor
+from registry.domain.clock import Clock
+from registry.domain.records import ApprovalRecord, ChannelMove
 from registry.domain.roles import ROLES, required_roles
-from registry.errors import InvalidInput, PermissionDenied
-from registry.storage.db import Database
-from registry.storage.tables import RoleGrantRow, UserKeyRow, UserRow
+from registry.errors import InvalidInput, NotFound, PermissionDenied
+from registry.storage.records import Records, RecordStore, RoleGrant, StoredKey
 
-__all__ = ["Identity", "UserInfo"]
-
-_USERS = UserRow.__table__  # type: ignore[attr-defined]
-_GRANTS = RoleGrantRow.__table__  # type: ignore[attr-defined]
-_KEYS = UserKeyRow.__table__  # type: ignore[attr-defined]
+__all__ = ["Identity", "KeyRing", "UserInfo", "write_keypair"]
 
 
 @dataclass(frozen=True)
@@ -48,143 +48,190 @@ class UserInfo:
         }
 
 
-class Identity:
-    def __init__(self, db: Database, audit: AuditLog, user: str) -> None:
-        self.db = db
-        self.audit = audit
-        self.user = user
+@dataclass(frozen=True)
+class KeyRing:
+    """Every registered public key, by (user, fingerprint): what signatures are checked against."""
 
-    def roles(self, session: Session, name: str) -> set[str]:
-        return {r for (r,) in session.execute(select(_GRANTS.c.role).where(_GRANTS.c.user_name == name)).all()}
+    keys: Mapping[tuple[str, str], bytes]
 
-    def key(self, session: Session, name: str) -> tuple[bytes, str] | None:
-        """(public PEM, fingerprint) of the user's latest registered key."""
-        row = session.execute(
-            select(_KEYS.c.public_key, _KEYS.c.fingerprint)
-            .where(_KEYS.c.user_name == name)
-            .order_by(_KEYS.c.id.desc())
-            .limit(1)
-        ).first()
-        return (row.public_key.encode("ascii"), row.fingerprint) if row else None
+    @classmethod
+    def of(cls, keys: Iterable[StoredKey]) -> KeyRing:
+        return cls({(k.user, k.fingerprint): k.public_key for k in keys})
 
-    def keys_by_fingerprint(self, session: Session, name: str) -> dict[str, bytes]:
-        """Every key the user has had, by fingerprint (old signatures stay verifiable)."""
-        rows = session.execute(select(_KEYS.c.public_key, _KEYS.c.fingerprint).where(_KEYS.c.user_name == name)).all()
-        return {r.fingerprint: r.public_key.encode("ascii") for r in rows}
+    def verify(self, actor: str, fingerprint: str | None, payload: str | None, signature: str | None) -> bool | None:
+        """None when unsigned; else whether ``signature`` over ``payload`` is by ``actor``'s key ``fingerprint``."""
+        if not signature:
+            return None
+        public = self.keys.get((actor, fingerprint or ""))
+        return bool(public and payload and signing.verify(public, payload.encode("utf-8"), signature))
 
-    def _bootstrap(self, session: Session) -> None:
-        """Register the actor as admin if the registry has no users yet."""
-        if session.execute(select(func.count()).select_from(_USERS)).scalar_one():
-            return
-        at = now_iso()
-        session.execute(_USERS.insert().values(name=self.user, created_at=at, created_by=self.user))
-        session.execute(_GRANTS.insert().values(user_name=self.user, role="admin", granted_at=at, granted_by=self.user))
-        self.audit.append(
-            session, self.user, "user bootstrap", self.user, {"roles": ["admin"], "note": "first user of the registry"}
+    def approvals(self, approvals: Iterable[ApprovalRecord]) -> tuple[ApprovalRecord, ...]:
+        return tuple(
+            replace(a, signature_valid=self.verify(a.actor, a.key_fingerprint, a.signed_payload, a.signature))
+            for a in approvals
         )
 
-    def member(self, session: Session) -> set[str]:
+    def moves(self, moves: Iterable[ChannelMove]) -> list[ChannelMove]:
+        return [
+            replace(m, signature_valid=self.verify(m.actor, m.key_fingerprint, m.signed_payload, m.signature))
+            for m in moves
+        ]
+
+
+class Identity:
+    def __init__(self, store: RecordStore, audit: AuditLog, clock: Clock) -> None:
+        self.store = store
+        self.audit = audit
+        self.clock = clock
+
+    # -- reading -------------------------------------------------------------------------------
+
+    @staticmethod
+    def roles(records: Records, name: str) -> set[str]:
+        return {g.role for g in records.grants(name)}
+
+    @staticmethod
+    def key(records: Records, name: str) -> StoredKey | None:
+        """The user's latest registered key."""
+        keys = records.keys(name)
+        return keys[-1] if keys else None
+
+    @staticmethod
+    def keyring(records: Records) -> KeyRing:
+        return KeyRing.of(records.keys())
+
+    # -- who may do what ---------------------------------------------------------------------------
+
+    def _bootstrap(self, records: Records, actor: Actor) -> None:
+        """Register the actor as admin if the registry has no users yet."""
+        if records.user_count():
+            return
+        at = self.clock()
+        records.insert_user(actor.name, at, actor.name)
+        records.insert_grant(RoleGrant(actor.name, "admin", at, actor.name))
+        self.audit.append(
+            records, actor, "user bootstrap", actor.name, {"roles": ["admin"], "note": "first user of the registry"}
+        )
+
+    def member(self, records: Records, actor: Actor) -> set[str]:
         """The actor's roles; refuses an actor who is not a user of this registry."""
-        self._bootstrap(session)
-        return self._member_roles(session)
+        self._bootstrap(records, actor)
+        return self._member_roles(records, actor)
 
-    def _member_roles(self, session: Session) -> set[str]:
-        if session.execute(select(_USERS.c.id).where(_USERS.c.name == self.user)).first() is None:
+    @staticmethod
+    def _member_roles(records: Records, actor: Actor) -> set[str]:
+        if records.user(actor.name) is None:
             raise PermissionDenied(
-                f"{self.user} is not a user of this registry (ADAPTERS_USER={self.user}); an admin adds users with "
-                f"`adapters users add {self.user} --role ROLE`",
-                self.user,
+                f"{actor.name} is not a user of this registry (ADAPTERS_USER={actor.name}); an admin adds users with "
+                f"`adapters users add {actor.name} --role ROLE`",
+                actor.name,
             )
-        return self.roles(session, self.user)
+        return Identity.roles(records, actor.name)
 
-    def allowed(self, session: Session, action: str) -> None:
+    def allowed(self, records: Records, actor: Actor, action: str) -> None:
         """Read-only form of :meth:`require`: in a registry without users the actor would become admin."""
-        if session.execute(select(func.count()).select_from(_USERS)).scalar_one():
-            self._check(self._member_roles(session), action)
+        if records.user_count():
+            _check(actor, self._member_roles(records, actor), action)
 
-    def require(self, session: Session, action: str) -> set[str]:
+    def require(self, records: Records, actor: Actor, action: str) -> set[str]:
         """The actor's roles, after checking they include one that ``action`` needs."""
-        roles = self.member(session)
-        self._check(roles, action)
+        roles = self.member(records, actor)
+        _check(actor, roles, action)
         return roles
 
-    def _check(self, roles: set[str], action: str) -> None:
-        needed = required_roles(action)
-        if not roles & needed:
-            have = ", ".join(sorted(roles)) or "no role"
-            raise PermissionDenied(
-                f"{self.user} may not {action}: it needs one of the roles {', '.join(sorted(needed))}, and "
-                f"{self.user} has {have}; an admin grants roles with `adapters users add {self.user} --role ROLE`",
-                self.user,
-            )
+    # -- changing users ---------------------------------------------------------------------------
 
-    def add(self, name: str, roles: Sequence[str], public_key: bytes | None) -> UserInfo:
+    def add(self, actor: Actor, name: str, roles: Sequence[str], public_key: bytes | None) -> UserInfo:
         """Register ``name`` (if new), grant ``roles`` and register ``public_key``. Admins only."""
         unknown = [r for r in roles if r not in ROLES]
         if unknown:
             raise InvalidInput(f"unknown role {unknown[0]!r}; roles are {', '.join(ROLES)}")
-        if not name or not name.strip() or len(name) > 255:
-            raise InvalidInput(f"invalid user name {name!r}")
+        Actor(name)  # the same rule for a user's name as for an actor's
         fingerprint = signing.fingerprint(public_key, "the --public-key file") if public_key is not None else None
-        with self.db.write() as session:
-            self.require(session, "users add")
-            at = now_iso()
-            exists = session.execute(select(_USERS.c.id).where(_USERS.c.name == name)).first()
+        with self.store.write() as records:
+            self.require(records, actor, "users add")
+            at = self.clock()
+            exists = records.user(name) is not None
             if not exists:
-                session.execute(_USERS.insert().values(name=name, created_at=at, created_by=self.user))
-            held = self.roles(session, name)
+                records.insert_user(name, at, actor.name)
+            held = self.roles(records, name)
             new_roles = [r for r in dict.fromkeys(roles) if r not in held]
             for role in new_roles:
-                session.execute(_GRANTS.insert().values(user_name=name, role=role, granted_at=at, granted_by=self.user))
-            current = self.key(session, name)
-            new_key = public_key is not None and (current is None or current[1] != fingerprint)
-            if new_key:
-                assert public_key is not None and fingerprint is not None
-                owner = session.execute(
-                    select(_KEYS.c.user_name).where(_KEYS.c.fingerprint == fingerprint, _KEYS.c.user_name != name)
-                ).first()
-                if owner:
-                    raise InvalidInput(
-                        f"that public key is already registered to {owner.user_name}; every person needs a key of "
-                        "their own (separation of duties compares keys)"
-                    )
-                session.execute(
-                    _KEYS.insert().values(
-                        user_name=name,
-                        public_key=public_key.decode("ascii"),
-                        fingerprint=fingerprint,
-                        added_at=at,
-                        added_by=self.user,
-                    )
-                )
+                records.insert_grant(RoleGrant(name, role, at, actor.name))
+            new_key = False
+            if public_key is not None and fingerprint is not None:
+                current = self.key(records, name)
+                new_key = current is None or current.fingerprint != fingerprint
+                if new_key:
+                    _refuse_shared_key(records, fingerprint, name)
+                    records.insert_key(name, public_key, fingerprint, at, actor.name)
             if not exists or new_roles or new_key:
                 self.audit.append(
-                    session,
-                    self.user,
+                    records,
+                    actor,
                     "user add" if not exists else "user update",
                     name,
                     {"roles_granted": new_roles, "key_fingerprint": fingerprint if new_key else None},
                 )
-        return self.get(name)
+            return self._info(records, name)
 
     def get(self, name: str) -> UserInfo:
-        with self.db.read() as session:
-            return self._info(session, name)
-
-    def _info(self, session: Session, name: str) -> UserInfo:
-        row = session.execute(select(_USERS).where(_USERS.c.name == name)).first()
-        if row is None:
-            raise InvalidInput(f"no user {name!r}; add one with `adapters users add {name} --role ROLE`")
-        key = self.key(session, name)
-        return UserInfo(
-            name=name,
-            roles=tuple(sorted(self.roles(session, name))),
-            key_fingerprint=key[1] if key else None,
-            created_at=row.created_at,
-            created_by=row.created_by,
-        )
+        with self.store.read() as records:
+            return self._info(records, name)
 
     def list(self) -> list[UserInfo]:
-        with self.db.read() as session:
-            names = [n for (n,) in session.execute(select(_USERS.c.name).order_by(_USERS.c.name)).all()]
-            return [self._info(session, n) for n in names]
+        with self.store.read() as records:
+            return [self._info(records, u.name) for u in records.users()]
+
+    def _info(self, records: Records, name: str) -> UserInfo:
+        user = records.user(name)
+        if user is None:
+            raise NotFound(f"no user {name!r}; add one with `adapters users add {name} --role ROLE`")
+        key = self.key(records, name)
+        return UserInfo(
+            name=name,
+            roles=tuple(sorted(self.roles(records, name))),
+            key_fingerprint=key.fingerprint if key else None,
+            created_at=user.created_at,
+            created_by=user.created_by,
+        )
+
+
+def _check(actor: Actor, roles: set[str], action: str) -> None:
+    needed = required_roles(action)
+    if not roles & needed:
+        have = ", ".join(sorted(roles)) or "no role"
+        raise PermissionDenied(
+            f"{actor.name} may not {action}: it needs one of the roles {', '.join(sorted(needed))}, and "
+            f"{actor.name} has {have}; an admin grants roles with `adapters users add {actor.name} --role ROLE`",
+            actor.name,
+        )
+
+
+def _refuse_shared_key(records: Records, fingerprint: str, name: str) -> None:
+    others = [u for u in records.key_owners(fingerprint) if u != name]
+    if others:
+        raise InvalidInput(
+            f"that public key is already registered to {others[0]}; every person needs a key of "
+            "their own (separation of duties compares keys)"
+        )
+
+
+def write_keypair(out: str | os.PathLike[str], name: str) -> dict[str, str]:
+    """Write an Ed25519 key pair ``NAME.key`` (mode 0600) and ``NAME.pub`` into ``out``; never overwrites."""
+    directory = Path(out).expanduser()
+    private_path, public_path = directory / f"{name}.key", directory / f"{name}.pub"
+    if private_path.exists():
+        raise InvalidInput(
+            f"{private_path} already exists; choose another --out or --name (keys are never overwritten)"
+        )
+    private, public = signing.generate_keypair()
+    directory.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(private_path, private)
+    os.chmod(private_path, 0o600)
+    atomic_write_bytes(public_path, public)
+    return {
+        "private_key": str(private_path),
+        "public_key": str(public_path),
+        "fingerprint": signing.fingerprint(public),
+    }

@@ -11,21 +11,17 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-from sqlmodel import Session
-
 from registry.audit.log import AuditLog
-from registry.domain.clock import now_iso
+from registry.domain.actor import Actor
+from registry.domain.clock import Clock
 from registry.domain.policy import Policy
 from registry.domain.refs import validate_channel
 from registry.errors import InvalidInput
 from registry.identity import Identity
-from registry.storage.db import Database
-from registry.storage.tables import PolicyRow
+from registry.storage.records import Records, RecordStore
 
 __all__ = ["ActivePolicy", "Policies", "builtin_policy"]
 
-_POLICIES = PolicyRow.__table__  # type: ignore[attr-defined]
 REGISTRY_SCOPE = "*"
 
 
@@ -59,26 +55,28 @@ class ActivePolicy:
 
 
 class Policies:
-    def __init__(self, db: Database, identity: Identity, audit: AuditLog) -> None:
-        self.db = db
+    def __init__(self, store: RecordStore, identity: Identity, audit: AuditLog, clock: Clock) -> None:
+        self.store = store
         self.identity = identity
         self.audit = audit
+        self.clock = clock
 
-    def active(self, session: Session, channel: str | None = None) -> ActivePolicy:
+    @staticmethod
+    def active(records: Records, channel: str | None = None) -> ActivePolicy:
         scopes = [channel, REGISTRY_SCOPE] if channel else [REGISTRY_SCOPE]
         for scope in scopes:
-            row = session.execute(
-                select(_POLICIES).where(_POLICIES.c.scope == scope).order_by(_POLICIES.c.id.desc()).limit(1)
-            ).first()
-            if row is not None:
-                return ActivePolicy(Policy.parse(row.content, f"policy #{row.id}"), scope, row.set_at, row.set_by)
+            stored = records.latest_policy(scope)
+            if stored is not None:
+                return ActivePolicy(
+                    Policy.parse(stored.content, f"policy #{stored.id}"), scope, stored.set_at, stored.set_by
+                )
         return ActivePolicy(Policy.parse(builtin_policy(), "policies/default.yaml"), REGISTRY_SCOPE, None, None)
 
     def show(self, channel: str | None = None) -> ActivePolicy:
-        with self.db.read() as session:
-            return self.active(session, channel)
+        with self.store.read() as records:
+            return self.active(records, channel)
 
-    def set(self, path: Path, channel: str | None = None) -> ActivePolicy:
+    def set(self, actor: Actor, path: Path, channel: str | None = None) -> ActivePolicy:
         """Make the policy in ``path`` active for the registry or one channel. Admins only."""
         try:
             content = Path(path).read_text(encoding="utf-8")
@@ -86,24 +84,15 @@ class Policies:
             raise InvalidInput(f"cannot read policy file {path}: {exc.strerror or exc}") from None
         policy = Policy.parse(content, str(path))  # refuse a bad policy before anything is stored
         scope = validate_channel(channel) if channel else REGISTRY_SCOPE
-        with self.db.write() as session:
-            self.identity.require(session, "policy set")
-            at = now_iso()
-            session.execute(
-                _POLICIES.insert().values(
-                    scope=scope,
-                    name=policy.name,
-                    content=content,
-                    digest=policy.digest,
-                    set_at=at,
-                    set_by=self.identity.user,
-                )
-            )
+        with self.store.write() as records:
+            self.identity.require(records, actor, "policy set")
+            at = self.clock()
+            records.insert_policy(scope, policy.name, content, policy.digest, at, actor.name)
             self.audit.append(
-                session,
-                self.identity.user,
+                records,
+                actor,
                 "policy set",
                 "registry" if scope == REGISTRY_SCOPE else f"channel {scope}",
                 {"name": policy.name, "digest": policy.digest, "source": str(path)},
             )
-        return ActivePolicy(policy, scope, at, self.identity.user)
+        return ActivePolicy(policy, scope, at, actor.name)

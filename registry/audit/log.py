@@ -13,12 +13,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-from sqlmodel import Session
-
 from registry._io import atomic_write_bytes
 from registry.audit.results import AuditVerification, Checkpoint
 from registry.domain import signing
+from registry.domain.actor import Actor
 from registry.domain.audit import (
     CHECKPOINT_SCHEMA,
     GENESIS,
@@ -29,77 +27,50 @@ from registry.domain.audit import (
     verify_checkpoint,
 )
 from registry.domain.canonical import canonical_json
-from registry.domain.clock import now_iso
+from registry.domain.clock import Clock
 from registry.errors import InvalidInput, NotFound
-from registry.storage.db import Database
-from registry.storage.tables import AuditEventRow
+from registry.storage.records import Records, RecordStore
 
 __all__ = ["AuditLog"]
 
-_EVENTS = AuditEventRow.__table__  # type: ignore[attr-defined]
-
-
-def _event(row: Any) -> Event:
-    return Event(
-        seq=row.seq,
-        at=row.at,
-        actor=row.actor,
-        action=row.action,
-        subject=row.subject,
-        payload=row.payload,
-        prev_hash=row.prev_hash,
-        hash=row.hash,
-    )
-
 
 class AuditLog:
-    def __init__(self, db: Database, registry_key: Path, checkpoint_dir: Path) -> None:
-        self.db = db
+    def __init__(self, store: RecordStore, registry_key: Path, checkpoint_dir: Path, clock: Clock) -> None:
+        self.store = store
         self.registry_key = registry_key
         #: every checkpoint is also kept here (outside the database): reports check the latest one
         self.checkpoint_dir = checkpoint_dir
+        self.clock = clock
 
-    def append(self, session: Session, actor: str, action: str, subject: str, payload: Mapping[str, Any]) -> Event:
+    def append(self, records: Records, actor: Actor, action: str, subject: str, payload: Mapping[str, Any]) -> Event:
         """Append an event; call inside the write transaction that makes the change."""
-        last = session.execute(select(_EVENTS.c.seq, _EVENTS.c.hash).order_by(_EVENTS.c.seq.desc()).limit(1)).first()
+        last = records.last_event()
         seq = (last.seq + 1) if last else 1
         prev_hash = last.hash if last else GENESIS
-        at = now_iso()
+        at = self.clock()
         body = canonical_json(dict(payload)).decode("utf-8")
-        digest = event_hash(seq, at, actor, action, subject, body, prev_hash)
-        session.execute(
-            _EVENTS.insert().values(
-                seq=seq,
-                at=at,
-                actor=actor,
-                action=action,
-                subject=subject,
-                payload=body,
-                prev_hash=prev_hash,
-                hash=digest,
-            )
-        )
-        return Event(seq, at, actor, action, subject, body, prev_hash, digest)
+        digest = event_hash(seq, at, actor.name, action, subject, body, prev_hash)
+        event = Event(seq, at, actor.name, action, subject, body, prev_hash, digest)
+        records.insert_event(event)
+        return event
 
-    def events(self, subject: str | None = None) -> list[Event]:
-        """Events in order; ``subject`` filters to one adapter (``name``) or version (``name:N``)."""
-        query = select(_EVENTS).order_by(_EVENTS.c.seq)
-        if subject is not None:
-            if ":" in subject:
-                query = query.where(_EVENTS.c.subject == subject)
-            else:
-                query = query.where((_EVENTS.c.subject == subject) | _EVENTS.c.subject.like(f"{subject}:%"))
-        with self.db.read() as session:
-            return [_event(r) for r in session.execute(query).all()]
+    def events(self, subject: str | None = None, adapter: str | None = None) -> list[Event]:
+        """Events in order: all, one ``subject`` (e.g. a version ``name:N``), or an ``adapter`` and its versions."""
+        with self.store.read() as records:
+            return records.events(subject=subject, adapter=adapter)
 
     # -- registry key -----------------------------------------------------------------------
 
-    def _private_key(self, create: bool) -> bytes | None:
+    def _private_key(self) -> bytes | None:
         path = self.registry_key
-        if path.is_file():
-            return path.read_bytes()
-        if not create:
-            return None
+        return path.read_bytes() if path.is_file() else None
+
+    def _private_key_or_new(self) -> bytes:
+        """The registry key, created on first use."""
+        path = self.registry_key
+        existing = self._private_key()
+        if existing is not None:
+            return existing
         private, public = signing.generate_keypair()
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, private)
@@ -108,7 +79,7 @@ class AuditLog:
         return private
 
     def _public_key(self) -> bytes | None:
-        private = self._private_key(create=False)
+        private = self._private_key()
         if private is not None:
             return signing.public_key_of(private, str(self.registry_key))
         pub = self.registry_key.with_suffix(".pub")
@@ -118,12 +89,11 @@ class AuditLog:
 
     def checkpoint(self, out: Path) -> Checkpoint:
         """Sign the current size and head of the log and write it to ``out``."""
-        private = self._private_key(create=True)
-        assert private is not None
+        private = self._private_key_or_new()
         events = self.events()
         head = events[-1].hash if events else GENESIS
         key = signing.fingerprint(signing.public_key_of(private, str(self.registry_key)))
-        at = now_iso()
+        at = self.clock()
         payload = checkpoint_payload(len(events), head, at, key)
         signature = signing.sign(private, canonical_json(payload), str(self.registry_key))
         checkpoint = Checkpoint(size=len(events), head=head, at=at, key=key, signature=signature, path=out)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from registry._io import atomic_write_bytes
 from registry.domain.audit import Finding, checkpoint_payload
 
 __all__ = ["AuditReport", "AuditVerification", "Checkpoint"]
@@ -63,3 +65,9 @@ class AuditReport:
     @property
     def problems(self) -> int:
         return len(self.data["alerts"])
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the report to ``path`` atomically (readers see the old file or the new one)."""
+        target = Path(path).absolute()
+        atomic_write_bytes(target, self.content.encode("utf-8"))
+        return target

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from registry.domain.canonical import canonical_json
 from registry.errors import InvalidInput
 
 __all__ = [
+    "KeyFileSigner",
+    "Signer",
     "fingerprint",
     "generate_keypair",
     "public_key_of",
@@ -106,3 +110,32 @@ def verify(public_pem: bytes, payload: bytes, signature: str) -> bool:
     except (InvalidSignature, ValueError, InvalidInput):
         return False
     return True
+
+
+class Signer(Protocol):
+    """Signs payloads with one private key that stays with whoever holds this object."""
+
+    #: Where the key came from, for messages (a file path); never the key itself.
+    source: str
+
+    def sign(self, payload: bytes) -> str:
+        """A base64 Ed25519 signature of ``payload``."""
+        ...
+
+
+class KeyFileSigner:
+    """A :class:`Signer` over a private key file (``adapters keys generate`` writes one)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.source = os.fspath(path)
+        try:
+            self._pem = Path(path).expanduser().read_bytes()
+        except OSError as exc:
+            raise InvalidInput(f"cannot read the private key {self.source}: {exc.strerror or exc}") from None
+        _private(self._pem, self.source)  # refuse a file that is not an Ed25519 private key now
+
+    def sign(self, payload: bytes) -> str:
+        return sign(self._pem, payload, self.source)
+
+    def public_key(self) -> bytes:
+        return public_key_of(self._pem, self.source)

@@ -30,7 +30,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,7 +47,9 @@ from registry._io import (
     temporary_sibling_dir,
 )
 from registry.basemodel import resolve_base
+from registry.catalog.resolve import resolve, state_of
 from registry.catalog.service import Catalog
+from registry.domain.actor import Actor
 from registry.domain.adapterdir import (
     ADAPTER_CONFIG,
     ADAPTER_WEIGHTS,
@@ -60,7 +62,7 @@ from registry.domain.adapterdir import (
 from registry.domain.compat import base_modules, find_module, static_checks
 from registry.domain.refs import Ref
 from registry.domain.versions import Manifest
-from registry.errors import DestinationExists, InvalidInput, NotFound
+from registry.errors import DestinationExists, InvalidInput, NotFound, PermissionDenied
 from registry.filehashes import FileHashCache
 from registry.merge.results import METHOD, MergedFile, MergeOptions, MergeResult
 from registry.merge.shards import (
@@ -299,7 +301,8 @@ def lora_weight(w: torch.Tensor, op: _Lora, adapter: Mapping[str, torch.Tensor],
     """W' for one LoRA/DoRA module, in float32, in peft's order of operations."""
     import torch
 
-    assert op.a is not None and op.b is not None
+    if op.a is None or op.b is None:  # _plan keeps only modules with both factors
+        raise InvalidInput(f"a LoRA module lacks its A or B matrix ({op.a or op.b}); the adapter is incomplete")
     base = w.float()
     transpose = op.embedding or fan_in_fan_out
     delta = _t(adapter[op.b].float() @ adapter[op.a].float(), transpose) * op.scale
@@ -354,20 +357,22 @@ class Merger:
 
     def merge(
         self,
+        actor: Actor,
         ref: Ref,
         base: str | None,
         out: Path,
         options: MergeOptions,
         progress: Progress | None = None,
-        check: Callable[[Any], None] | None = None,
     ) -> MergeResult:
-        """Merge version ``ref`` into ``base``, writing ``out`` atomically."""
+        """Merge version ``ref`` into ``base``, writing ``out`` atomically. A revoked version is refused."""
         started = time.perf_counter()
-        with self.catalog.db.read() as session:
-            row = self.catalog.resolve_row(session, ref)
-            if check is not None:
-                check(row)
-        manifest = self.catalog.manifest_of(row)
+        with self.catalog.store.read() as records:
+            row = resolve(records, ref)
+            if state_of(records, row) == "revoked":
+                raise PermissionDenied(
+                    f"{row.ref} ({row.digest[:19]}…) is revoked; a revoked version is not merged", actor.name
+                )
+        manifest = row.manifest()
         label = f"{manifest.name}:{manifest.version}"
         spec = base or manifest.base.name
         if not spec:

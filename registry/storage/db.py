@@ -27,7 +27,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, Operati
 from sqlmodel import Session
 
 from registry.errors import StorageError
-from registry.storage.tables import APPEND_ONLY, MetaRow, metadata
+from registry.storage.tables import APPEND_ONLY, META, metadata
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -163,9 +163,7 @@ class Database:
     def _schema_version(self) -> int | None:
         try:
             with self.engine.connect() as conn:
-                value = conn.execute(
-                    select(MetaRow.__table__.c.value).where(MetaRow.__table__.c.key == "schema_version")  # type: ignore[attr-defined]
-                ).scalar()
+                value = conn.execute(select(META.c.value).where(META.c.key == "schema_version")).scalar()
         except (OperationalError, ProgrammingError) as exc:
             if _is_missing_table(exc):
                 return None
@@ -182,7 +180,7 @@ class Database:
             with self._write_engine.begin() as conn:
                 if self.dialect == "postgresql":
                     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_SCHEMA_LOCK})
-                table = MetaRow.__table__  # type: ignore[attr-defined]
+                table = META
                 metadata.create_all(conn, tables=[table])
                 if conn.execute(select(table.c.value).where(table.c.key == "schema_version")).scalar() is not None:
                     return  # another process created the schema while we waited for the lock

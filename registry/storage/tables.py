@@ -6,11 +6,27 @@ SQLite and PostgreSQL, and sortable as text.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Text, UniqueConstraint
+from typing import cast
+
+from sqlalchemy import BigInteger, Column, Table, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "ADAPTERS",
     "APPEND_ONLY",
+    "APPROVALS",
+    "AUDIT_EVENTS",
+    "CHANNEL_MOVES",
+    "EVALS",
+    "META",
+    "POLICIES",
+    "PROBE_REFERENCES",
+    "ROLE_GRANTS",
+    "TRANSITIONS",
+    "USERS",
+    "USER_KEYS",
+    "VERIFICATIONS",
+    "VERSIONS",
     "AdapterRow",
     "ApprovalRow",
     "AuditEventRow",
@@ -254,3 +270,24 @@ APPEND_ONLY = (
     "channel_moves",
     "audit_events",
 )
+
+
+def _table(model: type[SQLModel]) -> Table:
+    """The SQLAlchemy table behind a SQLModel class (SQLModel sets ``__table__`` without declaring it)."""
+    return cast(Table, getattr(model, "__table__"))  # noqa: B009
+
+
+META = _table(MetaRow)
+ADAPTERS = _table(AdapterRow)
+VERSIONS = _table(VersionRow)
+EVALS = _table(EvalRow)
+VERIFICATIONS = _table(VerificationRow)
+PROBE_REFERENCES = _table(ProbeReferenceRow)
+USERS = _table(UserRow)
+ROLE_GRANTS = _table(RoleGrantRow)
+USER_KEYS = _table(UserKeyRow)
+POLICIES = _table(PolicyRow)
+TRANSITIONS = _table(TransitionRow)
+APPROVALS = _table(ApprovalRow)
+CHANNEL_MOVES = _table(ChannelMoveRow)
+AUDIT_EVENTS = _table(AuditEventRow)

@@ -14,27 +14,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-from sqlmodel import Session
-
 from registry.audit.log import AuditLog
 from registry.basemodel import ResolvedBase, resolve_base
+from registry.catalog.resolve import resolve
 from registry.catalog.service import Catalog
+from registry.domain.actor import Actor
 from registry.domain.adapterdir import read_adapter_dir, read_safetensors_header
-from registry.domain.canonical import canonical_json
-from registry.domain.clock import now_iso
+from registry.domain.clock import Clock
 from registry.domain.compat import Check, check_fingerprint, static_checks
 from registry.domain.refs import Ref
 from registry.domain.verification import VerificationReport
 from registry.errors import InvalidInput, NotFound
 from registry.filehashes import FileHashCache
-from registry.storage.tables import ProbeReferenceRow, VerificationRow
+from registry.storage.records import StoredVersion
 from registry.types import COMPUTE_DTYPES, FOUR_BIT_TYPES, VERIFY_MODES
 
 __all__ = ["Verifier", "VerifyOptions"]
-
-_VERIFICATIONS = VerificationRow.__table__  # type: ignore[attr-defined]
-_REFERENCES = ProbeReferenceRow.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -71,63 +66,48 @@ def _base_headers(resolved: ResolvedBase, directory: Path) -> tuple[list[Any], d
 
 
 class Verifier:
-    def __init__(self, catalog: Catalog, hashes: FileHashCache, audit: AuditLog) -> None:
+    def __init__(self, catalog: Catalog, hashes: FileHashCache, audit: AuditLog, clock: Clock) -> None:
         self.catalog = catalog
-        self.db = catalog.db
+        self.store = catalog.store
         self.hashes = hashes
         self.audit = audit
-        self.user = catalog.user
+        self.clock = clock
 
-    def verify(self, ref: Ref, base: str | None, options: VerifyOptions) -> VerificationReport:
-        with self.db.read() as session:
-            row = self.catalog.resolve_row(session, ref)
-        manifest = self.catalog.manifest_of(row)
+    def verify(self, actor: Actor, ref: Ref, base: str | None, options: VerifyOptions) -> VerificationReport:
+        """Run the checks ``options`` asks for against ``base`` and record the report, whatever its outcome."""
+        with self.store.read() as records:
+            version = resolve(records, ref)
+        manifest = version.manifest()
         spec = base or manifest.base.name
         if not spec:
-            raise InvalidInput(f"{manifest.name}:{manifest.version} has no recorded base; pass --base DIR")
+            raise InvalidInput(f"{version.ref} has no recorded base; pass --base DIR")
         resolved = resolve_base(spec, None, self.hashes)
         if resolved.directory is None:
             raise NotFound(
                 f"base {spec!r} is not on this machine (neither a directory nor in the local Hugging Face cache); "
                 "pass --base with the base model's directory"
             )
+        # the base's headers are read whatever the mode: they also prove it is safetensors (never a pickle)
         base_tensors, base_config = _base_headers(resolved, resolved.directory)
         checks = [check_fingerprint(manifest.base.fingerprint, resolved.base.fingerprint, options.allow_base_mismatch)]
-        not_checked: list[str] = []
-        load: Any = None
-        settings: Any = None
-        reference_note: dict[str, Any] | None = None
         with tempfile.TemporaryDirectory(prefix="adapters-verify-") as tmp:
             adapter_dir = Path(tmp)
             self.catalog.export_files(manifest, adapter_dir)
             adapter = read_adapter_dir(adapter_dir)
+            not_checked: list[str] = []
             if options.mode in ("static", "all"):
                 static, unchecked = static_checks(
                     adapter.facts, adapter.config, adapter.tensors, base_tensors, base_config
                 )
                 checks.extend(static)
                 not_checked.extend(unchecked)
-            if options.mode in ("load", "all"):
-                from registry.verification.loadcheck import LoadSettings, resolve_device, run_load_check
-
-                device = resolve_device(options.device)
-                settings = LoadSettings(
-                    device=device,
-                    quant=options.quant,
-                    double_quant=options.double_quant,
-                    compute_dtype=options.compute_dtype or ("bfloat16" if device == "cuda" else "float32"),
-                )
-                reference, reference_check, reference_note = self._reference(
-                    row.id, resolved.base.fingerprint, settings.key
-                )
-                if reference_check is not None:
-                    checks.append(reference_check)
-                load = run_load_check(resolved.directory, adapter_dir, settings, reference)
-                checks.extend(load.checks)
+            load = self._load(version.id, resolved, adapter_dir, options) if options.mode in ("load", "all") else None
+        if load is not None:
+            checks.extend(load.checks)
         report = VerificationReport(
             name=manifest.name,
             version=manifest.version,
-            digest=row.digest,
+            digest=version.digest,
             mode=options.mode,
             base_name=resolved.base.name,
             base_fingerprint=resolved.base.fingerprint,
@@ -135,23 +115,34 @@ class Verifier:
             allow_base_mismatch=options.allow_base_mismatch,
             checks=tuple(checks),
             not_checked=tuple(not_checked),
-            created_at=now_iso(),
-            created_by=self.user,
-            device=settings.device if settings else None,
-            device_name=load.device_name if load else None,
-            quantization=settings.to_dict() if settings else None,
-            libraries=load.libraries if load else {},
-            load_seconds=load.load_seconds if load else None,
-            peak_memory_bytes=load.peak_memory_bytes if load else None,
-            peak_memory_kind=load.peak_memory_kind if load else None,
-            reference=reference_note,
+            created_at=self.clock(),
+            created_by=actor.name,
+            **(load.report_fields() if load is not None else {}),
         )
         new_reference = (
-            load.sample
-            if load is not None and report.passed and reference_note is None and resolved.base.fingerprint
+            load.outcome.sample
+            if load is not None and report.passed and load.reference_note is None and resolved.base.fingerprint
             else None
         )
-        return self._record(row.id, report, new_reference, settings.key if settings else None)
+        return self.record(actor, version, report, new_reference, load.settings.key if load else None)
+
+    def _load(self, version_id: int, resolved: ResolvedBase, adapter_dir: Path, options: VerifyOptions) -> _Load:
+        from registry.verification.loadcheck import LoadSettings, resolve_device, run_load_check
+
+        device = resolve_device(options.device)
+        settings = LoadSettings(
+            device=device,
+            quant=options.quant,
+            double_quant=options.double_quant,
+            compute_dtype=options.compute_dtype or ("bfloat16" if device == "cuda" else "float32"),
+        )
+        reference, reference_check, note = self._reference(version_id, resolved.base.fingerprint, settings.key)
+        directory = resolved.directory
+        if directory is None:  # resolve_base found no directory: verify() refused that already
+            raise NotFound(f"base {resolved.base.name!r} is not on this machine")
+        outcome = run_load_check(directory, adapter_dir, settings, reference)
+        checks = ((reference_check,) if reference_check is not None else ()) + outcome.checks
+        return _Load(settings, outcome, note, checks)
 
     def _reference(
         self, version_id: int, fingerprint: str | None, key: str
@@ -161,23 +152,14 @@ class Verifier:
 
         if fingerprint is None:
             return None, None, None
-        with self.db.read() as session:
-            row = session.execute(
-                select(_REFERENCES)
-                .where(
-                    _REFERENCES.c.version_id == version_id,
-                    _REFERENCES.c.base_fingerprint == fingerprint,
-                    _REFERENCES.c.settings == key,
-                )
-                .order_by(_REFERENCES.c.id)
-                .limit(1)
-            ).first()
-        if row is None:
+        with self.store.read() as records:
+            stored = records.probe_reference(version_id, fingerprint, key)
+        if stored is None:
             return None, None, None
-        note = {"id": row.id, "recorded_at": row.created_at, "recorded_by": row.created_by, "settings": key}
+        note = {"id": stored.id, "recorded_at": stored.created_at, "recorded_by": stored.created_by, "settings": key}
         try:
-            sample = ProbeSample.from_dict(json.loads(row.sample))
-            intact = sample.digest == row.digest
+            sample = ProbeSample.from_dict(json.loads(stored.sample_json))
+            intact = sample.digest == stored.digest
         except (ValueError, KeyError, TypeError):
             intact = False
         if not intact:
@@ -186,21 +168,28 @@ class Verifier:
                 Check(
                     "probe-reference",
                     False,
-                    f"the probe reference #{row.id} recorded {row.created_at} by {row.created_by} is corrupted: its "
-                    "content does not match its digest; the database was altered (run `adapters audit verify`)",
+                    f"the probe reference #{stored.id} recorded {stored.created_at} by {stored.created_by} is "
+                    "corrupted: its content does not match its digest; the database was altered (run `adapters "
+                    "audit verify`)",
                 ),
                 note,
             )
-        return (sample, f"at {row.created_at} by {row.created_by} (#{row.id})"), None, note
+        return (sample, f"at {stored.created_at} by {stored.created_by} (#{stored.id})"), None, note
 
-    def _record(
-        self, version_id: int, report: VerificationReport, sample: Any, settings_key: str | None
+    def record(
+        self,
+        actor: Actor,
+        version: StoredVersion,
+        report: VerificationReport,
+        sample: Any,
+        settings_key: str | None,
     ) -> VerificationReport:
-        with self.db.write() as session:
-            report_id = self._insert(session, version_id, report)
+        """Store a report (and, for a first passing load, its probe reference) with its audit event."""
+        with self.store.write() as records:
+            report_id = records.insert_verification(version.id, report)
             self.audit.append(
-                session,
-                self.user,
+                records,
+                actor,
                 "verify",
                 report.ref,
                 {
@@ -212,33 +201,37 @@ class Verifier:
                 },
             )
             if sample is not None and settings_key is not None and report.base_fingerprint is not None:
-                session.execute(
-                    _REFERENCES.insert().values(
-                        version_id=version_id,
-                        verification_id=report_id,
-                        base_fingerprint=report.base_fingerprint,
-                        settings=settings_key,
-                        sample=canonical_json(sample.to_dict()).decode("utf-8"),
-                        digest=sample.digest,
-                        created_at=report.created_at,
-                        created_by=self.user,
-                    )
+                records.insert_probe_reference(
+                    version.id,
+                    report_id,
+                    report.base_fingerprint,
+                    settings_key,
+                    sample.to_dict(),
+                    sample.digest,
+                    report.created_at,
+                    actor.name,
                 )
         return VerificationReport.from_dict(report.to_dict(), id=report_id)
 
-    @staticmethod
-    def _insert(session: Session, version_id: int, report: VerificationReport) -> int:
-        statement = (
-            _VERIFICATIONS.insert()
-            .values(
-                version_id=version_id,
-                created_at=report.created_at,
-                created_by=report.created_by,
-                mode=report.mode,
-                passed=report.passed,
-                base_fingerprint=report.base_fingerprint,
-                report=canonical_json(report.to_dict()).decode("utf-8"),
-            )
-            .returning(_VERIFICATIONS.c.id)
-        )
-        return int(session.execute(statement).scalar_one())
+
+@dataclass(frozen=True)
+class _Load:
+    """A load check that ran: its settings, outcome, and the reference it was compared with."""
+
+    settings: Any  # loadcheck.LoadSettings (torch-free module, imported lazily like the rest)
+    outcome: Any  # loadcheck.LoadOutcome
+    reference_note: dict[str, Any] | None
+    checks: tuple[Check, ...]
+
+    def report_fields(self) -> dict[str, Any]:
+        o = self.outcome
+        return {
+            "device": self.settings.device,
+            "device_name": o.device_name,
+            "quantization": self.settings.to_dict(),
+            "libraries": o.libraries,
+            "load_seconds": o.load_seconds,
+            "peak_memory_bytes": o.peak_memory_bytes,
+            "peak_memory_kind": o.peak_memory_kind,
+            "reference": self.reference_note,
+        }

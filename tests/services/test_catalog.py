@@ -23,7 +23,7 @@ from tamper import tampering
 
 
 def _blob_files(reg: Registry) -> list[Path]:
-    root = reg._store.root / "sha256"
+    root = reg._blobs.root / "sha256"
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
@@ -120,7 +120,7 @@ def test_pull_writes_a_verified_directory_with_provenance(reg: Registry, llama, 
         assert (out / f.path).read_bytes() == (llama.adapter / f.path).read_bytes()
     prov = json.loads((out / PROVENANCE_FILE).read_text())
     assert prov["ref"] == "a" and prov["version"] == 1 and prov["digest"] == pushed.digest
-    assert prov["registry"]["store"] == str(reg._store.root)
+    assert prov["registry"]["store"] == str(reg._blobs.root)
     assert "password" not in json.dumps(prov)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]  # no temp sibling left
 
@@ -144,7 +144,7 @@ def test_pull_refuses_a_non_empty_directory_unless_forced(reg: Registry, llama, 
 def test_a_corrupted_blob_fails_the_pull_and_writes_nothing(reg: Registry, llama, tmp_path: Path) -> None:
     reg.push(llama.adapter, name="a")
     weights = next(f for f in reg.show("a:1").manifest.files if f.path == "adapter_model.safetensors")
-    blob = reg._store.path(weights.sha256)
+    blob = reg._blobs.path(weights.sha256)
     blob.chmod(0o644)
     data = bytearray(blob.read_bytes())
     data[len(data) // 2] ^= 0xFF
@@ -229,3 +229,42 @@ def test_parent_is_resolved_to_a_digest(reg: Registry, llama) -> None:
     with pytest.raises(NotFound):
         reg.push(llama.adapter, name="c", parent="a:9")
     assert reg.ls(pattern="c") == []
+
+
+_GROWING = ("adapters", "versions", "evals", "verifications", "probe_references", "transitions", "approvals",
+            "channel_moves", "audit_events")  # fmt: skip
+
+
+def test_show_reads_only_the_records_of_the_version_asked_for(sqlite_reg: Registry, llama) -> None:
+    """`show` costs the same in a registry of ten versions or a million: no query it makes scans a table
+    that grows with the registry (SQLite's query plan says SEARCH, using an index, for each)."""
+    from sqlalchemy import event
+
+    reg = sqlite_reg
+    for _ in range(3):
+        ref = reg.push(llama.adapter, name="a", base=str(llama.base)).ref
+        reg.review(ref)
+    reg.approve("a:2")
+    reg.release("a:2", channel="production")
+    statements: list[tuple[str, object]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, parameters))
+
+    engine = reg._db.engine
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        info = reg.show("a:2")
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    assert info.state == "released" and info.channels == ("production",)
+    scans = []
+    with engine.connect() as conn:
+        for statement, parameters in statements:
+            plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+            for row in plan:
+                detail = row[-1]
+                if detail.startswith("SCAN") and any(f" {t}" in f" {detail.split()[1]}" for t in _GROWING):
+                    scans.append(f"{detail}  <-  {statement.split('FROM')[1][:80]}")
+    assert scans == []

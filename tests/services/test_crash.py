@@ -23,7 +23,7 @@ def _adapter_with_large_file(llama, tmp_path: Path) -> Path:
 
 def _assert_store_sound(reg: Registry) -> None:
     """Every blob under its final name is complete (hashes to its name)."""
-    root = reg._store.root / "sha256"
+    root = reg._blobs.root / "sha256"
     for blob in root.rglob("*") if root.exists() else []:
         if blob.is_file():
             assert hashlib.sha256(blob.read_bytes()).hexdigest() == blob.name
@@ -41,8 +41,8 @@ def test_ctrl_c_during_a_blob_leaves_no_version(reg: Registry, llama, tmp_path: 
     assert reg.ls() == []
     _assert_store_sound(reg)
     large = hashlib.sha256((d / "zz-large.json").read_bytes()).hexdigest()
-    assert not reg._store.has(large)
-    assert list((reg._store.root / "tmp").iterdir()) == []
+    assert not reg._blobs.exists(large)
+    assert list((reg._blobs.root / "tmp").iterdir()) == []
     assert reg.push(d, name="a").version == 1  # and the next push starts at 1
 
 
@@ -58,10 +58,10 @@ Registry().push(sys.argv[1], name="a", progress=kill)
 _KILL_BEFORE_COMMIT = """
 import os, signal, sys
 from registry import Registry
-from registry.catalog.service import Catalog
+from registry.storage.records import Records
 def kill(self, *args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)  # inside the write transaction, after the version row was inserted
-Catalog._insert_evals = kill
+Records.insert_evals = kill
 Registry().push(sys.argv[1], name="a", evals={"accuracy": 0.9})
 """
 

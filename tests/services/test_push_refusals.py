@@ -14,9 +14,9 @@ from registry import InvalidAdapter, InvalidMetadata, InvalidName, NotFound, Reg
 
 def _assert_nothing_stored(reg: Registry) -> None:
     assert reg.ls() == []
-    blobs = reg._store.root / "sha256"
+    blobs = reg._blobs.root / "sha256"
     assert not blobs.exists() or not any(p.is_file() for p in blobs.rglob("*"))
-    tmp = reg._store.root / "tmp"
+    tmp = reg._blobs.root / "tmp"
     assert not tmp.exists() or list(tmp.iterdir()) == []
 
 
@@ -153,3 +153,22 @@ def test_bad_metadata_is_refused_before_anything_is_stored(reg: Registry, llama,
     with pytest.raises(NotFound, match=r"base model directory \./no/such/dir does not exist"):
         reg.push(llama.adapter, name="a", base="./no/such/dir")
     _assert_nothing_stored(reg)
+
+
+def test_a_push_refused_for_want_of_a_role_writes_no_blob(team, llama, tmp_path: Path) -> None:
+    """The actor's permission is checked before a byte is stored: a refused push leaves no orphan blob."""
+    from registry import PermissionDenied
+
+    erin = team("erin")  # a reviewer: may not push
+    store = Path(erin.settings.store)
+
+    def files() -> set[Path]:
+        return {p for p in store.rglob("*") if p.is_file()} if store.exists() else set()
+
+    before = files()
+    adapter = llama.copy_adapter(tmp_path / "a")
+    (adapter / "notes.txt").write_bytes(os.urandom(1 << 16))  # bytes the store cannot already hold
+    with pytest.raises(PermissionDenied, match="erin may not push"):
+        erin.push(adapter, name="sneaky", base=str(llama.base))
+    assert files() == before
+    assert erin.ls() == []

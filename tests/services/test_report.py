@@ -17,6 +17,8 @@ import tinymodels
 from registry import InvalidInput
 from tamper import tampering
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 def _push_ready(
     team, adapter: Path, base: Path, name: str, data: Path, accuracy: float, parent: str | None = None
@@ -314,3 +316,43 @@ def test_the_html_renders_in_a_real_browser(workflow, tmp_path: Path) -> None:
     )
     assert taken.returncode == 0 and shot.stat().st_size > 10_000
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_reports_policy_checks_equal_policy_check_for_every_version(team, tiny_models, tmp_path: Path) -> None:
+    """One policy context for governance, `policy check` and the report: under the registry's policy
+    and under each channel's own policy, the report says exactly what `policy check --json` says."""
+    llama = tiny_models["llama"]
+    data = tmp_path / "tickets.jsonl"
+    data.write_text('{"q": 1}\n')
+    alice, dave = team("alice"), team("dave")
+    alice.set_policy(ROOT / "policies" / "default.yaml", channel="canary")  # a channel with a laxer policy
+    s1 = _push_ready(team, llama.adapter, llama.base, "support", data, 0.9)
+    dave.release(s1, channel="staging", key=team.key("dave"))
+    dave.release(s1, channel="production", key=team.key("dave"))
+    # alice is the author and holds the reviewer role: under canary's default policy she may approve
+    draft = alice.push(llama.adapter, name="support", base=str(llama.base), description="for canary").ref
+    alice.review(draft)
+    alice.set_policy(ROOT / "policies" / "default.yaml")
+    alice.approve(draft)
+    alice.set_policy(ROOT / "policies" / "regulated.yaml")
+    dave.release(draft, channel="canary", key=team.key("dave"))
+    alice.push(llama.adapter, name="support", base=str(llama.base), description="still a draft")
+
+    data_json = json.loads(alice.audit_report(format="json").content)
+    versions = [v for a in data_json["adapters"] for v in a["versions"]]
+    assert [v["ref"] for v in versions] == ["support:1", "support:2", "support:3"]
+    for v in versions:
+        expected = alice.check_policy(v["ref"]).to_dict()
+        assert v["policy"] == {k: expected[k] for k in ("passed", "results")} | {
+            "name": expected["policy"],
+            "digest": expected["policy_digest"],
+        }
+        released_to = sorted({e["channel"] for e in v["lifecycle"] if e["kind"] == "channel" and e["action"] == "release"})
+        assert [c["channel"] for c in v["channel_policies"]] == released_to
+        for c in v["channel_policies"]:
+            expected = alice.check_policy(v["ref"], channel=c["channel"]).to_dict()
+            assert c == {"channel": c["channel"], "name": expected["policy"], "digest": expected["policy_digest"],
+                         "passed": expected["passed"], "results": expected["results"]}  # fmt: skip
+    canary = next(c for c in versions[1]["channel_policies"] if c["channel"] == "canary")
+    assert canary["name"] == "default" and canary["passed"] is True
+    assert versions[1]["policy"]["passed"] is False  # the regulated registry policy is not met by support:2

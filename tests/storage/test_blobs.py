@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from registry.storage.blobs.local import BlobStore
+from registry.storage.blobs import open_blob_store
+from registry.storage.blobs.local import LocalBlobStore as BlobStore
 
 
 def test_put_stores_under_the_sha256_once(tmp_path: Path) -> None:
@@ -64,5 +65,5 @@ def test_interrupted_put_leaves_nothing_under_a_final_name(tmp_path: Path) -> No
 def test_urls_other_than_local_are_refused_with_a_hint(tmp_path: Path) -> None:
     from registry import StorageError
 
-    with pytest.raises(StorageError, match="local directories"):
-        BlobStore("s3://bucket/prefix")
+    with pytest.raises(StorageError, match="not supported; give a directory path or a file:// URL"):
+        open_blob_store("gs://bucket/prefix")

@@ -1,64 +1,53 @@
-"""The content-addressed blob store: each file stored once, under its sha256.
+"""The blob store as a local directory (a mounted shared filesystem works too).
 
-Layout under the store root::
+Layout under the root::
 
     sha256/ab/abcdef...   one read-only file per distinct content
     tmp/                  files being written (``*.incomplete``); never read
 
-A blob is written to ``tmp/``, fsynced, then renamed to its final name, so a name
-under ``sha256/`` always holds the complete bytes that hash to it. A crash leaves
-at most an ``.incomplete`` file in ``tmp/``.
+A blob is written to ``tmp/``, fsynced, then renamed to its final name, so a name under
+``sha256/`` always holds the complete bytes that hash to it. A crash leaves at most an
+``.incomplete`` file in ``tmp/``.
 """
 
 from __future__ import annotations
 
+import errno
 import os
-import re
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from registry._io import Progress, copy_hashing, fsync_dir
-from registry.errors import IntegrityError, StorageError
+from registry.errors import BlobMissing, IntegrityError, StorageError
+from registry.storage.blobs.base import BlobInfo, StoredBlob, blob_key, check_sha256
 
-__all__ = ["BlobStore", "StoredBlob"]
-
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
-
-
-@dataclass(frozen=True)
-class StoredBlob:
-    sha256: str
-    size: int
-    new: bool  # False when the same bytes were already stored
+__all__ = ["LocalBlobStore"]
 
 
-class BlobStore:
-    """A local directory of blobs named by their sha256."""
+class LocalBlobStore:
+    """A directory of blobs named by their sha256."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
-        text = os.fspath(root)
-        if "://" in text and not text.startswith("file://"):
-            raise StorageError(
-                f"blob store {text!r}: only local directories are supported as ADAPTERS_STORE; "
-                "give a directory path (a mounted shared filesystem works for teams)"
-            )
-        self.root = Path(text.removeprefix("file://")).expanduser()
+        self.root = Path(root).expanduser()
+        self.url = str(self.root)
 
     def __repr__(self) -> str:
-        return f"BlobStore({str(self.root)!r})"
+        return f"LocalBlobStore({str(self.root)!r})"
 
     def path(self, sha256: str) -> Path:
         """Where the blob with this sha256 lives (whether or not it exists)."""
-        if not _HEX64.match(sha256):
-            raise IntegrityError(
-                f"{sha256!r} is not a sha256 hex digest, so it names no blob; the record that gave it was altered "
-                "(run `adapters audit verify`)"
-            )
-        return self.root / "sha256" / sha256[:2] / sha256
+        return self.root / blob_key(sha256)
 
-    def has(self, sha256: str) -> bool:
+    def exists(self, sha256: str) -> bool:
         return self.path(sha256).is_file()
+
+    def size(self, sha256: str) -> int | None:
+        try:
+            return self.path(sha256).stat().st_size
+        except FileNotFoundError:
+            return None
 
     def _tmp_dir(self) -> Path:
         tmp = self.root / "tmp"
@@ -93,14 +82,54 @@ class BlobStore:
             tmp.unlink(missing_ok=True)
             raise
 
+    def open(self, sha256: str) -> BinaryIO:
+        try:
+            return open(self.path(sha256), "rb")
+        except FileNotFoundError:
+            raise BlobMissing(sha256, self.url) from None
+
+    def read_range(self, sha256: str, start: int, length: int) -> bytes:
+        with self.open(sha256) as f:
+            f.seek(start)
+            return f.read(length)
+
     def export(self, sha256: str, dst: Path, progress: Progress | None = None, label: str = "") -> tuple[str, int]:
         """Copy a blob to a new file ``dst`` and return the sha256 and size of what was written.
 
         The caller compares the returned hash with the expected one: a corrupted blob is
         detected on the bytes handed out, not trusted from its name.
         """
+        source = self.path(sha256)
+        if not source.is_file():
+            raise BlobMissing(sha256, self.url)
         fd = os.open(dst, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
         try:
-            return copy_hashing(self.path(sha256), fd, progress, label or dst.name, fsync=True)
+            return copy_hashing(source, fd, progress, label or dst.name, fsync=True)
+        except FileNotFoundError:  # removed between the check and the copy
+            raise BlobMissing(sha256, self.url) from None
         finally:
             os.close(fd)
+
+    def iter_blobs(self) -> Iterator[BlobInfo]:
+        top = self.root / "sha256"
+        try:
+            prefixes = sorted(os.scandir(top), key=lambda e: e.name)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            if exc.errno == errno.ENOTDIR:
+                return
+            raise StorageError(f"cannot list the blob store {self.root}: {exc.strerror or exc}") from None
+        for prefix in prefixes:
+            if not prefix.is_dir(follow_symlinks=False):
+                continue
+            for entry in sorted(os.scandir(prefix.path), key=lambda e: e.name):
+                try:
+                    check_sha256(entry.name)
+                except IntegrityError:  # not a blob name: not ours to list
+                    continue
+                st = entry.stat(follow_symlinks=False)
+                yield BlobInfo(entry.name, st.st_size, st.st_mtime)
+
+    def close(self) -> None:
+        """Nothing to release for a directory."""

@@ -1,0 +1,151 @@
+"""Push: store an adapter directory's files as blobs, then record the version in one short transaction.
+
+Order matters for what a failure leaves behind:
+
+1. the actor's permission is checked (read-only) before anything is read or stored, so a refused
+   push writes no blob;
+2. the directory is read and validated, the base fingerprinted, the datasets hashed;
+3. every file is stored as a blob (durable, deduplicated);
+4. one write transaction checks the permission again, allocates the version number, inserts the
+   version and its evals and appends the audit event.
+
+A version row therefore never exists without its bytes. A crash between 3 and 4 leaves blobs no
+version references, which ``adapters gc`` removes.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from registry._io import Progress
+from registry.basemodel import ResolvedBase, resolve_base
+from registry.catalog.resolve import resolve
+from registry.catalog.results import PushResult
+from registry.datasets import resolve_dataset
+from registry.domain.actor import Actor
+from registry.domain.adapterdir import AdapterSource, read_adapter_dir
+from registry.domain.lineage import PushMetadata, Quantization
+from registry.domain.refs import Ref, validate_name
+from registry.domain.versions import BaseModel, EvalRecord, FileEntry, Manifest, ParentRef
+from registry.errors import InvalidAdapter, NotFound
+
+if TYPE_CHECKING:
+    from registry.catalog.service import Catalog
+
+__all__ = ["push"]
+
+
+def push(
+    catalog: Catalog,
+    actor: Actor,
+    source: str | os.PathLike[str],
+    name: str,
+    meta: PushMetadata,
+    progress: Progress | None = None,
+) -> PushResult:
+    validate_name(name)
+    with catalog.store.read() as records:
+        catalog.identity.allowed(records, actor, "push")
+    adapter = read_adapter_dir(source)
+    warnings = list(adapter.warnings)
+    resolved = _resolve_base(catalog, meta, adapter, progress)
+    warnings.extend(resolved.warnings)
+    datasets = tuple(resolve_dataset(d, catalog.hashes, progress) for d in meta.datasets)
+    parent = _parent(catalog, meta.parent) if meta.parent else None
+
+    files, new_bytes = _store_files(catalog, adapter, progress)
+    with catalog.store.write() as records:
+        catalog.identity.require(records, actor, "push")
+        at = catalog.clock()
+        aid = records.create_adapter(name, at, actor.name)
+        number = records.latest_number(aid) + 1
+        manifest = Manifest(
+            name=name,
+            version=number,
+            created_at=at,
+            created_by=actor.name,
+            description=meta.description,
+            files=files,
+            peft=adapter.facts,
+            base=resolved.base,
+            quantization=meta.quantization or Quantization(),
+            datasets=datasets,
+            training=meta.training,
+            parent=parent,
+        )
+        version_id = records.insert_version(aid, manifest)
+        records.insert_evals(
+            version_id, [EvalRecord(e.metric, e.value, e.dataset, at, actor.name, "push") for e in meta.evals]
+        )
+        catalog.audit.append(
+            records,
+            actor,
+            "push",
+            f"{name}:{number}",
+            {
+                "digest": manifest.digest,
+                "files": {f.path: f.sha256 for f in files},
+                "base": manifest.base.fingerprint or manifest.base.name,
+                "evals": [e.to_dict() for e in meta.evals],
+            },
+        )
+    return PushResult(
+        name=name,
+        version=number,
+        digest=manifest.digest,
+        size=manifest.size,
+        files=len(files),
+        new_bytes=new_bytes,
+        base=resolved.base,
+        warnings=tuple(warnings),
+    )
+
+
+def _resolve_base(
+    catalog: Catalog, meta: PushMetadata, adapter: AdapterSource, progress: Progress | None
+) -> ResolvedBase:
+    if meta.base:
+        return resolve_base(meta.base, meta.base_revision, catalog.hashes, progress)
+    recorded = adapter.facts.base_model_name_or_path
+    if not recorded:
+        return ResolvedBase(
+            base=BaseModel(revision=meta.base_revision),
+            directory=None,
+            warnings=("no base model recorded: pass --base (a model directory or a Hugging Face id)",),
+        )
+    try:
+        resolved = resolve_base(recorded, meta.base_revision, catalog.hashes, progress)
+    except NotFound:
+        resolved = ResolvedBase(
+            base=BaseModel(name=recorded, revision=meta.base_revision, source="unresolved"), directory=None
+        )
+    note = f"no --base given; using base_model_name_or_path {recorded!r} from the adapter config"
+    if resolved.base.fingerprint is None:
+        note += " (not found on this machine, so no content fingerprint); pass --base to fingerprint it"
+    return ResolvedBase(resolved.base, resolved.directory, resolved.files, (note,))
+
+
+def _parent(catalog: Catalog, text: str) -> ParentRef:
+    with catalog.store.read() as records:
+        found = resolve(records, Ref.parse(text))
+    return ParentRef(name=found.name, version=found.number, digest=found.digest)
+
+
+def _store_files(
+    catalog: Catalog, adapter: AdapterSource, progress: Progress | None
+) -> tuple[tuple[FileEntry, ...], int]:
+    entries = []
+    new_bytes = 0
+    for f in adapter.files:
+        blob = catalog.blobs.put(f.abspath, progress, f.path)
+        st = os.stat(f.abspath)
+        if (st.st_size, st.st_mtime_ns) != (f.size, f.mtime_ns) or blob.size != f.size:
+            raise InvalidAdapter(
+                f"{adapter.root / f.path} changed while it was being pushed; wait until the training job has "
+                "finished writing the adapter and push again",
+                str(adapter.root / f.path),
+            )
+        new_bytes += blob.size if blob.new else 0
+        entries.append(FileEntry(path=f.path, sha256=blob.sha256, size=blob.size))
+    return tuple(entries), new_bytes

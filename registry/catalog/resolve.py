@@ -1,0 +1,84 @@
+"""Resolving references to stored versions, and the state each version is in.
+
+Every lookup costs the same however many versions the registry holds: a name is found by its
+unique index, a version by (adapter, number) or digest prefix, a channel by its adapter's moves,
+and a state by the latest transition of the ids asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from registry.domain.refs import Ref
+from registry.domain.state import channel_targets, version_state
+from registry.errors import AmbiguousReference, IntegrityError, NotFound
+from registry.storage.records import Records, StoredVersion
+
+__all__ = ["adapter_id", "resolve", "state_of", "states_of"]
+
+
+def adapter_id(records: Records, name: str) -> int:
+    """The adapter's id, or :class:`NotFound` saying how to list the adapters."""
+    found = records.adapter_id(name)
+    if found is None:
+        raise NotFound(f"adapter {name!r} does not exist; `adapters ls` lists the adapters in this registry", name=name)
+    return found
+
+
+def resolve(records: Records, ref: Ref) -> StoredVersion:
+    """The version a reference points at: ``NAME``, ``NAME:N``, ``NAME@CHANNEL`` or ``NAME@sha256:...``."""
+    aid = adapter_id(records, ref.name)
+    if ref.version is not None:
+        found = records.version(aid, ref.version)
+        if found is None:
+            latest = records.latest_number(aid)
+            raise NotFound(
+                f"adapter {ref.name!r} has no version {ref.version}; versions are 1-{latest} (adapters ls {ref.name})",
+                name=ref.name,
+                version=ref.version,
+            )
+        return found
+    if ref.digest is not None:
+        matches = records.versions_with_digest(aid, ref.digest)
+        if not matches:
+            raise NotFound(
+                f"adapter {ref.name!r} has no version with digest sha256:{ref.digest}...; "
+                f"`adapters ls {ref.name}` shows the digests",
+                name=ref.name,
+            )
+        if len(matches) > 1:
+            raise AmbiguousReference(str(ref), [f"{v.ref} {v.digest}" for v in matches])
+        return matches[0]
+    if ref.channel is not None:
+        return resolve_channel(records, aid, ref.name, ref.channel)
+    latest_version = records.latest_version(aid)
+    if latest_version is None:
+        raise NotFound(f"adapter {ref.name!r} has no versions yet; push one with `adapters push`", name=ref.name)
+    return latest_version
+
+
+def resolve_channel(records: Records, aid: int, name: str, channel: str) -> StoredVersion:
+    targets = channel_targets(records.moves([aid]))
+    move = targets.get(channel)
+    if move is None:
+        known = f"its channels are {', '.join(targets)}" if targets else "it has not been released to any channel"
+        raise NotFound(
+            f"adapter {name!r} has no channel {channel!r} ({known}); release a version with "
+            f"`adapters release {name}:N --channel {channel}`",
+            name=name,
+        )
+    found = records.version(aid, move.version)
+    if found is None:  # a move always names a version of its adapter (foreign key)
+        raise IntegrityError(f"{name}@{channel} points to version {move.version}, which is not recorded")
+    return found
+
+
+def state_of(records: Records, version: StoredVersion) -> str:
+    return version_state([records.latest_transitions([version.id]).get(version.id)])
+
+
+def states_of(records: Records, version_ids: Sequence[int], *, every_version: bool = False) -> dict[int, str]:
+    """Each version's state. ``every_version``: the ids are all the registry's versions, so the latest
+    transitions are read in one grouped query instead of by id lists."""
+    latest = records.latest_transitions(None if every_version else version_ids)
+    return {vid: version_state([latest.get(vid)]) for vid in version_ids}

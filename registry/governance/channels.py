@@ -1,0 +1,232 @@
+"""Channel moves: release a version to a channel, roll a channel back, list channels.
+
+A channel is a movable pointer whose every move is an appended record; its target is the
+latest move (:func:`registry.domain.state.channel_targets`). A release is held to the channel's
+own policy (else the registry's); a rollback needs the role and, under a policy that requires
+them, a signature, but never re-evaluates the whole policy: an incident rollback is not blocked
+by a threshold that changed since.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from registry.domain import signing
+from registry.domain.actor import Actor
+from registry.domain.lifecycle import invalid_transition, next_state
+from registry.domain.policy import RuleResult, evaluate
+from registry.domain.records import ChannelMove
+from registry.domain.refs import Ref, validate_channel
+from registry.domain.state import channel_targets, version_state
+from registry.errors import InvalidInput, NotFound, PolicyNotMet
+from registry.governance.context import load_context
+from registry.governance.results import ActionResult, ChannelState
+from registry.governance.service import Governance, Version
+from registry.policies import ActivePolicy
+from registry.storage.records import Records
+
+__all__ = ["Channels"]
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """A release that passed its checks: the version, its state after, the channel's current target."""
+
+    version: Version
+    to_state: str
+    current: int | None  # version id the channel points to now
+    policy: ActivePolicy
+    results: tuple[RuleResult, ...]
+
+
+class Channels:
+    def __init__(self, governance: Governance) -> None:
+        self.g = governance
+        self.store = governance.store
+
+    def release(
+        self,
+        actor: Actor,
+        ref: Ref,
+        channel: str,
+        signer: signing.Signer | None,
+        reason: str | None = None,
+        prepare: Callable[[], Mapping[str, Any]] | None = None,
+        discard: Callable[[], None] | None = None,
+    ) -> ActionResult:
+        """Point ``channel`` at the version, if its policy allows.
+
+        ``prepare()`` (a merge) runs after the same checks have passed read-only and outside the
+        write lock; its result is recorded with the release. If the checks refuse when the release
+        is finally recorded, ``discard()`` removes what ``prepare`` made.
+        """
+        validate_channel(channel)
+        details: Mapping[str, Any] | None = None
+        if prepare is not None:
+            with self.store.read() as records:
+                self.g.identity.allowed(records, actor, "release")
+                if self._checks(records, ref, channel) is None:  # already released there
+                    return self._unchanged(actor, ref, channel)
+            details = prepare()
+        try:
+            with self.store.write() as records:
+                self.g.identity.require(records, actor, "release")
+                checked = self._checks(records, ref, channel)
+                if checked is None:
+                    if discard is not None:
+                        discard()
+                    return self._unchanged(actor, ref, channel)
+                return self._move(records, actor, "release", channel, checked, signer, reason, details)
+        except BaseException:
+            if discard is not None:
+                discard()
+            raise
+
+    def _checks(self, records: Records, ref: Ref, channel: str) -> _Checked | None:
+        """The release's checks, or None when the channel already points to the version."""
+        v = self.g.version(records, ref)
+        to_state = next_state(v.ref, v.state, "release")
+        current = channel_targets(records.moves([v.stored.adapter_id])).get(channel)
+        if current is not None and current.version == v.stored.number:
+            return None
+        active = self.g.policies.active(records, channel)
+        results = evaluate(active.policy, load_context(records, v.stored, channel))
+        if not all(r.passed for r in results):
+            raise PolicyNotMet("release", v.ref, active.policy, results)
+        current_id = _version_id(records, v.stored.adapter_id, current.version) if current else None
+        return _Checked(v, to_state, current_id, active, tuple(results))
+
+    def _unchanged(self, actor: Actor, ref: Ref, channel: str) -> ActionResult:
+        with self.store.read() as records:
+            v = self.g.version(records, ref)
+        return ActionResult(
+            "release", v.ref, v.digest, v.state, v.state, actor.name, self.g.clock(), channel=channel,
+            previous=v.ref, changed=False,
+        )  # fmt: skip
+
+    def rollback(
+        self, actor: Actor, name: str, channel: str, to: int | None, signer: signing.Signer | None, reason: str | None
+    ) -> ActionResult:
+        """Move ``channel`` back to the version it pointed to before (or to version ``to``)."""
+        validate_channel(channel)
+        with self.store.write() as records:
+            self.g.identity.require(records, actor, "rollback")
+            aid = records.adapter_id(name)
+            if aid is None:
+                raise NotFound(f"adapter {name!r} does not exist; `adapters ls` lists the adapters", name=name)
+            moves = records.moves([aid], channel)
+            if not moves:
+                raise NotFound(f"{name}@{channel} was never released, so there is nothing to roll back", name=name)
+            current = moves[-1].version
+            target = _rollback_target(records, aid, name, channel, moves, current, to)
+            v = self.g.version(records, Ref(name, version=target))
+            to_state = next_state(v.ref, v.state, "rollback")
+            checked = _Checked(
+                v, to_state, _version_id(records, aid, current), self.g.policies.active(records, channel), ()
+            )
+            return self._move(records, actor, "rollback", channel, checked, signer, reason, None)
+
+    def _move(
+        self,
+        records: Records,
+        actor: Actor,
+        action: str,
+        channel: str,
+        checked: _Checked,
+        signer: signing.Signer | None,
+        reason: str | None,
+        details: Mapping[str, Any] | None,
+    ) -> ActionResult:
+        v, policy = checked.version, checked.policy.policy
+        at = self.g.clock()
+        previous_number = records.versions_by_id([checked.current])[checked.current].number if checked.current else None
+        fields = {"action": action, "ref": v.ref, "digest": v.digest, "channel": channel, "policy": policy.digest,
+                  "actor": actor.name, "at": at}  # fmt: skip
+        payload, signature, fingerprint = self.g.signature(records, actor, policy, signer, fields)
+        move = ChannelMove(
+            id=0, name=v.stored.name, channel=channel, action=action, version=v.stored.number,
+            previous=previous_number, actor=actor.name, at=at, digest=v.digest, reason=reason,
+            policy_digest=policy.digest, key_fingerprint=fingerprint, signature=signature, signed_payload=payload,
+            details=dict(details) if details else None,
+        )  # fmt: skip
+        records.insert_move(v.stored.adapter_id, v.stored.id, checked.current, move)
+        if checked.to_state != v.state:
+            self.g.transition(records, actor, v, action, checked.to_state, reason, policy.digest)
+        previous = f"{v.stored.name}:{previous_number}" if previous_number is not None else None
+        self.g.audit.append(
+            records,
+            actor,
+            action,
+            v.ref,
+            {"digest": v.digest, "channel": channel, "previous": previous, "policy": policy.digest, "reason": reason,
+             "key": fingerprint, "signature": signature, "details": dict(details) if details else None},
+        )  # fmt: skip
+        return ActionResult(
+            action, v.ref, v.digest, checked.to_state, v.state, actor.name, at, policy.name, policy.digest, channel,
+            previous=previous, signed_with=fingerprint, results=checked.results, details=details,
+        )  # fmt: skip
+
+    def channels(self, name: str) -> list[ChannelState]:
+        """Each channel of an adapter: its current version and its full history."""
+        with self.store.read() as records:
+            aid = records.adapter_id(name)
+            if aid is None:
+                raise NotFound(f"adapter {name!r} does not exist; `adapters ls` lists the adapters", name=name)
+            moves = self.g.identity.keyring(records).moves(records.moves([aid]))
+            targets = channel_targets(moves)
+            versions = {v.number: v for v in records.versions_of([name])}
+            latest = records.latest_transitions([v.id for v in versions.values()])
+            out = []
+            for channel, last in targets.items():
+                state = version_state([latest.get(versions[last.version].id)])
+                history = tuple(m for m in moves if m.channel == channel)
+                out.append(ChannelState(name, channel, last.version, last.digest, state, history))
+            return out
+
+
+def _version_id(records: Records, adapter_id: int, number: int) -> int:
+    found = records.version(adapter_id, number)
+    if found is None:  # moves reference versions by foreign key
+        raise NotFound(f"version {number} of adapter #{adapter_id} is not recorded")
+    return found.id
+
+
+def _rollback_target(
+    records: Records, aid: int, name: str, channel: str, moves: Sequence[ChannelMove], current: int, to: int | None
+) -> int:
+    def revoked(number: int) -> bool:
+        stored = records.version(aid, number)
+        return (
+            stored is not None and version_state([records.latest_transitions([stored.id]).get(stored.id)]) == "revoked"
+        )
+
+    released = sorted({m.version for m in moves if m.action == "release"})
+    if to is not None:
+        if to not in released:
+            raise InvalidInput(
+                f"{name}:{to} was never released to {channel}; rollback can only return to a version released "
+                f"there before ({', '.join(map(str, released))})"
+            )
+        if to == current:
+            raise InvalidInput(f"{name}@{channel} already points to {name}:{to}")
+        if revoked(to):
+            raise invalid_transition(f"{name}:{to}", "revoked", "rollback")
+        return to
+    # Walk back the releases like a stack: the version the current one replaced when it was
+    # released, skipping revoked versions; repeated rollbacks keep walking back.
+    version, seen = current, {current}
+    while True:
+        releases = [m for m in moves if m.action == "release" and m.version == version]
+        previous = releases[-1].previous if releases else None
+        if previous is None or previous in seen:
+            raise NotFound(
+                f"{name}@{channel} has no earlier release to roll back to (it points to {name}:{current}); "
+                "use --to N for a version released there before",
+                name=name,
+            )
+        if not revoked(previous):
+            return previous
+        seen.add(previous)
+        version = previous

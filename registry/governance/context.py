@@ -1,0 +1,66 @@
+"""The one place a policy's view of a version is built.
+
+Governance (approve, reject, release), ``adapters policy check`` and the audit report all
+evaluate policies against a :class:`~registry.domain.policy.PolicyContext`; they get it from
+:func:`build_context` (given facts already loaded, as the report loads them in batches) or
+:func:`load_context` (which loads them for one version), so the three cannot see a version
+differently: the same evals, verifications, approvals with their signatures checked, channels
+released to, the author's key and the channel asked about.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from registry.domain.policy import PolicyContext
+from registry.domain.records import ApprovalRecord, ChannelMove
+from registry.domain.state import released_channels
+from registry.domain.verification import VerificationReport
+from registry.domain.versions import EvalRecord, Manifest
+from registry.identity import Identity, KeyRing
+from registry.storage.records import Records, StoredVersion
+
+__all__ = ["build_context", "load_context"]
+
+
+def build_context(
+    version: StoredVersion,
+    manifest: Manifest,
+    *,
+    evals: Sequence[EvalRecord],
+    verifications: Sequence[VerificationReport],
+    approvals: Sequence[ApprovalRecord],
+    adapter_moves: Sequence[ChannelMove],
+    author_key: str | None,
+    keyring: KeyRing,
+    channel: str | None = None,
+) -> PolicyContext:
+    """A version's policy context from its records (approvals' signatures are checked here)."""
+    return PolicyContext(
+        ref=version.ref,
+        manifest=manifest,
+        author_key=author_key,
+        evals=tuple(evals),
+        verifications=tuple(verifications),
+        approvals=keyring.approvals(approvals),
+        released_to=tuple(sorted(released_channels(adapter_moves, version.number))),
+        channel=channel,
+    )
+
+
+def load_context(records: Records, version: StoredVersion, channel: str | None = None) -> PolicyContext:
+    """:func:`build_context` for one version, loading its records."""
+    manifest = version.manifest()
+    ids = [version.id]
+    author = Identity.key(records, manifest.created_by)
+    return build_context(
+        version,
+        manifest,
+        evals=records.evals(ids).get(version.id, []),
+        verifications=records.verifications(ids).get(version.id, []),
+        approvals=records.approvals(ids).get(version.id, []),
+        adapter_moves=records.moves([version.adapter_id]),
+        author_key=author.fingerprint if author else None,
+        keyring=Identity.keyring(records),
+        channel=channel,
+    )
