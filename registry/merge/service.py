@@ -25,15 +25,12 @@ tensor at a time plus the adapter; the directory appears complete or not at all.
 from __future__ import annotations
 
 import json
-import math
 import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,15 +52,15 @@ from registry.domain.adapterdir import (
     ADAPTER_WEIGHTS,
     PROVENANCE_FILE,
     TensorInfo,
-    pattern_value,
     read_adapter_dir,
-    strip_peft_prefix,
 )
-from registry.domain.compat import base_modules, find_module, static_checks
+from registry.domain.compat import static_checks
 from registry.domain.refs import Ref
 from registry.domain.versions import Manifest
 from registry.errors import DestinationExists, InvalidInput, NotFound, PermissionDenied
 from registry.filehashes import FileHashCache
+from registry.merge.kernels import Transform, single_threaded_torch
+from registry.merge.plan import mergeable_method, plan_merge
 from registry.merge.results import METHOD, MergedFile, MergeOptions, MergeResult
 from registry.merge.shards import (
     FLOATING,
@@ -71,22 +68,15 @@ from registry.merge.shards import (
     code_of,
     numel,
     read_header,
-    read_tensor,
-    torch_dtype,
     write_shard,
 )
 
 if TYPE_CHECKING:
-    import torch
+    pass
 
 __all__ = ["Merger"]
 
 MERGE_RECORD = "adapters-merge.json"
-_PROMPT_TYPES = {"PROMPT_TUNING", "P_TUNING", "PREFIX_TUNING", "MULTITASK_PROMPT_TUNING", "CPT"}
-_UNSUPPORTED_OPTIONS = (
-    "layer_replication", "target_parameters", "trainable_token_indices", "use_qalora", "use_bdlora",
-    "velora_config", "kasa_config", "monteclora_config", "arrow_config", "alora_invocation_tokens",
-)  # fmt: skip
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".gguf")
 _TOKENIZER_FILES = re.compile(
     r"^(tokenizer(_config)?\.json|special_tokens_map\.json|added_tokens\.json|tokenizer\.model|vocab\.(json|txt)|merges\.txt|chat_template\.(json|jinja))$"
@@ -94,260 +84,6 @@ _TOKENIZER_FILES = re.compile(
 
 
 # -- the plan: which base tensor gets which operation ----------------------------------------
-
-
-@dataclass
-class _Lora:
-    a: str | None = None
-    b: str | None = None
-    magnitude: str | None = None
-    bias: str | None = None
-    base_layer: str | None = None
-    embedding: bool = False
-    scale: float = 1.0
-
-
-@dataclass
-class _Plan:
-    lora: dict[str, _Lora] = field(default_factory=dict)  # base weight name -> LoRA parts
-    bias: dict[str, tuple[str, float]] = field(default_factory=dict)  # base bias name -> (lora_B.bias key, scale)
-    replace: dict[str, str] = field(default_factory=dict)  # base tensor name -> adapter key
-    ia3: dict[str, str] = field(default_factory=dict)  # base weight name -> ia3_l key (its shape says rows or columns)
-    ia3_bias: dict[str, str] = field(default_factory=dict)  # base bias name -> ia3_l key
-
-    def targets(self) -> set[str]:
-        return {*self.lora, *self.bias, *self.replace, *self.ia3, *self.ia3_bias}
-
-
-def _scale(config: Mapping[str, Any], module: str) -> float:
-    r = pattern_value(config.get("rank_pattern") or {}, module, config["r"])
-    alpha = pattern_value(config.get("alpha_pattern") or {}, module, config["lora_alpha"])
-    return float(alpha / math.sqrt(r) if config.get("use_rslora") else alpha / r)
-
-
-def _refuse_unmergeable(config: Mapping[str, Any], ref: str) -> None:
-    peft_type = str(config.get("peft_type", "")).upper()
-    if peft_type in _PROMPT_TYPES:
-        raise InvalidInput(
-            f"{ref} is a {peft_type} adapter: it adds learned virtual tokens (or key/value prefixes) to the input "
-            "instead of changing weights, so there is nothing to fold into the base; serve it with peft"
-        )
-    if peft_type not in ("LORA", "IA3"):
-        raise InvalidInput(
-            f"{ref} is a {peft_type} adapter; the streaming merge handles LoRA (with rsLoRA, DoRA, patterns, biases, "
-            "embeddings, modules_to_save) and IA3. Merge it with peft's merge_and_unload instead"
-        )
-    for option in _UNSUPPORTED_OPTIONS:
-        if config.get(option):
-            raise InvalidInput(
-                f"{ref} uses {option}, which the streaming merge does not support; merge it with peft's merge_and_unload"
-            )
-
-
-def _plan(
-    config: Mapping[str, Any], tensors: Mapping[str, tuple[int, ...]], base: Mapping[str, tuple[int, ...]]
-) -> _Plan:
-    """Map every adapter tensor to the base tensor it changes; refuse tensors that map to nothing."""
-    modules = base_modules([TensorInfo(n, "", s) for n, s in base.items()])  # module -> weight shape
-    plan = _Plan()
-    peft_type = str(config["peft_type"]).upper()
-    saved = config.get("modules_to_save") or []
-    ff = config.get("feedforward_modules") or []
-    for key in sorted(tensors):
-        name = strip_peft_prefix(key)
-        path, _, leaf = name.rpartition(".")
-        for suffix in ("lora_A.weight", "lora_B.weight", "lora_B.bias", "lora_magnitude_vector.weight",
-                       "lora_magnitude_vector", "lora_embedding_A", "lora_embedding_B", "base_layer.weight", "ia3_l"):  # fmt: skip
-            if peft_type in ("LORA", "IA3") and name.endswith("." + suffix):
-                module_path = name[: -len(suffix) - 1]
-                module = find_module(module_path, modules)
-                if module is None:
-                    raise InvalidInput(
-                        f"adapter tensor {key}: the base has no module {module_path!r}; nothing to merge it into"
-                    )
-                _add(plan, config, module, suffix, key, ff)
-                break
-        else:
-            if leaf in ("weight", "bias") and any(path == s or path.endswith("." + s) for s in saved):
-                module = find_module(path, modules)
-                target = f"{module}.{leaf}" if module else None
-                if target is None or target not in base:
-                    raise InvalidInput(
-                        f"adapter tensor {key} (modules_to_save) has no counterpart {path}.{leaf} in the base"
-                    )
-                plan.replace[target] = key
-            else:
-                raise InvalidInput(f"adapter tensor {key} has no role the merge knows; nothing was written")
-    for weight, op in plan.lora.items():
-        if op.a is None or op.b is None:
-            if op.base_layer is not None and op.a is None and op.b is None:
-                plan.replace[weight] = op.base_layer  # a saved embedding copy without LoRA weights
-                continue
-            raise InvalidInput(f"{weight}: the adapter has only one of the LoRA A/B matrices; it is incomplete")
-    plan.lora = {w: op for w, op in plan.lora.items() if op.a is not None}
-    plan.ia3_bias = {b: key for b, key in plan.ia3_bias.items() if b in base}  # only where the base has a bias
-    return plan
-
-
-def _add(plan: _Plan, config: Mapping[str, Any], module: str, suffix: str, key: str, ff: Any) -> None:
-    weight, bias = f"{module}.weight", f"{module}.bias"
-    if suffix == "ia3_l":
-        feedforward = (
-            (re.fullmatch(ff, module) is not None)
-            if isinstance(ff, str)
-            else any(module == f or module.endswith("." + f) for f in ff)
-        )
-        plan.ia3[weight] = key
-        if not feedforward:
-            plan.ia3_bias[bias] = key
-        return
-    op = plan.lora.setdefault(weight, _Lora(scale=_scale(config, module)))
-    if suffix == "lora_A.weight":
-        op.a = key
-    elif suffix == "lora_B.weight":
-        op.b = key
-    elif suffix == "lora_embedding_A":
-        op.a, op.embedding = key, True
-    elif suffix == "lora_embedding_B":
-        op.b, op.embedding = key, True
-    elif suffix.startswith("lora_magnitude_vector"):
-        op.magnitude = key
-    elif suffix == "base_layer.weight":
-        op.base_layer = key
-    elif suffix == "lora_B.bias":
-        plan.bias[bias] = (key, op.scale)
-
-
-# -- the arithmetic ---------------------------------------------------------------------------
-
-
-def _t(x: torch.Tensor, flag: bool) -> torch.Tensor:
-    return x.T if flag else x
-
-
-_BLOCK_ELEMENTS = 1 << 20  # a float32 block of ~4 MB stays in cache: measured fastest here
-
-
-class _Workspace:
-    """Buffers reused from tensor to tensor. Allocating fresh multi-megabyte tensors for every weight
-    costs more in page faults than the arithmetic (measured: 74 ms against 13 ms for a 5632x2048
-    weight). Two output buffers alternate, so one can be written while the next tensor is computed."""
-
-    def __init__(self, max_bytes: int, max_elements: int, max_cols: int) -> None:
-        import torch
-
-        self.read = bytearray(max_bytes)
-        self.outs = [bytearray(max_elements * 4), bytearray(max_elements * 4)]  # room for float32 outputs
-        self.turn = 0
-        self.delta = torch.empty(max(max_elements, 1), dtype=torch.float32)
-        self.weight = torch.empty(max(_BLOCK_ELEMENTS, max_cols), dtype=torch.float32)  # a block is >= one row
-
-    def output(self, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-        import torch
-
-        self.turn ^= 1
-        return torch.frombuffer(self.outs[self.turn], dtype=dtype, count=numel(shape)).reshape(shape)
-
-
-def lora_fused(
-    w: torch.Tensor, b: torch.Tensor, a: torch.Tensor, scale: float, out: torch.Tensor, space: _Workspace
-) -> torch.Tensor:
-    """``W + (B @ A) * scale`` for a 16-bit output: one fused ``addmm`` per cache-sized block of rows.
-
-    Every element is computed in float32 (a fused multiply-add) and rounded once to the output
-    dtype. peft rounds once too when it upcasts the adapter to float32 (its default), twice when
-    the adapter's weights stay 16-bit (the delta is rounded before the add). Either way the two
-    results differ by at most ``2**-7 * (|W| + |delta|)`` for bfloat16 (``2**-10`` for float16);
-    in the default case they are nearly always identical. About 3x faster than the exact path.
-    """
-    rows, cols = w.shape
-    step = max(1, min(rows, _BLOCK_ELEMENTS // cols))
-    for start in range(0, rows, step):
-        end = min(start + step, rows)
-        block = space.weight[: (end - start) * cols].view(end - start, cols)
-        block.copy_(w[start:end])
-        block.addmm_(b[start:end], a, alpha=scale)
-        out[start:end].copy_(block)
-    return out
-
-
-def lora_blocked(
-    w: torch.Tensor, b: torch.Tensor, a: torch.Tensor, scale: float, out: torch.Tensor, space: _Workspace
-) -> torch.Tensor:
-    """``W + (B @ A) * scale`` in float32 into ``out``, with peft's operations in peft's order.
-
-    ``B @ A`` is one matmul, exactly the call peft makes (a matmul split into row blocks is not
-    bit-identical for wide matrices); the element-wise steps, exact at any blocking, then run
-    in cache-sized blocks of rows.
-    """
-    import torch
-
-    rows, cols = w.shape
-    delta = space.delta[: rows * cols].view(rows, cols)
-    torch.matmul(b, a, out=delta)
-    step = max(1, min(rows, _BLOCK_ELEMENTS // cols))
-    for start in range(0, rows, step):
-        end = min(start + step, rows)
-        block = delta[start:end]
-        base = space.weight[: (end - start) * cols].view(end - start, cols)
-        block.mul_(scale)
-        base.copy_(w[start:end])  # to float32 first: a float32 + float32 add is the fast kernel
-        block.add_(base)
-        out[start:end].copy_(block)
-    return out
-
-
-def lora_weight(w: torch.Tensor, op: _Lora, adapter: Mapping[str, torch.Tensor], fan_in_fan_out: bool) -> torch.Tensor:
-    """W' for one LoRA/DoRA module, in float32, in peft's order of operations."""
-    import torch
-
-    if op.a is None or op.b is None:  # _plan keeps only modules with both factors
-        raise InvalidInput(f"a LoRA module lacks its A or B matrix ({op.a or op.b}); the adapter is incomplete")
-    base = w.float()
-    transpose = op.embedding or fan_in_fan_out
-    delta = _t(adapter[op.b].float() @ adapter[op.a].float(), transpose) * op.scale
-    if op.magnitude is None:
-        return base + delta
-    # DoRA: the row norm of the adapted weight, as peft's get_weight_norm computes it
-    norm = torch.linalg.norm(_t(base, transpose) + 1 * _t(delta, transpose), dim=1)
-    factor = adapter[op.magnitude].float() / norm
-    factor = factor.view(1, -1) if op.embedding else _t(factor.view(-1, 1), fan_in_fan_out)
-    return factor * (base + delta)
-
-
-def nf4_roundtrip(w: torch.Tensor, quant_type: str, double_quant: bool) -> torch.Tensor:
-    """dequantize(quantize(W)) with bitsandbytes, as a 4-bit base held W during training."""
-    logging_quiet()
-    import bitsandbytes.functional as bnbf
-
-    packed, state = bnbf.quantize_4bit(
-        w.contiguous(), blocksize=64, compress_statistics=double_quant, quant_type=quant_type
-    )
-    result: torch.Tensor = bnbf.dequantize_4bit(packed, state)
-    return result.reshape(w.shape)
-
-
-@contextmanager
-def _single_threaded_torch() -> Iterator[None]:
-    """Compute on one core while the writer thread hashes and writes on the other.
-
-    torch's OpenMP workers busy-wait between parallel regions and would take the writer's core;
-    measured on 2 cores, one compute thread plus the writer is faster than two plus the writer.
-    """
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-def logging_quiet() -> None:
-    import logging
-
-    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 
 class Merger:
@@ -428,7 +164,7 @@ class Merger:
         progress: Progress | None,
     ) -> tuple[tuple[MergedFile, ...], int, int]:
         source = read_adapter_dir(adapter_dir)
-        _refuse_unmergeable(source.config, label)
+        method = mergeable_method(source.config, label)
         shards = _base_shards(base_dir)
         headers = {s: read_header(s) for s in shards}
         base_shapes = {t.name: t.shape for entries, _ in headers.values() for t in entries}
@@ -442,18 +178,18 @@ class Merger:
         for c in checks:
             if c.name in ("tensor-shapes", "tensor-modules") and c.passed is False:
                 raise InvalidInput(f"{label} does not fit this base, nothing was written: {c.message}")
-        plan = _plan(source.config, {t.name: t.shape for t in source.tensors}, base_shapes)
+        plan = plan_merge(method, source.config, {t.name: t.shape for t in source.tensors}, base_shapes)
         missing = plan.targets() - set(base_shapes)
         if missing:
             raise InvalidInput(
                 f"the base has no tensor {sorted(missing)[0]} that the adapter changes (lora_B.bias needs a base bias)"
             )
         targets = [t for entries, _ in headers.values() for t in entries if t.name in plan.targets()]
-        transform = _Transform(plan, adapter_dir / ADAPTER_WEIGHTS, source.config, manifest, options, targets)
+        transform = Transform(plan, adapter_dir / ADAPTER_WEIGHTS, source.config, manifest, options, targets)
         out_code = code_of(options.dtype) if options.dtype else None
         written: list[MergedFile] = []
         with (
-            _single_threaded_torch(),
+            single_threaded_torch(),
             temporary_sibling_dir(target) as tmp,
             ThreadPoolExecutor(max_workers=1) as syncer,
         ):
@@ -476,65 +212,6 @@ class Merger:
             fsync_dir(tmp)
             publish_dir(tmp, target)
         return files, transform.merged, transform.copied
-
-
-class _Transform:
-    """For each base tensor: its merged value, or None to copy it as it is (see the module doc)."""
-
-    def __init__(
-        self,
-        plan: _Plan,
-        weights: Path,
-        config: Mapping[str, Any],
-        manifest: Manifest,
-        options: MergeOptions,
-        targets: list[ShardTensor],
-    ) -> None:
-        from safetensors.torch import load_file
-
-        self.plan = plan
-        self.adapter = load_file(str(weights))
-        self.fan = bool(config.get("fan_in_fan_out", False))
-        self.roundtrip = options.base_precision == "nf4-dequantized"
-        self.quant = manifest.quantization
-        self.space = _Workspace(
-            max((t.nbytes for t in targets), default=0),
-            max((numel(t.shape) for t in targets), default=0),
-            max((t.shape[-1] for t in targets if t.shape), default=0),
-        )
-        self.factors = {
-            w: (self.adapter[op.b].float(), self.adapter[op.a].float()) for w, op in plan.lora.items() if op.a and op.b
-        }
-        self.merged = 0
-        self.copied = 0
-
-    def __call__(self, entry: ShardTensor, fd: int, code: str) -> Any:
-        plan, adapter, name = self.plan, self.adapter, entry.name
-        if name not in plan.targets():
-            self.copied += 1
-            return None
-        self.merged += 1
-        if name in plan.replace:
-            return adapter[plan.replace[name]]
-        if name in plan.lora:
-            return self._lora(entry, fd, code, plan.lora[name])
-        base = read_tensor(fd, entry).float()
-        if name in plan.bias:
-            key, scale = plan.bias[name]
-            return base + adapter[key].float() * scale
-        if name in plan.ia3:
-            return base * _t(adapter[plan.ia3[name]].float(), self.fan)
-        return base * adapter[plan.ia3_bias[name]].float().reshape(base.shape)
-
-    def _lora(self, entry: ShardTensor, fd: int, code: str, op: _Lora) -> Any:
-        w = self.adapter[op.base_layer] if op.base_layer else read_tensor(fd, entry, self.space.read)
-        if self.roundtrip and not op.embedding:
-            w = nf4_roundtrip(w, self.quant.method, self.quant.double_quant is not False)
-        if op.magnitude is None and not op.embedding and not self.fan and w.dim() == 2:
-            b, a = self.factors[entry.name]
-            kernel = lora_blocked if code in ("F32", "F64") else lora_fused
-            return kernel(w, b, a, op.scale, self.space.output(entry.shape, torch_dtype(code)), self.space)
-        return lora_weight(w, op, self.adapter, self.fan)
 
 
 def _json(path: Path) -> dict[str, Any]:

@@ -76,7 +76,7 @@ def test_merge_equals_peft_bit_for_bit_in_float32(
 
 
 def test_weights_taller_than_one_block_are_still_bit_identical(sqlite_reg: Registry, tmp_path: Path) -> None:
-    from registry.merge.service import _BLOCK_ELEMENTS
+    from registry.merge.kernels import _BLOCK_ELEMENTS
 
     rows_per_block = _BLOCK_ELEMENTS // 64  # hidden size 64
     base = tinymodels.save_base("llama", tmp_path / "tall", intermediate_size=2 * rows_per_block + 76)
@@ -246,7 +246,7 @@ def test_bad_inputs_write_nothing(sqlite_reg: Registry, llama, tmp_path: Path) -
 def test_a_failure_mid_merge_leaves_nothing(
     sqlite_reg: Registry, llama, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from registry.merge import service as merge_module
+    from registry.merge import kernels as merge_module
 
     sqlite_reg.push(llama.adapter, name="a", base=str(llama.base))
     calls = {"n": 0}

@@ -1,0 +1,116 @@
+"""Facts appended to a version: evals, verification reports, probe references."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import select
+
+from registry.domain.canonical import canonical_json
+from registry.domain.verification import VerificationReport
+from registry.domain.versions import EvalRecord
+from registry.storage.records._base import (
+    Queries,
+    StoredProbeReference,
+    _eval,
+)
+from registry.storage.tables import (
+    EVALS,
+    PROBE_REFERENCES,
+    VERIFICATIONS,
+)
+
+__all__ = ["FactQueries"]
+
+
+class FactQueries(Queries):
+    # -- evals, verifications, probe references -------------------------------------------------
+
+    def insert_evals(self, version_id: int, evals: Sequence[EvalRecord]) -> None:
+        if evals:
+            self._session.execute(
+                EVALS.insert(),
+                [
+                    {
+                        "version_id": version_id,
+                        "metric": e.metric,
+                        "value": e.value,
+                        "dataset": e.dataset,
+                        "recorded_at": e.recorded_at,
+                        "recorded_by": e.recorded_by,
+                        "source": e.source,
+                    }
+                    for e in evals
+                ],
+            )
+
+    def evals(self, version_ids: Sequence[int]) -> dict[int, list[EvalRecord]]:
+        out: dict[int, list[EvalRecord]] = defaultdict(list)
+        for r in self._by_version(EVALS, version_ids, EVALS.c.id):
+            out[r.version_id].append(_eval(r))
+        return out
+
+    def insert_verification(self, version_id: int, report: VerificationReport) -> int:
+        statement = (
+            VERIFICATIONS.insert()
+            .values(
+                version_id=version_id,
+                created_at=report.created_at,
+                created_by=report.created_by,
+                mode=report.mode,
+                passed=report.passed,
+                base_fingerprint=report.base_fingerprint,
+                report=canonical_json(report.to_dict()).decode("utf-8"),
+            )
+            .returning(VERIFICATIONS.c.id)
+        )
+        return int(self._session.execute(statement).scalar_one())
+
+    def verifications(self, version_ids: Sequence[int]) -> dict[int, list[VerificationReport]]:
+        out: dict[int, list[VerificationReport]] = defaultdict(list)
+        for r in self._by_version(VERIFICATIONS, version_ids, VERIFICATIONS.c.id):
+            out[r.version_id].append(VerificationReport.from_dict(json.loads(r.report), id=r.id))
+        return out
+
+    def probe_reference(self, version_id: int, base_fingerprint: str, settings: str) -> StoredProbeReference | None:
+        """The first probe reference recorded for a version, base and load setting."""
+        row = self._session.execute(
+            select(PROBE_REFERENCES)
+            .where(
+                PROBE_REFERENCES.c.version_id == version_id,
+                PROBE_REFERENCES.c.base_fingerprint == base_fingerprint,
+                PROBE_REFERENCES.c.settings == settings,
+            )
+            .order_by(PROBE_REFERENCES.c.id)
+            .limit(1)
+        ).first()
+        if row is None:
+            return None
+        return StoredProbeReference(row.id, row.sample, row.digest, row.created_at, row.created_by)
+
+    def insert_probe_reference(
+        self,
+        version_id: int,
+        verification_id: int,
+        base_fingerprint: str,
+        settings: str,
+        sample: Mapping[str, Any],
+        digest: str,
+        at: str,
+        by: str,
+    ) -> None:
+        self._session.execute(
+            PROBE_REFERENCES.insert().values(
+                version_id=version_id,
+                verification_id=verification_id,
+                base_fingerprint=base_fingerprint,
+                settings=settings,
+                sample=canonical_json(dict(sample)).decode("utf-8"),
+                digest=digest,
+                created_at=at,
+                created_by=by,
+            )
+        )

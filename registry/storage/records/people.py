@@ -1,0 +1,72 @@
+"""Users, their role grants and their keys."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from registry.storage.records._base import (
+    Queries,
+    RoleGrant,
+    StoredKey,
+    StoredUser,
+)
+from registry.storage.tables import (
+    ROLE_GRANTS,
+    USER_KEYS,
+    USERS,
+)
+
+__all__ = ["PeopleQueries"]
+
+
+class PeopleQueries(Queries):
+    # -- users, roles, keys ---------------------------------------------------------------------------
+
+    def user_count(self) -> int:
+        return int(self._session.execute(select(func.count()).select_from(USERS)).scalar_one())
+
+    def user(self, name: str) -> StoredUser | None:
+        row = self._session.execute(select(USERS).where(USERS.c.name == name)).first()
+        return StoredUser(row.name, row.created_at, row.created_by) if row is not None else None
+
+    def users(self) -> list[StoredUser]:
+        return [StoredUser(r.name, r.created_at, r.created_by) for r in self._all(select(USERS).order_by(USERS.c.name))]
+
+    def insert_user(self, name: str, at: str, by: str) -> None:
+        self._session.execute(USERS.insert().values(name=name, created_at=at, created_by=by))
+
+    def grants(self, user: str | None = None) -> list[RoleGrant]:
+        """Role grants, oldest first (one user's, or everyone's when None)."""
+        query = select(ROLE_GRANTS).order_by(ROLE_GRANTS.c.id)
+        if user is not None:
+            query = query.where(ROLE_GRANTS.c.user_name == user)
+        return [RoleGrant(r.user_name, r.role, r.granted_at, r.granted_by) for r in self._all(query)]
+
+    def insert_grant(self, grant: RoleGrant) -> None:
+        self._session.execute(
+            ROLE_GRANTS.insert().values(
+                user_name=grant.user, role=grant.role, granted_at=grant.granted_at, granted_by=grant.granted_by
+            )
+        )
+
+    def keys(self, user: str | None = None) -> list[StoredKey]:
+        """Registered public keys, oldest first (one user's, or everyone's when None)."""
+        query = select(USER_KEYS).order_by(USER_KEYS.c.id)
+        if user is not None:
+            query = query.where(USER_KEYS.c.user_name == user)
+        return [
+            StoredKey(r.id, r.user_name, r.public_key.encode("ascii"), r.fingerprint, r.added_at, r.added_by)
+            for r in self._all(query)
+        ]
+
+    def key_owners(self, fingerprint: str) -> list[str]:
+        """Users a key fingerprint was ever registered to."""
+        rows = self._all(select(USER_KEYS.c.user_name).where(USER_KEYS.c.fingerprint == fingerprint).distinct())
+        return sorted(r.user_name for r in rows)
+
+    def insert_key(self, user: str, public_key: bytes, fingerprint: str, at: str, by: str) -> None:
+        self._session.execute(
+            USER_KEYS.insert().values(
+                user_name=user, public_key=public_key.decode("ascii"), fingerprint=fingerprint, added_at=at, added_by=by
+            )
+        )
