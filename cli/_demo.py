@@ -123,67 +123,9 @@ def run_demo(group: click.Group, home: str | None, keep: bool) -> None:
         _step("The registry lives in one directory here (SQLite + a local blob store)")
         click.secho(f"$ export ADAPTERS_HOME={shlex.quote(str(registry_home))}", bold=True)
         with _embedded_registry(registry_home):
-            _step("Push the adapter with its facts: base (fingerprinted by content), lineage, evals")
-            run(
-                "push",
-                str(adapter_dir),
-                "--name",
-                "support-summarizer",
-                "--base",
-                str(base_dir),
-                "--quantization",
-                "nf4",
-                "--dataset",
-                f"name=support-tickets,license=cc-by-4.0,split=train,path={data}",
-                "--eval",
-                "accuracy=0.91",
-                "--eval",
-                "rougeL=0.47",
-                "--description",
-                "summarises support tickets",
-            )
-            _step("Push it again: a new version; identical files are stored once")
-            run(
-                "push",
-                str(adapter_dir),
-                "--name",
-                "support-summarizer",
-                "--base",
-                str(base_dir),
-                "--eval",
-                "accuracy=0.93",
-            )
-            _step("List and inspect")
-            run("ls")
-            run("show", "support-summarizer:1")
-            _step("Verify it fits the base: tensor shapes from headers, then a real load on a 4-bit NF4 base")
-            run("verify", "support-summarizer:1", "--base", str(base_dir))
-            _step("Govern it (default policy: one approval, the author may approve), release, roll back")
-            run("review", "support-summarizer:1")
-            run("approve", "support-summarizer:1", "--comment", "eval report reviewed")
-            run("release", "support-summarizer:1", "--channel", "production")
-            run("review", "support-summarizer:2")
-            run("approve", "support-summarizer:2")
-            merged = workdir / "support-summarizer-2-merged"
-            run("release", "support-summarizer:2", "--channel", "production", "--merge", "--out", str(merged))
-            diff = _compare_merged(base_dir, adapter_dir, merged)
-            click.echo(f"merged checkpoint vs PeftModel on the base: max |logits difference| = {diff:.2g}")
-            run("rollback", "support-summarizer", "--channel", "production", "--reason", "latency regression")
-            run("channels", "support-summarizer")
-            _step("A serving host pulls what production points to: every byte re-hashed, all or nothing")
-            out = workdir / "pulled"
-            run("pull", "support-summarizer@production", "-o", str(out))
-            diff = _compare_outputs(base_dir, adapter_dir, out)
-            click.echo(f"PeftModel.from_pretrained on the pulled directory: max |logits difference| = {diff:g}")
-            if diff != 0.0:
-                raise click.ClickException("the pulled adapter does not reproduce the original's outputs")
-            _step("Prove the history: a signed checkpoint kept outside the database, and the chain verified")
-            checkpoint = workdir / "checkpoint.json"
-            run("audit", "checkpoint", "--out", str(checkpoint))
-            run("audit", "verify", "--checkpoint", str(checkpoint))
-            _step("The auditor's report: every fact, approval, release and rollback, problems first")
-            report = workdir / "audit-report.html"
-            run("audit", "report", "support-summarizer", "--out", str(report))
+            _catalog(run, base_dir, adapter_dir, data)
+            _governance(run, workdir, base_dir, adapter_dir)
+            _serving_and_audit(run, workdir, base_dir, adapter_dir)
         _step("Done")
         click.echo("Every command above works as shown with ADAPTERS_HOME set as printed.")
     finally:
@@ -195,3 +137,51 @@ def run_demo(group: click.Group, home: str | None, keep: bool) -> None:
                 f"{workdir} (models, registry, merged checkpoint, audit report) was removed; "
                 "`adapters demo --keep` keeps it to look at"
             )
+
+
+def _catalog(run: Any, base_dir: Path, adapter_dir: Path, data: Path) -> None:
+    _step("Push the adapter with its facts: base (fingerprinted by content), lineage, evals")
+    run(
+        "push", str(adapter_dir), "--name", "support-summarizer", "--base", str(base_dir), "--quantization", "nf4",
+        "--dataset", f"name=support-tickets,license=cc-by-4.0,split=train,path={data}",
+        "--eval", "accuracy=0.91", "--eval", "rougeL=0.47", "--description", "summarises support tickets",
+    )  # fmt: skip
+    _step("Push it again: a new version; identical files are stored once")
+    run("push", str(adapter_dir), "--name", "support-summarizer", "--base", str(base_dir), "--eval", "accuracy=0.93")
+    _step("List and inspect")
+    run("ls")
+    run("show", "support-summarizer:1")
+    _step("Verify it fits the base: tensor shapes from headers, then a real load on a 4-bit NF4 base")
+    run("verify", "support-summarizer:1", "--base", str(base_dir))
+
+
+def _governance(run: Any, workdir: Path, base_dir: Path, adapter_dir: Path) -> None:
+    _step("Govern it (default policy: one approval, the author may approve), release, roll back")
+    run("review", "support-summarizer:1")
+    run("approve", "support-summarizer:1", "--comment", "eval report reviewed")
+    run("release", "support-summarizer:1", "--channel", "production")
+    run("review", "support-summarizer:2")
+    run("approve", "support-summarizer:2")
+    merged = workdir / "support-summarizer-2-merged"
+    run("release", "support-summarizer:2", "--channel", "production", "--merge", "--out", str(merged))
+    diff = _compare_merged(base_dir, adapter_dir, merged)
+    click.echo(f"merged checkpoint vs PeftModel on the base: max |logits difference| = {diff:.2g}")
+    run("rollback", "support-summarizer", "--channel", "production", "--reason", "latency regression")
+    run("channels", "support-summarizer")
+
+
+def _serving_and_audit(run: Any, workdir: Path, base_dir: Path, adapter_dir: Path) -> None:
+    _step("A serving host pulls what production points to: every byte re-hashed, all or nothing")
+    out = workdir / "pulled"
+    run("pull", "support-summarizer@production", "-o", str(out))
+    diff = _compare_outputs(base_dir, adapter_dir, out)
+    click.echo(f"PeftModel.from_pretrained on the pulled directory: max |logits difference| = {diff:g}")
+    if diff != 0.0:
+        raise click.ClickException("the pulled adapter does not reproduce the original's outputs")
+    _step("Prove the history: a signed checkpoint kept outside the database, and the chain verified")
+    checkpoint = workdir / "checkpoint.json"
+    run("audit", "checkpoint", "--out", str(checkpoint))
+    run("audit", "verify", "--checkpoint", str(checkpoint))
+    _step("The auditor's report: every fact, approval, release and rollback, problems first")
+    report = workdir / "audit-report.html"
+    run("audit", "report", "support-summarizer", "--out", str(report))

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 __all__ = [
+    "Output",
     "emit_json",
     "human_size",
     "progress_bars",
@@ -26,6 +27,36 @@ __all__ = [
 
 #: Files smaller than this get no progress bar.
 PROGRESS_MIN_BYTES = 64 << 20
+
+
+class Output:
+    """Where a command's result goes, decided once per command: JSON on stdout (the documented keys)
+    or a rendering for people; warnings and progress on stderr (no progress bars with JSON)."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.json = as_json
+
+    def result(self, value: Any, render: Callable[[Any], None]) -> None:
+        """Emit ``value``: its ``to_dict()`` (or a list of them) as JSON, else ``render(value)``."""
+        if self.json:
+            emit_json(plain(value))
+        else:
+            render(value)
+
+    def warn(self, message: str) -> None:
+        warn(message)
+
+    def progress(self) -> Any:
+        """A context manager giving a progress callback (None when bars are not wanted)."""
+        return progress_bars(not self.json)
+
+
+def plain(value: Any) -> Any:
+    """A result as JSON-ready data: ``to_dict()`` of a result object, element-wise for lists."""
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    to_dict = getattr(value, "to_dict", None)
+    return to_dict() if callable(to_dict) else value
 
 
 def emit_json(value: Any) -> None:

@@ -10,6 +10,7 @@ from cli._output import human_size, short_digest, stdout_console, table
 if TYPE_CHECKING:
     from registry import (
         ActionResult,
+        ActivePolicy,
         AuditVerification,
         ChannelState,
         Event,
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
         PolicyCheck,
         PullResult,
         PushResult,
+        UserInfo,
         VerificationReport,
         VersionInfo,
         VersionSummary,
@@ -27,12 +29,19 @@ __all__ = [
     "render_audit_log",
     "render_audit_verify",
     "render_channels",
+    "render_checkpoint",
+    "render_evals",
+    "render_keypair",
     "render_ls",
     "render_merge",
+    "render_policy",
     "render_policy_check",
+    "render_policy_set",
     "render_pull",
     "render_push",
     "render_show",
+    "render_user",
+    "render_users",
     "render_verification",
 ]
 
@@ -105,8 +114,19 @@ def _kv(pairs: Sequence[tuple[str, Any]]) -> Any:
 
 def render_show(info: VersionInfo) -> None:
     console = stdout_console()
+    for section in (_show_identity, _show_adapter, _show_base, _show_lineage, _show_records, _show_history):
+        section(console, info)
+    console.print()
+    files = [(f.path, human_size(f.size), f.sha256) for f in info.manifest.files]
+    console.print(table("Files", ["PATH", "SIZE", "SHA256"], files))
+
+
+def _when(at: str) -> str:
+    return at[:19].replace("T", " ")
+
+
+def _show_identity(console: Any, info: VersionInfo) -> None:
     m = info.manifest
-    p = m.peft
     channels = f"  channels: {', '.join(info.channels)}" if info.channels else ""
     console.print(f"[bold]{info.ref}[/bold]  {info.digest}  \\[{info.state}]{channels}", highlight=False)
     console.print(
@@ -119,6 +139,10 @@ def render_show(info: VersionInfo) -> None:
             ]
         )
     )
+
+
+def _show_adapter(console: Any, info: VersionInfo) -> None:
+    p = info.manifest.peft
     console.print("\n[bold underline]Adapter[/]")
     console.print(
         _kv(
@@ -137,11 +161,15 @@ def render_show(info: VersionInfo) -> None:
             ]
         )
     )
-    console.print("\n[bold underline]Base model[/]")
+
+
+def _show_base(console: Any, info: VersionInfo) -> None:
+    m = info.manifest
     q = m.quantization
     quant = q.method
     if q.double_quant is not None or q.compute_dtype:
         quant += f" (double quant: {q.double_quant}, compute dtype: {q.compute_dtype})"
+    console.print("\n[bold underline]Base model[/]")
     console.print(
         _kv(
             [
@@ -153,88 +181,60 @@ def render_show(info: VersionInfo) -> None:
             ]
         )
     )
+
+
+def _show_lineage(console: Any, info: VersionInfo) -> None:
+    m = info.manifest
     if m.datasets:
         console.print()
-        console.print(
-            table(
-                "Datasets",
-                ["NAME", "SPLIT", "ROWS", "LICENSE", "REVISION", "SHA256", "URI / PATH"],
-                [
-                    (d.name, d.split, d.rows, d.license, d.revision, short_digest(d.sha256, 16), d.uri or d.path)
-                    for d in m.datasets
-                ],
-            )
-        )
+        rows = [
+            (d.name, d.split, d.rows, d.license, d.revision, short_digest(d.sha256, 16), d.uri or d.path)
+            for d in m.datasets
+        ]
+        console.print(table("Datasets", ["NAME", "SPLIT", "ROWS", "LICENSE", "REVISION", "SHA256", "URI / PATH"], rows))
     if m.training:
         console.print("\n[bold underline]Training[/]")
         console.print(_kv(list(m.training.items())))
+
+
+def _show_records(console: Any, info: VersionInfo) -> None:
     if info.evals:
         console.print()
-        console.print(
-            table(
-                "Evaluations",
-                ["METRIC", "VALUE", "DATASET", "RECORDED", "BY"],
-                [
-                    (e.metric, f"{e.value:g}", e.dataset, e.recorded_at[:19].replace("T", " "), e.recorded_by)
-                    for e in info.evals
-                ],
-            )
-        )
+        evals = [(e.metric, f"{e.value:g}", e.dataset, _when(e.recorded_at), e.recorded_by) for e in info.evals]
+        console.print(table("Evaluations", ["METRIC", "VALUE", "DATASET", "RECORDED", "BY"], evals))
     console.print()
     if info.verifications:
         console.print()
+        reports = [
+            (v.id, _when(v.created_at), v.created_by, v.mode, "pass" if v.passed else "FAIL",
+             short_digest(v.base_fingerprint), v.device or "-", ", ".join(c.name for c in v.failures) or "-")
+            for v in info.verifications
+        ]  # fmt: skip
         console.print(
-            table(
-                "Verifications",
-                ["#", "WHEN", "BY", "MODE", "RESULT", "BASE", "DEVICE", "FAILED CHECKS"],
-                [
-                    (
-                        v.id,
-                        v.created_at[:19].replace("T", " "),
-                        v.created_by,
-                        v.mode,
-                        "pass" if v.passed else "FAIL",
-                        short_digest(v.base_fingerprint),
-                        v.device or "-",
-                        ", ".join(c.name for c in v.failures) or "-",
-                    )
-                    for v in info.verifications
-                ],
-            )
+            table("Verifications", ["#", "WHEN", "BY", "MODE", "RESULT", "BASE", "DEVICE", "FAILED CHECKS"], reports)
         )
     if info.approvals:
         console.print()
+        signed = {True: "valid", False: "INVALID", None: "no"}
+        approvals = [
+            (_when(a.at), a.actor, ", ".join(a.roles), a.decision, signed[a.signature_valid],
+             short_digest(a.policy_digest), a.comment)
+            for a in info.approvals
+        ]  # fmt: skip
         console.print(
-            table(
-                "Approvals",
-                ["WHEN", "WHO", "ROLES", "DECISION", "SIGNED", "POLICY", "COMMENT"],
-                [
-                    (
-                        a.at[:19].replace("T", " "),
-                        a.actor,
-                        ", ".join(a.roles),
-                        a.decision,
-                        {True: "valid", False: "INVALID", None: "no"}[a.signature_valid],
-                        short_digest(a.policy_digest),
-                        a.comment,
-                    )
-                    for a in info.approvals
-                ],
-            )
+            table("Approvals", ["WHEN", "WHO", "ROLES", "DECISION", "SIGNED", "POLICY", "COMMENT"], approvals)
         )
-    if info.history or info.releases:
-        console.print()
-        rows = [(t.at, t.actor, f"{t.action}: {t.from_state} -> {t.to_state}", t.reason) for t in info.history]
-        rows += [(m.at, m.actor, f"{m.action} to {m.channel}", m.reason) for m in info.releases]
-        console.print(
-            table(
-                "History",
-                ["WHEN", "WHO", "WHAT", "WHY"],
-                [(a[:19].replace("T", " "), b, c, d) for a, b, c, d in sorted(rows)],
-            )
-        )
+
+
+def _show_history(console: Any, info: VersionInfo) -> None:
+    if not (info.history or info.releases):
+        return
     console.print()
-    console.print(table("Files", ["PATH", "SIZE", "SHA256"], [(f.path, human_size(f.size), f.sha256) for f in m.files]))
+    rows = [(t.at, t.actor, f"{t.action}: {t.from_state} -> {t.to_state}", t.reason) for t in info.history]
+    rows += [(m.at, m.actor, f"{m.action} to {m.channel}", m.reason) for m in info.releases]
+    console.print(
+        table("History", ["WHEN", "WHO", "WHAT", "WHY"], [(_when(a), b, c, d) for a, b, c, d in sorted(rows)])
+    )
 
 
 def render_verification(report: VerificationReport) -> None:
@@ -374,4 +374,52 @@ def render_merge(result: MergeResult) -> None:
     )
     console.print(
         table(None, ["FILE", "SIZE", "SHA256"], [(f.path, human_size(f.size), f.sha256) for f in result.files])
+    )
+
+
+def render_evals(recorded: dict[str, Any]) -> None:
+    for e in recorded["evals"]:
+        dataset = f" on {e['dataset']}" if e["dataset"] else ""
+        print(f"{recorded['ref']}  {e['metric']} = {e['value']:g}{dataset}")
+
+
+def _scope(active: ActivePolicy) -> str:
+    return "registry" if active.scope == "*" else f"channel {active.scope}"
+
+
+def render_policy_set(active: ActivePolicy) -> None:
+    scope = "the registry" if active.scope == "*" else f"channel {active.scope}"
+    print(f"policy {active.policy.name!r} ({active.policy.digest}) is now active for {scope}")
+
+
+def render_policy(active: ActivePolicy) -> None:
+    origin = "built-in default" if active.builtin else f"set {active.set_at} by {active.set_by}"
+    print(f"# policy {active.policy.name!r} for the {_scope(active)} ({origin})\n# digest {active.policy.digest}")
+    print(active.policy.content.rstrip())
+
+
+def render_user(info: UserInfo) -> None:
+    print(f"{info.name}: roles {', '.join(info.roles) or 'none'}; key {info.key_fingerprint or 'none'}")
+
+
+def render_users(infos: Sequence[UserInfo]) -> None:
+    stdout_console().print(
+        table(
+            None,
+            ["USER", "ROLES", "KEY", "ADDED", "BY"],
+            [(i.name, ", ".join(i.roles), i.key_fingerprint, i.created_at[:19], i.created_by) for i in infos],
+        )
+    )
+
+
+def render_keypair(result: dict[str, str], user: str) -> None:
+    print(f"private key: {result['private_key']}  (keep it secret; use it with --key or ADAPTERS_KEY)")
+    print(f"public key:  {result['public_key']}  ({result['fingerprint']})")
+    print(f"register it: adapters users add {user} --public-key {result['public_key']}")
+
+
+def render_checkpoint(checkpoint: dict[str, Any]) -> None:
+    print(
+        f"checkpoint of {checkpoint['size']} events, head {checkpoint['head'][:16]}…, signed by {checkpoint['key']}: "
+        f"{checkpoint['path']}"
     )

@@ -19,9 +19,9 @@ if _typing.TYPE_CHECKING:
     from registry.domain.audit import Event, Finding
     from registry.domain.compat import Check
     from registry.domain.lineage import Dataset, Evaluation, PushMetadata, Quantization
-    from registry.domain.policy import RuleResult
     from registry.domain.records import ApprovalRecord, ChannelMove, TransitionRecord
     from registry.domain.refs import Ref
+    from registry.domain.rules import RuleResult
     from registry.domain.verification import VerificationReport
     from registry.domain.versions import BaseModel, EvalRecord, FileEntry, Manifest, VersionInfo, VersionSummary
     from registry.errors import (
@@ -95,7 +95,7 @@ _LOCATIONS = {
     "Ref": "registry.domain.refs",
     "Registry": "registry._registry",
     "RegistryError": "registry.errors",
-    "RuleResult": "registry.domain.policy",
+    "RuleResult": "registry.domain.rules",
     "Settings": "registry.settings",
     "StorageError": "registry.errors",
     "TransitionRecord": "registry.domain.records",

@@ -30,7 +30,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from registry.domain.policy import Policy, RuleResult
+    from registry.domain.policy import Policy
+    from registry.domain.rules import RuleResult
 
 __all__ = [
     "AmbiguousReference",

@@ -25,7 +25,7 @@ from registry.catalog.results import PushResult
 from registry.datasets import resolve_dataset
 from registry.domain.actor import Actor
 from registry.domain.adapterdir import AdapterSource, read_adapter_dir
-from registry.domain.lineage import PushMetadata, Quantization
+from registry.domain.lineage import Dataset, PushMetadata, Quantization
 from registry.domain.refs import Ref, validate_name
 from registry.domain.versions import BaseModel, EvalRecord, FileEntry, Manifest, ParentRef
 from registry.errors import InvalidAdapter, NotFound
@@ -55,6 +55,31 @@ def push(
     parent = _parent(catalog, meta.parent) if meta.parent else None
 
     files, new_bytes = _store_files(catalog, adapter, progress)
+    manifest = _record(catalog, actor, name, meta, adapter, resolved, datasets, parent, files)
+    return PushResult(
+        name=name,
+        version=manifest.version,
+        digest=manifest.digest,
+        size=manifest.size,
+        files=len(files),
+        new_bytes=new_bytes,
+        base=resolved.base,
+        warnings=tuple(warnings),
+    )
+
+
+def _record(
+    catalog: Catalog,
+    actor: Actor,
+    name: str,
+    meta: PushMetadata,
+    adapter: AdapterSource,
+    resolved: ResolvedBase,
+    datasets: tuple[Dataset, ...],
+    parent: ParentRef | None,
+    files: tuple[FileEntry, ...],
+) -> Manifest:
+    """The one write transaction of a push: the next version number, the version, its evals, the event."""
     with catalog.store.write() as records:
         catalog.identity.require(records, actor, "push")
         at = catalog.clock()
@@ -90,16 +115,7 @@ def push(
                 "evals": [e.to_dict() for e in meta.evals],
             },
         )
-    return PushResult(
-        name=name,
-        version=number,
-        digest=manifest.digest,
-        size=manifest.size,
-        files=len(files),
-        new_bytes=new_bytes,
-        base=resolved.base,
-        warnings=tuple(warnings),
-    )
+    return manifest
 
 
 def _resolve_base(

@@ -16,9 +16,9 @@ from typing import Any
 from registry.domain import signing
 from registry.domain.actor import Actor
 from registry.domain.lifecycle import invalid_transition, next_state
-from registry.domain.policy import RuleResult, evaluate
 from registry.domain.records import ChannelMove
 from registry.domain.refs import Ref, validate_channel
+from registry.domain.rules import RuleResult, evaluate
 from registry.domain.state import channel_targets, version_state
 from registry.errors import InvalidInput, NotFound, PolicyNotMet
 from registry.governance.context import load_context

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from registry.domain.policy import PolicyContext
 from registry.domain.records import ApprovalRecord, ChannelMove
+from registry.domain.rules import PolicyContext
 from registry.domain.state import released_channels
 from registry.domain.verification import VerificationReport
 from registry.domain.versions import EvalRecord, Manifest

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from registry.domain.policy import RuleResult
 from registry.domain.records import ChannelMove
+from registry.domain.rules import RuleResult
 
 __all__ = ["ActionResult", "ChannelState", "PolicyCheck"]
 

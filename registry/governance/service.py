@@ -19,9 +19,10 @@ from registry.domain import signing
 from registry.domain.actor import Actor
 from registry.domain.clock import Clock
 from registry.domain.lifecycle import next_state
-from registry.domain.policy import Policy, PolicyContext, RuleResult, approval_eligibility, counted_approvals, evaluate
+from registry.domain.policy import Policy
 from registry.domain.records import ApprovalRecord, TransitionRecord
 from registry.domain.refs import Ref
+from registry.domain.rules import PolicyContext, RuleResult, approval_eligibility, counted_approvals, evaluate
 from registry.domain.state import channels_pointing_to
 from registry.errors import InvalidInput, PermissionDenied, PolicyNotMet
 from registry.governance.context import load_context

@@ -43,7 +43,7 @@ from registry._io import (
     publish_dir,
     temporary_sibling_dir,
 )
-from registry.basemodel import resolve_base
+from registry.basemodel import ResolvedBase, resolve_base
 from registry.catalog.resolve import resolve, state_of
 from registry.catalog.service import Catalog
 from registry.domain.actor import Actor
@@ -110,18 +110,8 @@ class Merger:
                 )
         manifest = row.manifest()
         label = f"{manifest.name}:{manifest.version}"
-        spec = base or manifest.base.name
-        if not spec:
-            raise InvalidInput(f"{label} has no recorded base; pass --base DIR")
-        resolved = resolve_base(spec, None, self.hashes, progress)
-        if resolved.directory is None:
-            raise NotFound(f"base {spec!r} is not on this machine; pass --base with the base model's directory")
+        resolved, directory = self._base(manifest, label, base, options, progress)
         recorded, actual = manifest.base.fingerprint, resolved.base.fingerprint
-        if recorded and actual and recorded != actual and not options.allow_base_mismatch:
-            raise InvalidInput(
-                f"the base's weights ({actual[:19]}…) are not the ones {label} was trained on ({recorded[:19]}…); "
-                "merge into the recorded base, or pass --allow-base-mismatch (recorded)"
-            )
         warnings = _precision_warnings(manifest, options)
         target = Path(out).expanduser().absolute()
         if (
@@ -133,9 +123,7 @@ class Merger:
         with tempfile.TemporaryDirectory(prefix="adapters-merge-") as tmp:
             adapter_dir = Path(tmp)
             self.catalog.export_files(manifest, adapter_dir)
-            files, merged, copied = self._write(
-                manifest, label, resolved.directory, adapter_dir, target, options, progress
-            )
+            files, merged, copied = self._write(manifest, label, directory, adapter_dir, target, options, progress)
         return MergeResult(
             ref=label,
             digest=row.digest,
@@ -152,6 +140,24 @@ class Merger:
             seconds=time.perf_counter() - started,
             warnings=warnings,
         )
+
+    def _base(
+        self, manifest: Manifest, label: str, base: str | None, options: MergeOptions, progress: Progress | None
+    ) -> tuple[ResolvedBase, Path]:
+        """The base to merge into, on this machine, and the recorded one unless a mismatch is allowed."""
+        spec = base or manifest.base.name
+        if not spec:
+            raise InvalidInput(f"{label} has no recorded base; pass --base DIR")
+        resolved = resolve_base(spec, None, self.hashes, progress)
+        if resolved.directory is None:
+            raise NotFound(f"base {spec!r} is not on this machine; pass --base with the base model's directory")
+        recorded, actual = manifest.base.fingerprint, resolved.base.fingerprint
+        if recorded and actual and recorded != actual and not options.allow_base_mismatch:
+            raise InvalidInput(
+                f"the base's weights ({actual[:19]}…) are not the ones {label} was trained on ({recorded[:19]}…); "
+                "merge into the recorded base, or pass --allow-base-mismatch (recorded)"
+            )
+        return resolved, resolved.directory
 
     def _write(
         self,

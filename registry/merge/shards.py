@@ -212,6 +212,25 @@ class _Writer(threading.Thread):
         self.hasher.finish()
 
 
+def _output_header(
+    tensors: list[ShardTensor], metadata: dict[str, str], out_codes: dict[str, str]
+) -> tuple[bytes, int]:
+    """The output shard's JSON header (padded to 8 bytes) and the size of its data: the input's tensors,
+    names and shapes in the same order, with their output dtypes."""
+    out_header: dict[str, Any] = {"__metadata__": metadata} if metadata else {}
+    offset = 0
+    for t in tensors:
+        size = ITEMSIZE[out_codes[t.name]] * numel(t.shape)
+        out_header[t.name] = {
+            "dtype": out_codes[t.name],
+            "shape": list(t.shape),
+            "data_offsets": [offset, offset + size],
+        }
+        offset += size
+    encoded = json.dumps(out_header, separators=(",", ":")).encode("utf-8")
+    return encoded + b" " * (-len(encoded) % 8), offset
+
+
 def write_shard(
     src: Path,
     dst: Path,
@@ -230,18 +249,7 @@ def write_shard(
     """
     tensors, metadata = header if header is not None else read_header(src)
     out_codes = {t.name: (out_dtype if out_dtype and t.dtype in FLOATING else t.dtype) for t in tensors}
-    out_header: dict[str, Any] = {"__metadata__": metadata} if metadata else {}
-    offset = 0
-    for t in tensors:
-        size = ITEMSIZE[out_codes[t.name]] * numel(t.shape)
-        out_header[t.name] = {
-            "dtype": out_codes[t.name],
-            "shape": list(t.shape),
-            "data_offsets": [offset, offset + size],
-        }
-        offset += size
-    encoded = json.dumps(out_header, separators=(",", ":")).encode("utf-8")
-    encoded += b" " * (-len(encoded) % 8)
+    encoded, offset = _output_header(tensors, metadata, out_codes)
     data_start = 8 + len(encoded)
     total = data_start + offset
     changed = 0

@@ -257,6 +257,62 @@ def _key_check(model: Any, adapter_dir: Path) -> Check:
     return Check("adapter-keys", False, "; ".join(parts) + f"; first: {(missing or unexpected)[0]}", tuple(details))
 
 
+def _load_base(base_dir: Path, settings: LoadSettings) -> Any:
+    """The base in 4-bit through bitsandbytes, on the settings' device."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    dtype = getattr(torch, settings.compute_dtype)
+    quant = BitsAndBytesConfig(  # type: ignore[no-untyped-call]
+        load_in_4bit=True,
+        bnb_4bit_quant_type=settings.quant,
+        bnb_4bit_use_double_quant=settings.double_quant,
+        bnb_4bit_compute_dtype=dtype,
+    )
+    base = _model_class(base_dir).from_pretrained(
+        str(base_dir), quantization_config=quant, device_map={"": settings.device}, dtype=dtype
+    )
+    base.eval()
+    return base
+
+
+def _probe_checks(
+    model: Any, base: Any, device: str, reference: tuple[ProbeSample, str] | None
+) -> tuple[list[Check], ProbeSample | None]:
+    """Run the probe with the adapter on and off: finite outputs, an effect, agreement with the reference."""
+    import torch
+
+    vocab = int(getattr(base.config, "vocab_size", 0) or 0)
+    if vocab <= 0:
+        return [Check("probe", None, "not run: the base config gives no vocab_size for the probe input")], None
+    token_ids = _probe_ids(vocab)
+    ids = torch.tensor([token_ids], device=device)
+    try:
+        adapted = _outputs(model, ids)
+        with model.disable_adapter():
+            plain = _outputs(model, ids)
+    except Exception as exc:  # a kernel or shape error inside the model: the adapter does not run here
+        return [Check("probe", False, f"running the probe input failed: {type(exc).__name__}: {exc}")], None
+    finite = bool(torch.isfinite(adapted).all()) and bool(torch.isfinite(plain).all())
+    checks = [
+        Check(
+            "finite-outputs",
+            finite,
+            "the probe's outputs are finite" if finite else "the probe's outputs contain NaN or infinity",
+        )
+    ]
+    effect = float((adapted - plain).abs().max())
+    scale = max(1.0, float(plain.abs().max()))
+    if effect <= _NO_EFFECT * scale:
+        checks.append(Check("adapter-effect", False, "adapter has no effect on the base outputs"))
+    else:
+        checks.append(Check("adapter-effect", True, f"the adapter changes the outputs (max |difference| {effect:.3g})"))
+    sample = _sample(token_ids, adapted)
+    if reference is not None:
+        checks.append(compare_to_reference(sample, reference[0], reference[1]))
+    return checks, sample
+
+
 def run_load_check(
     base_dir: Path,
     adapter_dir: Path,
@@ -269,79 +325,30 @@ def run_load_check(
     logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
     import torch
     from peft import PeftModel
-    from transformers import BitsAndBytesConfig
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     device = settings.device
-    dtype = getattr(torch, settings.compute_dtype)
     libraries = library_versions()
     device_name = _device_name(device)
-    checks: list[Check] = []
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    quant = BitsAndBytesConfig(  # type: ignore[no-untyped-call]
-        load_in_4bit=True,
-        bnb_4bit_quant_type=settings.quant,
-        bnb_4bit_use_double_quant=settings.double_quant,
-        bnb_4bit_compute_dtype=dtype,
-    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        base = _model_class(base_dir).from_pretrained(
-            str(base_dir), quantization_config=quant, device_map={"": device}, dtype=dtype
-        )
-        base.eval()
+        base = _load_base(base_dir, settings)
         try:
             model = PeftModel.from_pretrained(base, str(adapter_dir))
         except Exception as exc:  # peft/torch raise many kinds (size mismatch, KeyError, ValueError)
-            checks.append(Check("adapter-load", False, f"peft could not attach the adapter to the base: {exc}"))
+            failed = Check("adapter-load", False, f"peft could not attach the adapter to the base: {exc}")
             peak, kind = _peak_memory(device)
-            return LoadOutcome(tuple(checks), device_name, libraries, time.perf_counter() - start, peak, kind)
+            return LoadOutcome((failed,), device_name, libraries, time.perf_counter() - start, peak, kind)
     load_seconds = time.perf_counter() - start
     model.eval()
-    checks.append(
-        Check(
-            "adapter-load",
-            True,
-            f"base loaded in 4-bit ({settings.quant}) on {device} and adapter attached in {load_seconds:.2f} s",
-        )
-    )
-    checks.append(_key_check(model, adapter_dir))
-
-    vocab = int(getattr(base.config, "vocab_size", 0) or 0)
-    if vocab <= 0:
-        checks.append(Check("probe", None, "not run: the base config gives no vocab_size for the probe input"))
-        peak, kind = _peak_memory(device)
-        return LoadOutcome(tuple(checks), device_name, libraries, load_seconds, peak, kind)
-    token_ids = _probe_ids(vocab)
-    ids = torch.tensor([token_ids], device=device)
-    try:
-        adapted = _outputs(model, ids)
-        with model.disable_adapter():
-            plain = _outputs(model, ids)
-    except Exception as exc:  # a kernel or shape error inside the model: the adapter does not run here
-        checks.append(Check("probe", False, f"running the probe input failed: {type(exc).__name__}: {exc}"))
-        peak, kind = _peak_memory(device)
-        return LoadOutcome(tuple(checks), device_name, libraries, load_seconds, peak, kind)
-    finite = bool(torch.isfinite(adapted).all()) and bool(torch.isfinite(plain).all())
-    checks.append(
-        Check(
-            "finite-outputs",
-            finite,
-            "the probe's outputs are finite" if finite else "the probe's outputs contain NaN or infinity",
-        )
-    )
-    effect = float((adapted - plain).abs().max())
-    scale = max(1.0, float(plain.abs().max()))
-    if effect <= _NO_EFFECT * scale:
-        checks.append(Check("adapter-effect", False, "adapter has no effect on the base outputs"))
-    else:
-        checks.append(Check("adapter-effect", True, f"the adapter changes the outputs (max |difference| {effect:.3g})"))
-    sample = _sample(token_ids, adapted)
-    if reference is not None:
-        checks.append(compare_to_reference(sample, reference[0], reference[1]))
+    loaded = f"base loaded in 4-bit ({settings.quant}) on {device} and adapter attached in {load_seconds:.2f} s"
+    checks = [Check("adapter-load", True, loaded), _key_check(model, adapter_dir)]
+    probe, sample = _probe_checks(model, base, device, reference)
+    checks += probe
     peak, kind = _peak_memory(device)
     del model, base
     gc.collect()

@@ -9,8 +9,9 @@ import pytest
 
 from registry.domain.adapterdir import PeftFacts
 from registry.domain.lineage import Dataset, Quantization
-from registry.domain.policy import Policy, PolicyContext, approval_eligibility, evaluate
+from registry.domain.policy import Policy
 from registry.domain.records import ApprovalRecord
+from registry.domain.rules import PolicyContext, approval_eligibility, evaluate
 from registry.domain.verification import VerificationReport
 from registry.domain.versions import BaseModel, EvalRecord, Manifest
 from registry.errors import PolicyError

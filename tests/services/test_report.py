@@ -347,7 +347,9 @@ def test_the_reports_policy_checks_equal_policy_check_for_every_version(team, ti
             "name": expected["policy"],
             "digest": expected["policy_digest"],
         }
-        released_to = sorted({e["channel"] for e in v["lifecycle"] if e["kind"] == "channel" and e["action"] == "release"})
+        released_to = sorted(
+            {e["channel"] for e in v["lifecycle"] if e["kind"] == "channel" and e["action"] == "release"}
+        )
         assert [c["channel"] for c in v["channel_policies"]] == released_to
         for c in v["channel_policies"]:
             expected = alice.check_policy(v["ref"], channel=c["channel"]).to_dict()

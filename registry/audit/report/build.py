@@ -32,9 +32,9 @@ from registry.audit.report.sections import (
 from registry.catalog.resolve import adapter_id, resolve
 from registry.domain.canonical import canonical_json, sha256_digest
 from registry.domain.clock import Clock
-from registry.domain.policy import evaluate
 from registry.domain.records import ChannelMove
 from registry.domain.refs import Ref
+from registry.domain.rules import evaluate
 from registry.domain.state import channel_targets, version_state
 from registry.domain.versions import Manifest
 from registry.errors import InvalidInput

@@ -191,131 +191,211 @@ def _channels(adapter: Mapping[str, Any]) -> str:
 
 
 def _version(v: Mapping[str, Any]) -> str:
-    a, b, q, lin = v["adapter"], v["base"], v["quantization"], v["lineage"]
-    parts = [
+    head = (
         f'<section class="version" id="{_anchor(v["ref"])}"><h3>{escape(v["ref"])} '
-        f'<span class="state {escape(v["state"])}">{escape(v["state"])}</span></h3>',
-        "<h4>Identity</h4>",
-        _kv(
-            [
-                ("digest", _mono(v["digest"])),
-                ("created", f"{_e(v['created_at'])} by {_e(v['created_by'])}"),
-                ("description", _e(v["description"])),
-                ("size", f"{v['size']:,} bytes in {len(v['files'])} files"),
-            ]
-        ),
-        _table(["file", "size", "sha256"], [[_e(f["path"]), f"{f['size']:,}", _mono(f["sha256"])] for f in v["files"]]),
-        "<h4>Adapter</h4>",
-        _kv(
-            [
-                ("PEFT type", _e(a["peft_type"])),
-                ("rank r / alpha", f"{_e(a['r'])} / {_e(a['lora_alpha'])}"),
-                ("rsLoRA / DoRA", f"{_e(a['use_rslora'])} / {_e(a['use_dora'])}"),
-                ("target modules", _e(a["target_modules"])),
-                ("modules to save", _e(a["modules_to_save"])),
-                ("rank / alpha patterns", f"{_e(a['rank_pattern'])} / {_e(a['alpha_pattern'])}"),
-                (
-                    "trainable parameters",
-                    f"{a['trainable_parameters']:,} in {a['tensors']} tensors ({_e(a['dtypes'])})",
-                ),
-            ]
-        ),
-        "<h4>Base model</h4>",
-        _kv(
-            [
-                ("name", _e(b["name"])),
-                ("revision", _e(b["revision"])),
-                (
-                    "fingerprint",
-                    _mono(b["fingerprint"])
-                    if b["fingerprint"]
-                    else '<span class="warning">none: the base was not found at push</span>',
-                ),
-                (
-                    "training quantization",
-                    f"{_e(q['method'])} (double quant {_e(q['double_quant'])}, compute {_e(q['compute_dtype'])})",
-                ),
-            ]
-        ),
-        "<h4>Lineage</h4>",
-        _table(
-            ["dataset", "uri", "revision", "sha256", "license", "rows", "split"],
-            [
+        f'<span class="state {escape(v["state"])}">{escape(v["state"])}</span></h3>'
+    )
+    return head + "".join(section(v) for section in _SECTIONS) + "</section>"
+
+
+def _identity(v: Mapping[str, Any]) -> str:
+    return "".join(
+        [
+            "<h4>Identity</h4>",
+            _kv(
                 [
-                    _e(d["name"]),
-                    _e(d["uri"] or d["path"]),
-                    _e(d["revision"]),
-                    _mono(d["sha256"]),
-                    _e(d["license"]),
-                    _e(d["rows"]),
-                    _e(d["split"]),
+                    ("digest", _mono(v["digest"])),
+                    ("created", f"{_e(v['created_at'])} by {_e(v['created_by'])}"),
+                    ("description", _e(v["description"])),
+                    ("size", f"{v['size']:,} bytes in {len(v['files'])} files"),
                 ]
-                for d in lin["datasets"]
-            ],
-            "no datasets recorded",
-        ),
-        _kv(
-            [
-                ("training parameters", _e(lin["training"])),
-                (
-                    "parent version",
-                    f"{_e(lin['parent']['name'])}:{_e(lin['parent']['version'])} {_mono(lin['parent']['digest'])}"
-                    if lin["parent"]
-                    else _e(None),
-                ),
-            ]
-        ),
-        "<h4>Evaluation</h4>",
-        _table(
-            ["metric", "value", "dataset", "recorded", "by", "threshold", "result"],
-            [
+            ),
+            _table(
+                ["file", "size", "sha256"], [[_e(f["path"]), f"{f['size']:,}", _mono(f["sha256"])] for f in v["files"]]
+            ),
+        ]
+    )
+
+
+def _adapter_facts(v: Mapping[str, Any]) -> str:
+    a = v["adapter"]
+    return "".join(
+        [
+            "<h4>Adapter</h4>",
+            _kv(
                 [
-                    _e(e["metric"]),
-                    f"{e['value']:g}",
-                    _e(e["dataset"]),
-                    _e(e["recorded_at"]),
-                    _e(e["recorded_by"]),
-                    _e(e["threshold"]),
-                    _verdict(e["passed"]),
+                    ("PEFT type", _e(a["peft_type"])),
+                    ("rank r / alpha", f"{_e(a['r'])} / {_e(a['lora_alpha'])}"),
+                    ("rsLoRA / DoRA", f"{_e(a['use_rslora'])} / {_e(a['use_dora'])}"),
+                    ("target modules", _e(a["target_modules"])),
+                    ("modules to save", _e(a["modules_to_save"])),
+                    ("rank / alpha patterns", f"{_e(a['rank_pattern'])} / {_e(a['alpha_pattern'])}"),
+                    (
+                        "trainable parameters",
+                        f"{a['trainable_parameters']:,} in {a['tensors']} tensors ({_e(a['dtypes'])})",
+                    ),
                 ]
-                for e in v["evaluation"]
-            ],
-        ),
-        "<h4>Verification</h4>",
-        "".join(_verification(r) for r in v["verification"]) or '<p class="na">never verified</p>',
-        "<h4>Approvals</h4>",
-        _table(
-            ["when", "who", "roles", "decision", "comment", "policy", "signature"],
-            [
+            ),
+        ]
+    )
+
+
+def _base(v: Mapping[str, Any]) -> str:
+    b = v["base"]
+    q = v["quantization"]
+    return "".join(
+        [
+            "<h4>Base model</h4>",
+            _kv(
                 [
-                    _e(x["at"]),
-                    _e(x["actor"]),
-                    _e(x["roles"]),
-                    _e(x["decision"]),
-                    _e(x["comment"]),
-                    _mono((x["policy_digest"] or "")[:19]),
-                    (_verdict(x["signature_valid"]) + f" {_mono((x['key_fingerprint'] or '')[:19])}")
-                    if x["signature_valid"] is not None
-                    else '<span class="na">unsigned</span>',
+                    ("name", _e(b["name"])),
+                    ("revision", _e(b["revision"])),
+                    (
+                        "fingerprint",
+                        _mono(b["fingerprint"])
+                        if b["fingerprint"]
+                        else '<span class="warning">none: the base was not found at push</span>',
+                    ),
+                    (
+                        "training quantization",
+                        f"{_e(q['method'])} (double quant {_e(q['double_quant'])}, compute {_e(q['compute_dtype'])})",
+                    ),
                 ]
-                for x in v["approvals"]
-            ],
-        ),
-        "<h4>Lifecycle</h4>",
-        _table(
-            ["when", "who", "what", "reason", "policy", "signature", "merged checkpoint"],
-            [_lifecycle_row(x) for x in v["lifecycle"]],
-        ),
-        "<h4>Policy check</h4>",
-        f"<p>{escape(v['policy']['name'])} {_mono(v['policy']['digest'][:19])}: {_verdict(v['policy']['passed'])}</p>",
-        _table(
-            ["rule", "result", "why"],
-            [[_e(r["rule"]), _verdict(r["passed"]), _e(r["message"])] for r in v["policy"]["results"]],
-            "the policy has no rules",
-        ),
-        "</section>",
-    ]
-    return "".join(parts)
+            ),
+        ]
+    )
+
+
+def _lineage_tables(v: Mapping[str, Any]) -> str:
+    lin = v["lineage"]
+    return "".join(
+        [
+            "<h4>Lineage</h4>",
+            _table(
+                ["dataset", "uri", "revision", "sha256", "license", "rows", "split"],
+                [
+                    [
+                        _e(d["name"]),
+                        _e(d["uri"] or d["path"]),
+                        _e(d["revision"]),
+                        _mono(d["sha256"]),
+                        _e(d["license"]),
+                        _e(d["rows"]),
+                        _e(d["split"]),
+                    ]
+                    for d in lin["datasets"]
+                ],
+                "no datasets recorded",
+            ),
+            _kv(
+                [
+                    ("training parameters", _e(lin["training"])),
+                    (
+                        "parent version",
+                        f"{_e(lin['parent']['name'])}:{_e(lin['parent']['version'])} {_mono(lin['parent']['digest'])}"
+                        if lin["parent"]
+                        else _e(None),
+                    ),
+                ]
+            ),
+        ]
+    )
+
+
+def _evaluation(v: Mapping[str, Any]) -> str:
+    return "".join(
+        [
+            "<h4>Evaluation</h4>",
+            _table(
+                ["metric", "value", "dataset", "recorded", "by", "threshold", "result"],
+                [
+                    [
+                        _e(e["metric"]),
+                        f"{e['value']:g}",
+                        _e(e["dataset"]),
+                        _e(e["recorded_at"]),
+                        _e(e["recorded_by"]),
+                        _e(e["threshold"]),
+                        _verdict(e["passed"]),
+                    ]
+                    for e in v["evaluation"]
+                ],
+            ),
+        ]
+    )
+
+
+def _verifications(v: Mapping[str, Any]) -> str:
+    return "".join(
+        [
+            "<h4>Verification</h4>",
+            "".join(_verification(r) for r in v["verification"]) or '<p class="na">never verified</p>',
+        ]
+    )
+
+
+def _approvals(v: Mapping[str, Any]) -> str:
+    return "".join(
+        [
+            "<h4>Approvals</h4>",
+            _table(
+                ["when", "who", "roles", "decision", "comment", "policy", "signature"],
+                [
+                    [
+                        _e(x["at"]),
+                        _e(x["actor"]),
+                        _e(x["roles"]),
+                        _e(x["decision"]),
+                        _e(x["comment"]),
+                        _mono((x["policy_digest"] or "")[:19]),
+                        (_verdict(x["signature_valid"]) + f" {_mono((x['key_fingerprint'] or '')[:19])}")
+                        if x["signature_valid"] is not None
+                        else '<span class="na">unsigned</span>',
+                    ]
+                    for x in v["approvals"]
+                ],
+            ),
+        ]
+    )
+
+
+def _lifecycle(v: Mapping[str, Any]) -> str:
+    return "".join(
+        [
+            "<h4>Lifecycle</h4>",
+            _table(
+                ["when", "who", "what", "reason", "policy", "signature", "merged checkpoint"],
+                [_lifecycle_row(x) for x in v["lifecycle"]],
+            ),
+        ]
+    )
+
+
+def _policy_check(v: Mapping[str, Any]) -> str:
+    return "".join(
+        [
+            "<h4>Policy check</h4>",
+            f"<p>{escape(v['policy']['name'])} {_mono(v['policy']['digest'][:19])}: {_verdict(v['policy']['passed'])}</p>",
+            _table(
+                ["rule", "result", "why"],
+                [[_e(r["rule"]), _verdict(r["passed"]), _e(r["message"])] for r in v["policy"]["results"]],
+                "the policy has no rules",
+            ),
+        ]
+    )
+
+
+_SECTIONS = (
+    _identity,
+    _adapter_facts,
+    _base,
+    _lineage_tables,
+    _evaluation,
+    _verifications,
+    _approvals,
+    _lifecycle,
+    _policy_check,
+)
 
 
 def _lifecycle_row(x: Mapping[str, Any]) -> list[str]:

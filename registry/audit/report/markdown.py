@@ -63,9 +63,14 @@ def _mermaid(lineage: Mapping[str, Any]) -> str:
 
 
 def _version(v: Mapping[str, Any]) -> list[str]:
-    a, b, q, lin = v["adapter"], v["base"], v["quantization"], v["lineage"]
-    out = [
-        f"### {v['ref']} ({v['state']})\n",
+    out = [f"### {v['ref']} ({v['state']})\n"]
+    for section in _VERSION_SECTIONS:
+        out += section(v)
+    return out
+
+
+def _identity(v: Mapping[str, Any]) -> list[str]:
+    return [
         "#### Identity\n",
         _kv(
             [
@@ -76,6 +81,12 @@ def _version(v: Mapping[str, Any]) -> list[str]:
             ]
         ),
         _table(["file", "size", "sha256"], [[f["path"], f"{f['size']:,}", f"`{f['sha256']}`"] for f in v["files"]]),
+    ]
+
+
+def _adapter(v: Mapping[str, Any]) -> list[str]:
+    a = v["adapter"]
+    return [
         "#### Adapter\n",
         _kv(
             [
@@ -91,21 +102,30 @@ def _version(v: Mapping[str, Any]) -> list[str]:
                 ),
             ]
         ),
+    ]
+
+
+def _base(v: Mapping[str, Any]) -> list[str]:
+    b, q = v["base"], v["quantization"]
+    fingerprint = f"`{b['fingerprint']}`" if b["fingerprint"] else "**none: the base was not found at push**"
+    quantization = f"{q['method']} (double quant {_c(q['double_quant'])}, compute {_c(q['compute_dtype'])})"
+    return [
         "#### Base model\n",
         _kv(
             [
                 ("name", b["name"]),
                 ("revision", b["revision"]),
-                (
-                    "fingerprint",
-                    f"`{b['fingerprint']}`" if b["fingerprint"] else "**none: the base was not found at push**",
-                ),
-                (
-                    "training quantization",
-                    f"{q['method']} (double quant {_c(q['double_quant'])}, compute {_c(q['compute_dtype'])})",
-                ),
+                ("fingerprint", fingerprint),
+                ("training quantization", quantization),
             ]
         ),
+    ]
+
+
+def _lineage(v: Mapping[str, Any]) -> list[str]:
+    lin = v["lineage"]
+    parent = lin["parent"]
+    return [
         "#### Lineage\n",
         _table(
             ["dataset", "uri", "revision", "sha256", "license", "rows", "split"],
@@ -126,32 +146,23 @@ def _version(v: Mapping[str, Any]) -> list[str]:
         _kv(
             [
                 ("training parameters", lin["training"]),
-                (
-                    "parent version",
-                    f"{lin['parent']['name']}:{lin['parent']['version']} `{lin['parent']['digest']}`"
-                    if lin["parent"]
-                    else None,
-                ),
+                ("parent version", f"{parent['name']}:{parent['version']} `{parent['digest']}`" if parent else None),
             ]
         ),
-        "#### Evaluation\n",
-        _table(
-            ["metric", "value", "dataset", "recorded", "by", "threshold", "result"],
-            [
-                [
-                    e["metric"],
-                    f"{e['value']:g}",
-                    _c(e["dataset"]),
-                    e["recorded_at"],
-                    e["recorded_by"],
-                    _c(e["threshold"]),
-                    _v(e["passed"]),
-                ]
-                for e in v["evaluation"]
-            ],
-        ),
-        "#### Verification\n",
     ]
+
+
+def _evaluation(v: Mapping[str, Any]) -> list[str]:
+    rows = [
+        [e["metric"], f"{e['value']:g}", _c(e["dataset"]), e["recorded_at"], e["recorded_by"], _c(e["threshold"]),
+         _v(e["passed"])]
+        for e in v["evaluation"]
+    ]  # fmt: skip
+    return ["#### Evaluation\n", _table(["metric", "value", "dataset", "recorded", "by", "threshold", "result"], rows)]
+
+
+def _verification(v: Mapping[str, Any]) -> list[str]:
+    out = ["#### Verification\n"]
     for r in v["verification"]:
         q2 = r["quantization"] or {}
         allowed = " (mismatch allowed)" if r["base"]["allow_mismatch"] else ""
@@ -165,28 +176,32 @@ def _version(v: Mapping[str, Any]) -> list[str]:
         out.append(_table(["check", "result", "detail"], rows))
     if not v["verification"]:
         out.append("_never verified_\n")
-    out += [
-        "#### Approvals\n",
-        _table(
-            ["when", "who", "roles", "decision", "comment", "policy", "signature"],
-            [
-                [
-                    x["at"],
-                    x["actor"],
-                    _c(x["roles"]),
-                    x["decision"],
-                    _c(x["comment"]),
-                    f"`{(x['policy_digest'] or '')[:19]}`",
-                    _v(x["signature_valid"]) if x["signature_valid"] is not None else "unsigned",
-                ]
-                for x in v["approvals"]
-            ],
-        ),
+    return out
+
+
+def _approvals(v: Mapping[str, Any]) -> list[str]:
+    rows = [
+        [
+            x["at"], x["actor"], _c(x["roles"]), x["decision"], _c(x["comment"]), f"`{(x['policy_digest'] or '')[:19]}`",
+            _v(x["signature_valid"]) if x["signature_valid"] is not None else "unsigned",
+        ]
+        for x in v["approvals"]
+    ]  # fmt: skip
+    return ["#### Approvals\n", _table(["when", "who", "roles", "decision", "comment", "policy", "signature"], rows)]
+
+
+def _lifecycle(v: Mapping[str, Any]) -> list[str]:
+    return [
         "#### Lifecycle\n",
         _table(
             ["when", "who", "what", "reason", "policy", "signature", "merged checkpoint"],
             [_lifecycle_row(x) for x in v["lifecycle"]],
         ),
+    ]
+
+
+def _policy_check(v: Mapping[str, Any]) -> list[str]:
+    return [
         "#### Policy check\n",
         f"{v['policy']['name']} `{v['policy']['digest'][:19]}`: {_v(v['policy']['passed'])}\n\n",
         _table(
@@ -195,7 +210,11 @@ def _version(v: Mapping[str, Any]) -> list[str]:
             "_the policy has no rules_",
         ),
     ]
-    return out
+
+
+_VERSION_SECTIONS = (
+    _identity, _adapter, _base, _lineage, _evaluation, _verification, _approvals, _lifecycle, _policy_check,
+)  # fmt: skip
 
 
 def _lifecycle_row(x: Mapping[str, Any]) -> list[str]:
@@ -217,6 +236,17 @@ def _lifecycle_row(x: Mapping[str, Any]) -> list[str]:
 
 
 def render_markdown(report: Mapping[str, Any]) -> str:
+    out = _head(report) + _integrity(report) + _policy_in_force(report) + _inventory(report)
+    for a in report["adapters"]:
+        out += _adapter_section(a)
+        for v in a["versions"]:
+            out += _version(v)
+    document = "\n".join(out) + "\n---\n"
+    digest = hashlib.sha256(document.encode("utf-8")).hexdigest()
+    return document + f"{FOOTER_MARKER}\nReport sha256 (of everything above the marker): `{digest}`\n"
+
+
+def _head(report: Mapping[str, Any]) -> list[str]:
     window = " · ".join(f"{k} {v}" for k, v in report["window"].items() if v) or "all time"
     out = [
         f"# {report['title']}\n",
@@ -232,92 +262,73 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         out.append(
             "## No problems found\n\nThe audit chain verifies, every signature verifies, no revoked version was served, and every approved or released version meets the policy in force.\n"
         )
+    return out
+
+
+def _integrity(report: Mapping[str, Any]) -> list[str]:
     i = report["integrity"]
     cp = i["checkpoint"]
-    out += [
+    checkpoint = (
+        f"{cp['path']}: {cp['size']} events, signed {cp['at']}; signature {_v(cp['signature_valid'])}, matches the log {_v(cp['ok'])}"
+        if cp
+        else "**no checkpoint available**: take one with `adapters audit checkpoint`"
+    )
+    return [
         "## Integrity of the audit log\n",
         _kv(
             [
                 ("chain", f"{_v(i['ok'])} ({i['events']} events recomputed at report time)"),
                 ("head hash", f"`{i['head']}`"),
-                (
-                    "last checkpoint",
-                    f"{cp['path']}: {cp['size']} events, signed {cp['at']}; signature {_v(cp['signature_valid'])}, matches the log {_v(cp['ok'])}"
-                    if cp
-                    else "**no checkpoint available**: take one with `adapters audit checkpoint`",
-                ),
+                ("last checkpoint", checkpoint),
                 ("registry key", f"`{i['registry_key']}`" if i["registry_key"] else None),
             ]
         ),
     ]
+
+
+def _policy_in_force(report: Mapping[str, Any]) -> list[str]:
     p = report["policy"]
     origin = "built-in default" if p["builtin"] else f"set {p['set_at']} by {p['set_by']}"
-    out += [
+    return [
         "## Policy in force\n",
         _kv([("name", p["name"]), ("digest", f"`{p['digest']}`"), ("scope", p["scope"]), ("origin", origin)]),
+        "<details><summary>policy text</summary>\n\n```yaml\n" + (p["content"] or "").rstrip() + "\n```\n</details>\n",
     ]
-    out += [
-        "<details><summary>policy text</summary>\n\n```yaml\n" + (p["content"] or "").rstrip() + "\n```\n</details>\n"
+
+
+def _inventory(report: Mapping[str, Any]) -> list[str]:
+    if report["kind"] != "registry":
+        return []
+    rows = [
+        [a["name"], str(a["versions"]), _c(a["latest"]), _c(a["states"]), _c(a["channels"]), _c(a["owners"])]
+        for a in report["inventory"]
     ]
-    if report["kind"] == "registry":
-        out += [
-            "## Inventory\n",
-            _table(
-                ["adapter", "versions", "latest", "states", "channels (current version)", "owners"],
-                [
-                    [
-                        a["name"],
-                        str(a["versions"]),
-                        _c(a["latest"]),
-                        _c(a["states"]),
-                        _c(a["channels"]),
-                        _c(a["owners"]),
-                    ]
-                    for a in report["inventory"]
-                ],
-                "_no adapters_",
-            ),
-        ]
-    for a in report["adapters"]:
-        out.append(f"## Adapter {a['name']}\n")
-        out.append("#### Channels\n")
-        if not a["channels"]:
-            out.append("_never released to a channel_\n")
-        for c in a["channels"]:
-            out.append(f"**{a['name']}@{c['channel']} -> {c['ref']}**\n\n")
-            out.append(
-                _table(
-                    ["when", "action", "version", "from", "by", "signature", "policy", "reason", "merged checkpoint"],
-                    [
-                        [
-                            m["at"],
-                            m["action"],
-                            m["ref"],
-                            _c(m["previous"]),
-                            m["actor"],
-                            _v(m["signature_valid"]) if m["signature_valid"] is not None else "unsigned",
-                            f"`{(m['policy_digest'] or '')[:19]}`",
-                            _c(m["reason"]),
-                            f"{len(m['merged']['files'])} files" if m.get("merged") else "-",
-                        ]
-                        for m in c["history"]
-                    ],
-                )
-            )
-        out += ["#### Lineage\n", _mermaid(a["lineage"])]
-        charts = {k: v for k, v in a["metrics"].items() if len(v) > 1}
-        if charts:
-            out.append("#### Metrics across versions\n")
-            for metric, points in charts.items():
-                out.append(
-                    f"**{metric}**\n\n"
-                    + _table(
-                        ["version", "value", "threshold"],
-                        [[f"v{p['version']}", f"{p['value']:g}", _c(p["threshold"])] for p in points],
-                    )
-                )
-        for v in a["versions"]:
-            out += _version(v)
-    document = "\n".join(out) + "\n---\n"
-    digest = hashlib.sha256(document.encode("utf-8")).hexdigest()
-    return document + f"{FOOTER_MARKER}\nReport sha256 (of everything above the marker): `{digest}`\n"
+    headers = ["adapter", "versions", "latest", "states", "channels (current version)", "owners"]
+    return ["## Inventory\n", _table(headers, rows, "_no adapters_")]
+
+
+def _adapter_section(a: Mapping[str, Any]) -> list[str]:
+    out = [f"## Adapter {a['name']}\n", "#### Channels\n"]
+    if not a["channels"]:
+        out.append("_never released to a channel_\n")
+    headers = ["when", "action", "version", "from", "by", "signature", "policy", "reason", "merged checkpoint"]
+    for c in a["channels"]:
+        out.append(f"**{a['name']}@{c['channel']} -> {c['ref']}**\n\n")
+        rows = [
+            [
+                m["at"], m["action"], m["ref"], _c(m["previous"]), m["actor"],
+                _v(m["signature_valid"]) if m["signature_valid"] is not None else "unsigned",
+                f"`{(m['policy_digest'] or '')[:19]}`", _c(m["reason"]),
+                f"{len(m['merged']['files'])} files" if m.get("merged") else "-",
+            ]
+            for m in c["history"]
+        ]  # fmt: skip
+        out.append(_table(headers, rows))
+    out += ["#### Lineage\n", _mermaid(a["lineage"])]
+    charts = {k: v for k, v in a["metrics"].items() if len(v) > 1}
+    if charts:
+        out.append("#### Metrics across versions\n")
+        for metric, points in charts.items():
+            rows = [[f"v{p['version']}", f"{p['value']:g}", _c(p["threshold"])] for p in points]
+            out.append(f"**{metric}**\n\n" + _table(["version", "value", "threshold"], rows))
+    return out

@@ -7,8 +7,9 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from registry.domain.policy import EvalThreshold, Policy, RuleResult
+from registry.domain.policy import EvalThreshold, Policy
 from registry.domain.records import ApprovalRecord, ChannelMove, TransitionRecord
+from registry.domain.rules import RuleResult
 from registry.domain.verification import VerificationReport
 from registry.domain.versions import EvalRecord, Manifest
 

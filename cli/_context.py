@@ -1,0 +1,58 @@
+"""What every command shares: the lazily opened registry of one invocation and the common options."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from cli._output import Output
+
+if TYPE_CHECKING:
+    from registry import Registry
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+__all__ = ["State", "json_option", "key_option", "output", "registry"]
+
+
+class State:
+    """The registry one invocation opens, on first use (``--help`` opens nothing)."""
+
+    def __init__(self, home: str | None) -> None:
+        self.home = home
+        self._registry: Registry | None = None
+
+    def registry(self) -> Registry:
+        if self._registry is None:
+            from registry import Registry
+
+            self._registry = Registry(self.home)
+        return self._registry
+
+    def close(self) -> None:
+        if self._registry is not None:
+            self._registry.close()
+
+
+def registry(ctx: click.Context) -> Registry:
+    state: State = ctx.find_root().obj
+    return state.registry()
+
+
+def output(as_json: bool) -> Output:
+    return Output(as_json)
+
+
+def json_option(f: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON to stdout.")(f)
+
+
+def key_option(f: F) -> F:
+    return click.option(
+        "--key",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        help="Your Ed25519 private key, to sign the action (default: $ADAPTERS_KEY).",
+    )(f)

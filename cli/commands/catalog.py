@@ -1,0 +1,142 @@
+"""push, pull, ls, show: versions in and out of the registry."""
+
+from __future__ import annotations
+
+import click
+
+from cli._context import json_option, output, registry
+from cli._render import render_ls, render_pull, render_push, render_show
+from registry import types
+
+__all__ = ["ls_", "pull", "push", "show"]
+
+
+@click.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=str))
+@click.option("--name", "-n", required=True, help="Adapter name, e.g. support-summarizer or team/support-summarizer.")
+@click.option("--base", help="Base model: a local directory or a Hugging Face id (never downloaded).")
+@click.option("--base-revision", help="Revision of the base (a Hub commit, branch or tag).")
+@click.option(
+    "--quantization",
+    type=click.Choice(types.QUANTIZATION_METHODS),
+    help="Quantization of the base during training (QLoRA: nf4). Default: none.",
+)
+@click.option(
+    "--dataset",
+    "datasets",
+    multiple=True,
+    metavar="SPEC",
+    help="Training dataset as key=value,... with keys name (required), uri, revision, sha256, license, rows, "
+    "split, path (a local file/dir: hashed, rows counted). Repeatable.",
+)
+@click.option("--eval", "evals", multiple=True, metavar="METRIC=VALUE", help="An evaluation result. Repeatable.")
+@click.option(
+    "--meta",
+    type=click.Path(dir_okay=False, exists=True),
+    help="YAML/JSON file with base, base_revision, quantization, datasets, evals, training, description, "
+    "parent; flags override it.",
+)
+@click.option("--description", help="What this version is.")
+@click.option("--parent", metavar="REF", help="The version this one was derived from.")
+@json_option
+@click.pass_context
+def push(
+    ctx: click.Context,
+    directory: str,
+    name: str,
+    base: str | None,
+    base_revision: str | None,
+    quantization: str | None,
+    datasets: tuple[str, ...],
+    evals: tuple[str, ...],
+    meta: str | None,
+    description: str | None,
+    parent: str | None,
+    as_json: bool,
+) -> None:
+    """Store the adapter in DIRECTORY as the next version of NAME.
+
+    DIRECTORY is what peft's save_pretrained wrote (adapter_config.json and
+    adapter_model.safetensors, plus any tokenizer files). Prints NAME:N and its digest.
+    """
+    out = output(as_json)
+    with out.progress() as progress:
+        result = registry(ctx).push(
+            directory,
+            name=name,
+            base=base,
+            base_revision=base_revision,
+            quantization=quantization,
+            datasets=datasets,
+            evals=evals,
+            meta=meta,
+            description=description,
+            parent=parent,
+            progress=progress,
+        )
+    for message in result.warnings:
+        out.warn(message)
+    out.result(result, render_push)
+
+
+@click.command()
+@click.argument("ref")
+@click.option("--output", "-o", "out", required=True, type=click.Path(), help="Directory to write the adapter to.")
+@click.option("--force", is_flag=True, help="Replace OUT if it already holds files.")
+@click.option("--allow-revoked", is_flag=True, help="Pull a revoked version anyway (for investigation).")
+@json_option
+@click.pass_context
+def pull(ctx: click.Context, ref: str, out: str, force: bool, allow_revoked: bool, as_json: bool) -> None:
+    """Write version REF to a directory that PeftModel.from_pretrained loads as is.
+
+    Every file is re-hashed on the way out; the directory appears complete or not at all.
+    REF is NAME (latest), NAME:N, NAME@CHANNEL or NAME@sha256:PREFIX.
+    """
+    sink = output(as_json)
+    with sink.progress() as progress:
+        result = registry(ctx).pull(ref, out, force=force, allow_revoked=allow_revoked, progress=progress)
+    sink.result(result, render_pull)
+
+
+@click.command(name="ls")
+@click.argument("pattern", required=False)
+@click.option("--base", help="Only versions trained on this base (name or fingerprint prefix).")
+@click.option("--peft-type", help="Only this PEFT type (LORA, IA3, ...).")
+@click.option("--min-rank", type=click.IntRange(min=0), help="Only versions with r >= N.")
+@click.option("--max-rank", type=click.IntRange(min=0), help="Only versions with r <= N.")
+@click.option("--quantization", type=click.Choice(types.QUANTIZATION_METHODS), help="Only this training quantization.")
+@click.option("--latest", is_flag=True, help="Only the latest version of each adapter.")
+@json_option
+@click.pass_context
+def ls_(
+    ctx: click.Context,
+    pattern: str | None,
+    base: str | None,
+    peft_type: str | None,
+    min_rank: int | None,
+    max_rank: int | None,
+    quantization: str | None,
+    latest: bool,
+    as_json: bool,
+) -> None:
+    """List versions, one row each (PATTERN: a name, a namespace, or a glob like 'support-*')."""
+    rows = registry(ctx).ls(
+        pattern,
+        base=base,
+        peft_type=peft_type,
+        min_rank=min_rank,
+        max_rank=max_rank,
+        quantization=quantization,
+        latest=latest,
+    )
+    output(as_json).result(rows, render_ls)
+
+
+@click.command()
+@click.argument("ref")
+@json_option
+@click.pass_context
+def show(ctx: click.Context, ref: str, as_json: bool) -> None:
+    """Show every fact recorded about version REF."""
+    info = registry(ctx).show(ref)
+    output(as_json).result(info, render_show)
