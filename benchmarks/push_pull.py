@@ -86,7 +86,7 @@ def main() -> None:
         )
         sha = median_of(lambda: hash_file(weights), args.repeat, os.sync)
         push_t = median_of(push, args.repeat, fresh_registry)
-        blob = state["reg"]._store.path(state["reg"].show("bench").manifest.files[1].sha256)
+        blob = state["reg"]._blobs.path(state["reg"].show("bench").manifest.files[1].sha256)
         cp_out = median_of(lambda: sh("cp", str(blob), str(dest)), args.repeat, clear_dest)
         pull_t = median_of(lambda: state["reg"].pull("bench", dest), args.repeat, clear_dest)
         state["reg"].close()

@@ -2,8 +2,8 @@
 
     python benchmarks/report.py [--adapters 200] [--versions 10] [--repeat 3]
 
-The registry is filled as in cli_latency.py (one real push, the other versions recorded with the
-catalog's own insert), and every version also gets two evaluation results, a review and an
+The registry is filled as in cli_latency.py (one real push, the other versions recorded through
+the record store), and every version also gets two evaluation results, a review and an
 approval (transitions), and the latest version of each adapter a release to production, so each
 section of the report has content. Times cover building the report from the database and
 rendering it (HTML, Markdown, JSON), audit-chain verification included.
@@ -18,81 +18,35 @@ from pathlib import Path
 
 from _common import median_of
 from cli_latency import build_registry
-from sqlalchemy import select
-
 from registry import Registry
 from registry.domain.clock import now_iso
-from registry.storage.tables import ChannelMoveRow, EvalRow, TransitionRow, VersionRow
+from registry.domain.records import ChannelMove, TransitionRecord
+from registry.domain.versions import EvalRecord
+from registry.storage.records import StoredVersion
 
 
 def enrich(home: Path) -> None:
-    with Registry(home) as reg, reg._db.write() as session:
-        versions = session.execute(
-            select(VersionRow.__table__.c.id, VersionRow.__table__.c.adapter_id, VersionRow.__table__.c.number)
-        ).all()  # type: ignore[attr-defined]
+    """Two evals, an approval and (for each adapter's latest version) a release to production per version.
+
+    build_registry already gave every version a review and an accuracy eval."""
+    with Registry(home) as reg, reg._records.write() as records:
+        versions = records.versions_of(None)
         at = now_iso()
-        evals, transitions, moves = [], [], []
-        latest: dict[int, tuple[int, int]] = {}
-        for vid, aid, number in versions:
-            evals += [
-                {
-                    "version_id": vid,
-                    "metric": "accuracy",
-                    "value": 0.80 + number / 100,
-                    "dataset": None,
-                    "recorded_at": at,
-                    "recorded_by": "bench",
-                    "source": "push",
-                },
-                {
-                    "version_id": vid,
-                    "metric": "rougeL",
-                    "value": 0.40 + number / 200,
-                    "dataset": "holdout",
-                    "recorded_at": at,
-                    "recorded_by": "bench",
-                    "source": "eval add",
-                },
-            ]
-            transitions += [
-                {
-                    "version_id": vid,
-                    "action": "review",
-                    "from_state": "draft",
-                    "to_state": "in_review",
-                    "actor": "bench",
-                    "at": at,
-                    "reason": None,
-                    "policy_digest": None,
-                },
-                {
-                    "version_id": vid,
-                    "action": "approve",
-                    "from_state": "in_review",
-                    "to_state": "approved",
-                    "actor": "bench",
-                    "at": at,
-                    "reason": None,
-                    "policy_digest": None,
-                },
-            ]
-            if number > latest.get(aid, (0, 0))[0]:
-                latest[aid] = (number, vid)
-        for aid, (_, vid) in latest.items():
-            moves.append(
-                {
-                    "adapter_id": aid,
-                    "channel": "production",
-                    "version_id": vid,
-                    "previous_version_id": None,
-                    "action": "release",
-                    "actor": "bench",
-                    "at": at,
-                }
+        latest: dict[int, StoredVersion] = {}
+        for v in versions:
+            records.insert_evals(
+                v.id,
+                [
+                    EvalRecord("accuracy", 0.80 + v.number / 100, None, at, "bench", "push"),
+                    EvalRecord("rougeL", 0.40 + v.number / 200, "holdout", at, "bench", "eval add"),
+                ],
             )
-        session.execute(EvalRow.__table__.insert(), evals)  # type: ignore[attr-defined]
-        session.execute(TransitionRow.__table__.insert(), transitions)  # type: ignore[attr-defined]
-        session.execute(ChannelMoveRow.__table__.insert(), moves)  # type: ignore[attr-defined]
+            records.insert_transition(v.id, TransitionRecord("approve", "in_review", "approved", "bench", at))
+            if v.number > getattr(latest.get(v.adapter_id), "number", 0):
+                latest[v.adapter_id] = v
+        for aid, v in latest.items():
+            move = ChannelMove(0, v.name, "production", "release", v.number, None, "bench", at, v.digest)
+            records.insert_move(aid, v.id, None, move)
 
 
 def main() -> None:

@@ -7,14 +7,12 @@ and a state by the latest transition of the ids asked for.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from registry.domain.refs import Ref
 from registry.domain.state import channel_targets, version_state
 from registry.errors import AmbiguousReference, IntegrityError, NotFound
 from registry.storage.records import Records, StoredVersion
 
-__all__ = ["adapter_id", "resolve", "state_of", "states_of"]
+__all__ = ["adapter_id", "resolve", "state_of"]
 
 
 def adapter_id(records: Records, name: str) -> int:
@@ -75,10 +73,3 @@ def resolve_channel(records: Records, aid: int, name: str, channel: str) -> Stor
 
 def state_of(records: Records, version: StoredVersion) -> str:
     return version_state([records.latest_transitions([version.id]).get(version.id)])
-
-
-def states_of(records: Records, version_ids: Sequence[int], *, every_version: bool = False) -> dict[int, str]:
-    """Each version's state. ``every_version``: the ids are all the registry's versions, so the latest
-    transitions are read in one grouped query instead of by id lists."""
-    latest = records.latest_transitions(None if every_version else version_ids)
-    return {vid: version_state([latest.get(vid)]) for vid in version_ids}

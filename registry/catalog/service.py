@@ -17,7 +17,7 @@ from registry._io import Progress
 from registry.audit.log import AuditLog
 from registry.catalog import pull as pulling
 from registry.catalog import push as pushing
-from registry.catalog.resolve import resolve, state_of, states_of
+from registry.catalog.resolve import resolve, state_of
 from registry.catalog.results import ListFilter, PullResult, PushResult
 from registry.domain.actor import Actor
 from registry.domain.clock import Clock
@@ -104,27 +104,8 @@ class Catalog:
             quantization=flt.quantization,
             latest=flt.latest,
         )
-        unfiltered = query == VersionQuery()
         with self.store.read() as records:
-            rows = records.list_versions(query)
-            states = states_of(records, [r.id for r in rows], every_version=unfiltered)
-        return [
-            VersionSummary(
-                name=r.name,
-                version=r.number,
-                digest=r.digest,
-                state=states[r.id],
-                created_at=r.created_at,
-                created_by=r.created_by,
-                peft_type=r.peft_type,
-                r=r.r,
-                base=r.base_name,
-                base_fingerprint=r.base_fingerprint,
-                quantization=r.quantization,
-                size=r.size,
-            )
-            for r in rows
-        ]
+            return records.list_versions(query)
 
     def show(self, ref: Ref) -> VersionInfo:
         """Every recorded fact of one version; costs the same in a registry of any size."""

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 
 from registry.domain.records import ChannelMove, TransitionRecord
 
-__all__ = ["channel_targets", "channels_pointing_to", "released_channels", "version_state"]
+__all__ = ["channel_targets", "channels_pointing_to", "released_channels", "state_after_latest", "version_state"]
 
 INITIAL_STATE = "draft"
 
@@ -27,6 +27,15 @@ def version_state(transitions: Iterable[TransitionRecord | None]) -> str:
         if t is not None:
             state = t.to_state
     return state
+
+
+def state_after_latest(to_state: str | None) -> str:
+    """:func:`version_state` given only the latest transition's ``to_state`` (None: no transition).
+
+    What listings use: the record store reads the latest transition's target of every version in
+    the same query as the versions.
+    """
+    return INITIAL_STATE if to_state is None else to_state
 
 
 def channel_targets(moves: Iterable[ChannelMove]) -> dict[str, ChannelMove]:

@@ -23,7 +23,6 @@ from sqlmodel import Session
 
 from registry.storage.db import Database
 from registry.storage.records._base import (
-    ListedVersion,
     RoleGrant,
     StoredKey,
     StoredPolicy,
@@ -39,7 +38,6 @@ from registry.storage.records.people import PeopleQueries
 from registry.storage.records.versions import VersionQueries
 
 __all__ = [
-    "ListedVersion",
     "RecordStore",
     "Records",
     "RoleGrant",

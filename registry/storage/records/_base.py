@@ -21,7 +21,6 @@ from registry.storage.tables import (
 )
 
 __all__ = [
-    "ListedVersion",
     "Queries",
     "RoleGrant",
     "StoredKey",
@@ -62,24 +61,6 @@ class StoredVersion:
                 version=self.number,
             )
         return Manifest.from_json(self.manifest_json)
-
-
-@dataclass(frozen=True)
-class ListedVersion:
-    """The columns ``ls`` shows (copies of manifest facts kept for filtering), without the manifest."""
-
-    id: int
-    name: str
-    number: int
-    digest: str
-    created_at: str
-    created_by: str
-    peft_type: str
-    r: int | None
-    base_name: str | None
-    base_fingerprint: str | None
-    quantization: str
-    size: int
 
 
 @dataclass(frozen=True)

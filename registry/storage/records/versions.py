@@ -7,11 +7,11 @@ from typing import Any
 
 from sqlalchemy import Select, func, or_, select
 
-from registry.domain.versions import Manifest
+from registry.domain.state import state_after_latest
+from registry.domain.versions import Manifest, VersionSummary
 from registry.errors import IntegrityError
 from registry.storage.records._base import (
     _VERSION_COLUMNS,
-    ListedVersion,
     Queries,
     StoredVersion,
     VersionQuery,
@@ -21,6 +21,7 @@ from registry.storage.records._base import (
 )
 from registry.storage.tables import (
     ADAPTERS,
+    TRANSITIONS,
     VERSIONS,
 )
 
@@ -112,12 +113,21 @@ class VersionQueries(Queries):
         )
         return int(self._session.execute(statement).scalar_one())
 
-    def list_versions(self, q: VersionQuery) -> list[ListedVersion]:
-        v, a = VERSIONS, ADAPTERS
-        query = select(
-            v.c.id, a.c.name, v.c.number, v.c.digest, v.c.created_at, v.c.created_by, v.c.peft_type, v.c.r,
-            v.c.base_name, v.c.base_fingerprint, v.c.quantization, v.c.size,
-        ).join(a, a.c.id == v.c.adapter_id)  # fmt: skip
+    def list_versions(self, q: VersionQuery) -> list[VersionSummary]:
+        """The versions matching ``q``, by name and number, each with its state (one query: the latest
+        transition of each version is joined in, and folded by :func:`state_after_latest`)."""
+        v, a, t = VERSIONS, ADAPTERS, TRANSITIONS
+        latest = select(t.c.version_id, func.max(t.c.id).label("id")).group_by(t.c.version_id).subquery("latest")
+        last = t.alias("last")
+        query = (
+            select(
+                a.c.name, v.c.number, v.c.digest, last.c.to_state, v.c.created_at, v.c.created_by, v.c.peft_type,
+                v.c.r, v.c.base_name, v.c.base_fingerprint, v.c.quantization, v.c.size,
+            )
+            .join(a, a.c.id == v.c.adapter_id)
+            .outerjoin(latest, latest.c.version_id == v.c.id)
+            .outerjoin(last, last.c.id == latest.c.id)
+        )  # fmt: skip
         if q.pattern:
             if any(c in q.pattern for c in "*?"):
                 query = query.where(a.c.name.like(_like_pattern(q.pattern), escape="\\"))
@@ -140,7 +150,7 @@ class VersionQueries(Queries):
             query = query.where(v.c.quantization == q.quantization.lower())
         if q.latest:
             other = VERSIONS.alias("other")
-            latest = select(func.max(other.c.number)).where(other.c.adapter_id == v.c.adapter_id).scalar_subquery()
-            query = query.where(v.c.number == latest)
+            newest = select(func.max(other.c.number)).where(other.c.adapter_id == v.c.adapter_id).scalar_subquery()
+            query = query.where(v.c.number == newest)
         rows = self._session.execute(query.order_by(a.c.name, v.c.number)).all()
-        return [ListedVersion(*r) for r in rows]
+        return [VersionSummary(r[0], r[1], r[2], state_after_latest(r[3]), *r[4:]) for r in rows]
