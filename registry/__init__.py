@@ -16,6 +16,7 @@ if _typing.TYPE_CHECKING:
     from registry._registry import Registry
     from registry.audit.results import AuditReport, AuditVerification, Checkpoint
     from registry.catalog.results import ListFilter, PullResult, PushResult
+    from registry.domain.actor import Actor
     from registry.domain.audit import Event, Finding
     from registry.domain.compat import Check
     from registry.domain.lineage import Dataset, Evaluation, PushMetadata, Quantization
@@ -26,6 +27,7 @@ if _typing.TYPE_CHECKING:
     from registry.domain.versions import BaseModel, EvalRecord, FileEntry, Manifest, VersionInfo, VersionSummary
     from registry.errors import (
         AmbiguousReference,
+        BlobMissing,
         CheckFailed,
         DestinationExists,
         IntegrityError,
@@ -47,12 +49,17 @@ if _typing.TYPE_CHECKING:
     from registry.merge.results import MergedFile, MergeResult
     from registry.policies import ActivePolicy
     from registry.settings import Settings
+    from registry.storage.blobs import BlobStore, open_blob_store
 
 __version__ = "0.1.0"
 
 #: Where each public name lives. They are imported on first use (PEP 562), so that
 #: ``import registry.types`` (the CLI's option choices) does not load the whole library.
 _LOCATIONS = {
+    "BlobMissing": "registry.errors",
+    "Actor": "registry.domain.actor",
+    "BlobStore": "registry.storage.blobs",
+    "open_blob_store": "registry.storage.blobs",
     "ActionResult": "registry.governance.results",
     "ActivePolicy": "registry.policies",
     "AmbiguousReference": "registry.errors",
@@ -108,11 +115,14 @@ _LOCATIONS = {
 __all__ = [
     "ActionResult",
     "ActivePolicy",
+    "Actor",
     "AmbiguousReference",
     "ApprovalRecord",
     "AuditReport",
     "AuditVerification",
     "BaseModel",
+    "BlobMissing",
+    "BlobStore",
     "ChannelMove",
     "ChannelState",
     "Check",
@@ -156,6 +166,7 @@ __all__ = [
     "VerificationReport",
     "VersionInfo",
     "VersionSummary",
+    "open_blob_store",
 ]
 
 

@@ -268,3 +268,23 @@ def test_show_reads_only_the_records_of_the_version_asked_for(sqlite_reg: Regist
                 if detail.startswith("SCAN") and any(f" {t}" in f" {detail.split()[1]}" for t in _GROWING):
                     scans.append(f"{detail}  <-  {statement.split('FROM')[1][:80]}")
     assert scans == []
+
+
+def test_the_actor_comes_with_each_call_and_the_clock_is_injected(tmp_path: Path, llama) -> None:
+    """One registry object acts for several users (acting_as), and records carry the injected clock's time."""
+    from registry import Actor, InvalidInput
+
+    ticks = iter(f"2030-01-01T00:00:{s:02d}.000000Z" for s in range(60))
+    with Registry(tmp_path / "home", user="alice", clock=lambda: next(ticks)) as reg:
+        reg.add_user("bob", roles=["author"])
+        bob = reg.acting_as(Actor("bob"))
+        pushed = bob.push(llama.adapter, name="a", base=str(llama.base))
+        info = reg.show(pushed.ref)
+        assert (info.manifest.created_by, info.manifest.created_at[:4]) == ("bob", "2030")
+        assert reg.user == "alice" and bob.user == "bob"
+        assert [(e.actor, e.action) for e in reg.audit_log()] == [
+            ("alice", "user bootstrap"), ("alice", "user add"), ("bob", "push"),
+        ]  # fmt: skip
+        assert all(e.at.startswith("2030-01-01") for e in reg.audit_log())
+    with pytest.raises(InvalidInput, match="control characters"):
+        Actor("mallory\nadmin")

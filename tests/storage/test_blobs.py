@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from registry.storage.blobs import open_blob_store
-from registry.storage.blobs.local import LocalBlobStore as BlobStore
+from registry.storage.blobs.local import LocalBlobStore as BlobStore  # the local implementation
 
 
 def test_put_stores_under_the_sha256_once(tmp_path: Path) -> None:
@@ -67,3 +67,55 @@ def test_urls_other_than_local_are_refused_with_a_hint(tmp_path: Path) -> None:
 
     with pytest.raises(StorageError, match="not supported; give a directory path or a file:// URL"):
         open_blob_store("gs://bucket/prefix")
+
+
+def test_open_blob_store_takes_a_path_or_a_file_url(tmp_path: Path) -> None:
+    from registry import BlobStore
+
+    by_path = open_blob_store(tmp_path / "a")
+    by_url = open_blob_store(f"file://{tmp_path / 'a'}")
+    assert isinstance(by_path, BlobStore) and isinstance(by_url, BlobStore)
+    src = tmp_path / "f"
+    src.write_bytes(b"x" * 100)
+    blob = by_path.put(src)
+    assert by_url.exists(blob.sha256) and by_url.size(blob.sha256) == 100
+    assert by_url.read_range(blob.sha256, 10, 5) == b"xxxxx"
+    with by_url.open(blob.sha256) as f:
+        assert f.read() == b"x" * 100
+    assert [b.sha256 for b in by_url.iter_blobs()] == [blob.sha256]
+
+
+def test_a_missing_blob_is_named(tmp_path: Path) -> None:
+    from registry import BlobMissing
+
+    store = open_blob_store(tmp_path / "s")
+    with pytest.raises(BlobMissing, match="0{64} is missing from the blob store"):
+        store.open("0" * 64)
+    with pytest.raises(BlobMissing):
+        store.export("0" * 64, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_registry_uses_the_blob_store_it_is_given(tmp_path: Path, llama) -> None:
+    """Registry(blob_store=...) writes and reads through the injected store, not ADAPTERS_STORE."""
+    from registry import Registry
+
+    class Counting(BlobStore):  # the local store, counting what passes through it
+        puts = exports = 0
+
+        def put(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            type(self).puts += 1
+            return super().put(*args, **kwargs)
+
+        def export(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            type(self).exports += 1
+            return super().export(*args, **kwargs)
+
+    store = Counting(tmp_path / "injected")
+    with Registry(tmp_path / "home", blob_store=store) as reg:
+        pushed = reg.push(llama.adapter, name="a", base=str(llama.base))
+        reg.pull("a:1", tmp_path / "out")
+        assert reg.describe()["store"] == str(tmp_path / "injected")
+    assert Counting.puts == pushed.files and Counting.exports == pushed.files
+    assert not (tmp_path / "home" / "blobs").exists()
+    assert {b.sha256 for b in store.iter_blobs()} == {f.sha256 for f in reg.show("a:1").manifest.files}
