@@ -18,6 +18,7 @@ from pathlib import Path
 
 from _common import median_of
 from cli_latency import build_registry
+
 from registry import Registry
 from registry.domain.clock import now_iso
 from registry.domain.records import ChannelMove, TransitionRecord

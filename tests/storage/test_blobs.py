@@ -89,7 +89,7 @@ def test_a_missing_blob_is_named(tmp_path: Path) -> None:
     from registry import BlobMissing
 
     store = open_blob_store(tmp_path / "s")
-    with pytest.raises(BlobMissing, match="0{64} is missing from the blob store"):
+    with pytest.raises(BlobMissing, match=r"0{64} is missing from the blob store"):
         store.open("0" * 64)
     with pytest.raises(BlobMissing):
         store.export("0" * 64, tmp_path / "out")
