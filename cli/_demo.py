@@ -89,8 +89,13 @@ def _compare_merged(base_dir: Path, adapter_dir: Path, merged: Path) -> float:
 
 @contextmanager
 def _embedded_registry(home: Path) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in ("ADAPTERS_HOME", "ADAPTERS_DB", "ADAPTERS_STORE")}
+    saved = {
+        k: os.environ.get(k)
+        for k in ("ADAPTERS_HOME", "ADAPTERS_DB", "ADAPTERS_STORE", "ADAPTERS_STATE_DIR", "ADAPTERS_CONFIG_DIR")
+    }
     os.environ["ADAPTERS_HOME"] = str(home)
+    os.environ["ADAPTERS_STATE_DIR"] = str(home / "state")  # the demo's registry key and checkpoints
+    os.environ["ADAPTERS_CONFIG_DIR"] = str(home / "config")
     os.environ.pop("ADAPTERS_DB", None)
     os.environ.pop("ADAPTERS_STORE", None)
     try:

@@ -40,6 +40,7 @@ __all__ = [
     "render_pull",
     "render_push",
     "render_show",
+    "render_trust",
     "render_user",
     "render_users",
     "render_verification",
@@ -353,15 +354,34 @@ def render_audit_verify(result: AuditVerification) -> None:
     console = stdout_console()
     if result.ok:
         console.print(
-            f"[green]audit chain intact[/]: {result.events} events, head {result.head[:16]}…", highlight=False
+            f"[green]audit chain intact[/]: {result.events} events, head {result.head[:16]}…; {result.facts} facts "
+            f"match their events, {result.signatures} signatures verify",
+            highlight=False,
         )
     else:
         console.print(f"[red]AUDIT CHAIN BROKEN[/]: {result.findings[0].message}", highlight=False)
         for f in result.findings[1:]:
             console.print(f"  also: {f.message}", highlight=False)
+    if result.initialised_at is None:
+        console.print(
+            f"  no root of trust: the {result.events} events were recorded before signed governance "
+            "(`adapters init` starts it)",
+            highlight=False,
+        )
+    elif result.unsigned_events:
+        console.print(
+            f"  {result.unsigned_events} events were recorded before signed governance began (event "
+            f"{result.initialised_at}, the registry init)",
+            highlight=False,
+        )
     for c in result.checkpoints:
         status = "matches" if c["ok"] else "does NOT match"
         console.print(f"  checkpoint {c['path']} ({c['size']} events, {c['at']}) {status}", highlight=False)
+    if result.trust:
+        console.print(f"  trust file {result.trust['path']}: {'ok' if result.trust['ok'] else 'DOES NOT MATCH'}")
+    if result.blobs:
+        b = result.blobs
+        console.print(f"  blobs ({b['mode']}): {b['checked']} files, {human_size(b['bytes'])} checked", highlight=False)
 
 
 def render_merge(result: MergeResult) -> None:
@@ -421,5 +441,12 @@ def render_keypair(result: dict[str, str], user: str) -> None:
 def render_checkpoint(checkpoint: dict[str, Any]) -> None:
     print(
         f"checkpoint of {checkpoint['size']} events, head {checkpoint['head'][:16]}…, signed by {checkpoint['key']}: "
-        f"{checkpoint['path']}"
+        + ", ".join(checkpoint["paths"])
     )
+
+
+def render_trust(anchor: dict[str, Any]) -> None:
+    print(f"registry {anchor['registry_id']} initialised: admin {anchor['admin']} ({anchor['admin_key']})")
+    print(f"  root of trust: event {anchor['init']['seq']} {anchor['init']['hash']}")
+    print(f"  registry key:  {anchor['registry_key']}")
+    print(f"  trust file:    {anchor['path']}  (keep a copy where the database's administrators cannot write)")

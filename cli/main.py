@@ -87,7 +87,7 @@ def _register() -> None:
     for command in (
         catalog.push, catalog.pull, catalog.ls_, catalog.show, verify.verify, releases.review, releases.approve,
         releases.reject, releases.release, releases.merge, releases.rollback, releases.deprecate, releases.revoke,
-        releases.channels, evals.eval_group, policy.policy, users.users, users.keys, audit.audit, demo.demo,
+        releases.channels, evals.eval_group, policy.policy, users.init, users.users, users.keys, audit.audit, demo.demo,
     ):  # fmt: skip
         cli.add_command(command)
 

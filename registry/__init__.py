@@ -15,6 +15,7 @@ import typing as _typing
 if _typing.TYPE_CHECKING:
     from registry._registry import Registry
     from registry.audit.results import AuditReport, AuditVerification, Checkpoint
+    from registry.audit.trust import TrustAnchor
     from registry.catalog.results import ListFilter, PullResult, PushResult
     from registry.domain.actor import Actor
     from registry.domain.audit import Event, Finding
@@ -56,6 +57,7 @@ __version__ = "0.1.0"
 #: Where each public name lives. They are imported on first use (PEP 562), so that
 #: ``import registry.types`` (the CLI's option choices) does not load the whole library.
 _LOCATIONS = {
+    "TrustAnchor": "registry.audit.trust",
     "BlobMissing": "registry.errors",
     "Actor": "registry.domain.actor",
     "BlobStore": "registry.storage.blobs",
@@ -162,6 +164,7 @@ __all__ = [
     "Settings",
     "StorageError",
     "TransitionRecord",
+    "TrustAnchor",
     "UserInfo",
     "VerificationReport",
     "VersionInfo",

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from registry._io import Progress
+from registry.audit.keys import RegistryKeys
 from registry.audit.log import AuditLog
 from registry.audit.results import AuditReport, AuditVerification, Checkpoint
 from registry.catalog.results import ListFilter, PullResult, PushResult
@@ -37,6 +38,7 @@ from registry.storage.records import RecordStore
 
 if TYPE_CHECKING:  # built on first use: `adapters ls` and `show` need none of these
     from registry.audit.service import Auditor
+    from registry.audit.trust import TrustAnchor
     from registry.governance.channels import Channels
     from registry.governance.results import ActionResult, ChannelState, PolicyCheck
     from registry.governance.service import Governance
@@ -131,8 +133,7 @@ class Registry:
         self._records = RecordStore(self._db)
         self._blobs: BlobStore = blob_store if blob_store is not None else open_blob_store(s.store)
         self._hashes = FileHashCache(s.cache_dir)
-        registry_key = s.registry_key or s.home / "keys" / "registry.key"
-        self._audit = AuditLog(self._records, registry_key, s.home / "checkpoints", self._clock)
+        self._audit = AuditLog(self._records, RegistryKeys(s.registry_key, s.home, s.state_dir), self._clock)
         self._identity = Identity(self._records, self._audit, self._clock)
         self._catalog = Catalog(self._records, self._blobs, self._hashes, self._identity, self._audit, self._clock)
 
@@ -170,7 +171,8 @@ class Registry:
     def _auditor(self) -> Auditor:
         from registry.audit.service import Auditor
 
-        return Auditor(self._records, self._audit, self._identity, self._policies, self._clock)
+        trust_dir = self.settings.config_dir / "trust"
+        return Auditor(self._records, self._audit, self._identity, self._policies, self._blobs, self._clock, trust_dir)
 
     def __enter__(self) -> Registry:
         return self
@@ -288,10 +290,11 @@ class Registry:
         metrics: Mapping[str, float] | Iterable[str | Evaluation],
         *,
         dataset: str | None = None,
+        key: PathLike | None = None,
     ) -> tuple[str, tuple[EvalRecord, ...]]:
         """Append evaluation results (``{"accuracy": 0.91}`` or ``["accuracy=0.91"]``) to a version."""
         evals = tuple(replace(e, dataset=dataset) if dataset is not None else e for e in _evals(metrics))
-        return self._catalog.add_evals(self._actor, _ref(ref), evals)
+        return self._catalog.add_evals(self._actor, _ref(ref), evals, self._signer(key))
 
     # -- verification ---------------------------------------------------------------------
 
@@ -306,6 +309,7 @@ class Registry:
         double_quant: bool = True,
         compute_dtype: str | None = None,
         allow_base_mismatch: bool = False,
+        key: PathLike | None = None,
     ) -> VerificationReport:
         """Check that version ``ref`` fits ``base`` (default: the recorded base, if it is on this machine).
 
@@ -316,13 +320,13 @@ class Registry:
         from registry.verification.service import VerifyOptions
 
         options = VerifyOptions(mode, device, quant, double_quant, compute_dtype, allow_base_mismatch)
-        return self._verifier.verify(self._actor, _ref(ref), base, options)
+        return self._verifier.verify(self._actor, _ref(ref), base, options, self._signer(key))
 
     # -- lifecycle and releases --------------------------------------------------------------
 
-    def review(self, ref: RefLike, *, comment: str | None = None) -> ActionResult:
+    def review(self, ref: RefLike, *, comment: str | None = None, key: PathLike | None = None) -> ActionResult:
         """Submit a draft for review."""
-        return self._governance.review(self._actor, _ref(ref), comment)
+        return self._governance.review(self._actor, _ref(ref), comment, self._signer(key))
 
     def approve(self, ref: RefLike, *, comment: str | None = None, key: PathLike | None = None) -> ActionResult:
         """Approve under the policy in force (signed with ``key`` or ``ADAPTERS_KEY`` when it requires)."""
@@ -407,12 +411,12 @@ class Registry:
         """Move ``channel`` back to the version it pointed to before (or to version ``to``)."""
         return self._channels.rollback(self._actor, validate_name(name), channel, to, self._signer(key), reason)
 
-    def deprecate(self, ref: RefLike, *, reason: str | None = None) -> ActionResult:
-        return self._governance.deprecate(self._actor, _ref(ref), reason)
+    def deprecate(self, ref: RefLike, *, reason: str | None = None, key: PathLike | None = None) -> ActionResult:
+        return self._governance.deprecate(self._actor, _ref(ref), reason, self._signer(key))
 
-    def revoke(self, ref: RefLike, *, reason: str) -> ActionResult:
+    def revoke(self, ref: RefLike, *, reason: str, key: PathLike | None = None) -> ActionResult:
         """Revoke a version: it is refused by pull and can never be a channel's target again."""
-        return self._governance.revoke(self._actor, _ref(ref), reason)
+        return self._governance.revoke(self._actor, _ref(ref), reason, self._signer(key))
 
     def channels(self, name: str) -> list[ChannelState]:
         """Each channel of an adapter: its current version and its full history."""
@@ -420,9 +424,9 @@ class Registry:
 
     # -- policies ----------------------------------------------------------------------------
 
-    def set_policy(self, path: PathLike, *, channel: str | None = None) -> ActivePolicy:
+    def set_policy(self, path: PathLike, *, channel: str | None = None, key: PathLike | None = None) -> ActivePolicy:
         """Make a policy file active for the registry, or for one channel. Admins only."""
-        return self._policies.set(self._actor, Path(path), channel)
+        return self._policies.set(self._actor, Path(path), channel, self._signer(key))
 
     def policy(self, *, channel: str | None = None) -> ActivePolicy:
         """The policy in force (for a channel: its own, else the registry's, else the built-in default)."""
@@ -434,9 +438,29 @@ class Registry:
 
     # -- users and keys ----------------------------------------------------------------------
 
-    def add_user(self, name: str, *, roles: Iterable[str] = (), public_key: PathLike | None = None) -> UserInfo:
-        """Register a user, grant roles and register their public key. Admins only."""
-        return self._identity.add(self._actor, name, list(roles), _public_key(public_key))
+    def add_user(
+        self,
+        name: str,
+        *,
+        roles: Iterable[str] = (),
+        public_key: PathLike | None = None,
+        key: PathLike | None = None,
+    ) -> UserInfo:
+        """Register a user, grant roles and register their public key. Admins only (signed with the admin's
+        ``key`` when the policy in force requires signatures)."""
+        return self._identity.add(self._actor, name, list(roles), _public_key(public_key), self._signer(key))
+
+    def init(self, *, admin: str, public_key: PathLike, trust_out: PathLike | None = None) -> TrustAnchor:
+        """Record the registry's root of trust (its admin and their key) and write the trust file.
+
+        On a new registry ``admin`` becomes its admin; on an existing one ``admin`` must already be
+        an admin. The trust file (default ``$ADAPTERS_CONFIG_DIR/trust/REGISTRY-ID.json``) is what users
+        keep outside the registry to check it later (``audit verify --trust``).
+        """
+        pem = _public_key(public_key)
+        if pem is None:
+            raise InvalidInput("give the admin's public key (--public-key FILE)")
+        return self._auditor.init(admin, pem, _path(trust_out))
 
     def users(self) -> list[UserInfo]:
         return self._identity.list()
@@ -452,9 +476,11 @@ class Registry:
         """Audit events in order; ``ref`` (a name or name:N) narrows them to one adapter or version."""
         return self._auditor.events(_ref(ref) if ref is not None else None)
 
-    def audit_checkpoint(self, out: PathLike) -> Checkpoint:
-        """Write a checkpoint of the log signed with the registry key (auditors and admins)."""
-        return self._auditor.checkpoint(self._actor, Path(out))
+    def audit_checkpoint(self, out: PathLike | Iterable[PathLike], *, force: bool = False) -> Checkpoint:
+        """Write a checkpoint of the log signed with the registry key to ``out`` (one path or several),
+        keep a copy in the state directory and record it in the chain. Auditors and admins."""
+        outs = [Path(out)] if isinstance(out, (str, os.PathLike)) else [Path(o) for o in out]
+        return self._auditor.checkpoint(self._actor, outs, force)
 
     def audit_report(
         self,
@@ -475,6 +501,11 @@ class Registry:
         paths = [Path(c) for c in checkpoints]
         return self._auditor.report(self._actor, subject, format, since, until, paths, self.describe())
 
-    def audit_verify(self, checkpoints: Iterable[PathLike] = ()) -> AuditVerification:
-        """Recompute the audit chain and check checkpoints; ``ok`` is False with the first bad event named."""
-        return self._auditor.verify(Path(c) for c in checkpoints)
+    def audit_verify(
+        self, checkpoints: Iterable[PathLike] = (), *, trust: PathLike | None = None, blobs: str | None = None
+    ) -> AuditVerification:
+        """Check everything the history can prove: the chain, every known checkpoint, the trust file
+        (``trust``, else the one on this machine), every fact against its event, every signature against
+        the key then in force, and with ``blobs`` (``quick`` or ``full``) the blob store. ``ok`` is False
+        with each problem named."""
+        return self._auditor.verify([Path(c) for c in checkpoints], _path(trust), blobs)

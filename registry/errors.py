@@ -148,12 +148,12 @@ class AmbiguousReference(RegistryError, LookupError):
 
 
 class DestinationExists(RegistryError, FileExistsError):
-    """An output directory that already holds files."""
+    """An output directory that already holds files (or another destination that exists)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, message: str | None = None) -> None:
         self.path = path
         super().__init__(
-            f"output directory {path} is not empty; choose another directory or pass --force to replace it"
+            message or f"output directory {path} is not empty; choose another directory or pass --force to replace it"
         )
 
 

@@ -22,9 +22,12 @@ from registry.audit.log import AuditLog
 from registry.domain import signing
 from registry.domain.actor import Actor
 from registry.domain.clock import Clock
+from registry.domain.policy import Policy
 from registry.domain.records import ApprovalRecord, ChannelMove
 from registry.domain.roles import ROLES, required_roles
-from registry.errors import InvalidInput, NotFound, PermissionDenied
+from registry.domain.rules import RuleResult
+from registry.errors import InvalidInput, NotFound, PermissionDenied, PolicyNotMet
+from registry.policies import active_policy
 from registry.storage.records import Records, RecordStore, RoleGrant, StoredKey
 
 __all__ = ["Identity", "KeyRing", "UserInfo", "write_keypair"]
@@ -139,10 +142,65 @@ class Identity:
         _check(actor, roles, action)
         return roles
 
+    # -- signing ---------------------------------------------------------------------------------------
+
+    def sign(
+        self,
+        records: Records,
+        actor: Actor,
+        policy: Policy,
+        signer: signing.Signer | None,
+        fields: Mapping[str, Any],
+    ) -> signing.SignedAction | None:
+        """The actor's signature over an action (``fields``), or None when it is not signed.
+
+        Signed when the policy in force requires signatures or a signer is given; the signature must
+        verify against the actor's registered public key. ``fields`` always holds ``action`` and
+        ``actor`` and ``at``, and the action's subject (``ref``, ``user`` or ``scope``).
+        """
+        if signer is None:
+            if policy.signatures_required:
+                message = (
+                    f"the policy requires {fields['action']} to be signed with {actor.name}'s registered key: "
+                    "pass --key FILE or set ADAPTERS_KEY to your private key (adapters keys generate)"
+                )
+                subject = str(fields.get("ref") or fields.get("subject") or "")
+                raise PolicyNotMet(str(fields["action"]), subject, policy, [RuleResult("signatures", False, message)])
+            return None
+        registered = self.key(records, actor.name)
+        if registered is None:
+            public_file = signer.source.removesuffix(".key") + ".pub"
+            raise PermissionDenied(
+                f"{actor.name} has no registered public key, so a signature by {signer.source} proves nothing; an "
+                f"admin registers it with `adapters users add {actor.name} --public-key {public_file}`",
+                actor.name,
+            )
+        payload = signing.signed_payload(fields)
+        signature = signer.sign(payload)
+        if not signing.verify(registered.public_key, payload, signature):
+            raise PermissionDenied(
+                f"the key {signer.source} is not {actor.name}'s registered key ({registered.fingerprint}); "
+                "sign with your own key",
+                actor.name,
+            )
+        return signing.SignedAction(payload.decode("utf-8"), signature, registered.fingerprint)
+
     # -- changing users ---------------------------------------------------------------------------
 
-    def add(self, actor: Actor, name: str, roles: Sequence[str], public_key: bytes | None) -> UserInfo:
-        """Register ``name`` (if new), grant ``roles`` and register ``public_key``. Admins only."""
+    def add(
+        self,
+        actor: Actor,
+        name: str,
+        roles: Sequence[str],
+        public_key: bytes | None,
+        signer: signing.Signer | None = None,
+    ) -> UserInfo:
+        """Register ``name`` (if new), grant ``roles`` and register ``public_key``. Admins only.
+
+        Signed by the admin (``signer``) when the policy in force requires signatures: the signed
+        action names the user, the roles granted and the key registered, so nobody without an
+        admin's private key can add a user, a role or a key that ``audit verify`` accepts.
+        """
         unknown = [r for r in roles if r not in ROLES]
         if unknown:
             raise InvalidInput(f"unknown role {unknown[0]!r}; roles are {', '.join(ROLES)}")
@@ -152,27 +210,29 @@ class Identity:
             self.require(records, actor, "users add")
             at = self.clock()
             exists = records.user(name) is not None
+            new_roles = [r for r in dict.fromkeys(roles) if r not in self.roles(records, name)]
+            current = self.key(records, name)
+            new_key = fingerprint is not None and (current is None or current.fingerprint != fingerprint)
+            if exists and not new_roles and not new_key:
+                return self._info(records, name)
+            action = "user update" if exists else "user add"
+            fields = {
+                "action": action, "subject": name, "roles_granted": new_roles, "key": fingerprint if new_key else None,
+                "public_key": public_key.decode("ascii") if new_key and public_key else None,
+                "actor": actor.name, "at": at,
+            }  # fmt: skip
+            signed = self.sign(records, actor, active_policy(records).policy, signer, fields)
             if not exists:
                 records.insert_user(name, at, actor.name)
-            held = self.roles(records, name)
-            new_roles = [r for r in dict.fromkeys(roles) if r not in held]
             for role in new_roles:
                 records.insert_grant(RoleGrant(name, role, at, actor.name))
-            new_key = False
-            if public_key is not None and fingerprint is not None:
-                current = self.key(records, name)
-                new_key = current is None or current.fingerprint != fingerprint
-                if new_key:
-                    _refuse_shared_key(records, fingerprint, name)
-                    records.insert_key(name, public_key, fingerprint, at, actor.name)
-            if not exists or new_roles or new_key:
-                self.audit.append(
-                    records,
-                    actor,
-                    "user add" if not exists else "user update",
-                    name,
-                    {"roles_granted": new_roles, "key_fingerprint": fingerprint if new_key else None},
-                )
+            if new_key and public_key is not None and fingerprint is not None:
+                _refuse_shared_key(records, fingerprint, name)
+                records.insert_key(name, public_key, fingerprint, at, actor.name)
+            payload = {"roles_granted": new_roles, "key_fingerprint": fingerprint if new_key else None}
+            if new_key and public_key is not None:
+                payload["public_key"] = public_key.decode("ascii")
+            self.audit.append(records, actor, action, name, payload, signed=signed)
             return self._info(records, name)
 
     def get(self, name: str) -> UserInfo:

@@ -9,18 +9,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from registry.audit.log import AuditLog
 from registry.domain.actor import Actor
 from registry.domain.clock import Clock
 from registry.domain.policy import Policy
 from registry.domain.refs import validate_channel
+from registry.domain.signing import Signer
 from registry.errors import InvalidInput
-from registry.identity import Identity
 from registry.storage.records import Records, RecordStore
 
-__all__ = ["ActivePolicy", "Policies", "builtin_policy"]
+if TYPE_CHECKING:
+    from registry.identity import Identity
+
+__all__ = ["REGISTRY_SCOPE", "ActivePolicy", "Policies", "active_policy", "builtin_policy"]
 
 REGISTRY_SCOPE = "*"
 
@@ -54,6 +57,18 @@ class ActivePolicy:
         }
 
 
+def active_policy(records: Records, channel: str | None = None) -> ActivePolicy:
+    """The policy in force: for a channel its own, else the registry's, else the built-in default."""
+    scopes = [channel, REGISTRY_SCOPE] if channel else [REGISTRY_SCOPE]
+    for scope in scopes:
+        stored = records.latest_policy(scope)
+        if stored is not None:
+            return ActivePolicy(
+                Policy.parse(stored.content, f"policy #{stored.id}"), scope, stored.set_at, stored.set_by
+            )
+    return ActivePolicy(Policy.parse(builtin_policy(), "policies/default.yaml"), REGISTRY_SCOPE, None, None)
+
+
 class Policies:
     def __init__(self, store: RecordStore, identity: Identity, audit: AuditLog, clock: Clock) -> None:
         self.store = store
@@ -76,23 +91,44 @@ class Policies:
         with self.store.read() as records:
             return self.active(records, channel)
 
-    def set(self, actor: Actor, path: Path, channel: str | None = None) -> ActivePolicy:
-        """Make the policy in ``path`` active for the registry or one channel. Admins only."""
+    def set(self, actor: Actor, path: Path, channel: str | None = None, signer: Signer | None = None) -> ActivePolicy:
+        """Make the policy in ``path`` active for the registry or one channel. Admins only.
+
+        Signed by the admin when the policy in force (before the change) requires signatures. A policy
+        that requires signatures is refused on a registry whose root of trust is not initialised
+        (``adapters init``): signed governance needs an admin key established by the chain.
+        """
         try:
             content = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise InvalidInput(f"cannot read policy file {path}: {exc.strerror or exc}") from None
         policy = Policy.parse(content, str(path))  # refuse a bad policy before anything is stored
         scope = validate_channel(channel) if channel else REGISTRY_SCOPE
+        subject = "registry" if scope == REGISTRY_SCOPE else f"channel {scope}"
         with self.store.write() as records:
             self.identity.require(records, actor, "policy set")
+            if policy.signatures_required and records.meta("initialised_at_seq") is None:
+                raise InvalidInput(
+                    f"policy {policy.name!r} requires signatures, but this registry has no root of trust yet: "
+                    "run `adapters init --admin NAME --public-key FILE` first (it records the admin's key that "
+                    "every later signed action is checked against), then set the policy again"
+                )
             at = self.clock()
+            fields = {"action": "policy set", "subject": subject, "policy": policy.digest, "actor": actor.name,
+                      "at": at}  # fmt: skip
+            signed = self.identity.sign(records, actor, active_policy(records, channel).policy, signer, fields)
             records.insert_policy(scope, policy.name, content, policy.digest, at, actor.name)
             self.audit.append(
                 records,
                 actor,
                 "policy set",
-                "registry" if scope == REGISTRY_SCOPE else f"channel {scope}",
-                {"name": policy.name, "digest": policy.digest, "source": str(path)},
+                subject,
+                {
+                    "name": policy.name,
+                    "digest": policy.digest,
+                    "source": str(path),
+                    "signatures": policy.signatures_required,
+                },
+                signed=signed,
             )
         return ActivePolicy(policy, scope, at, actor.name)

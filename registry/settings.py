@@ -10,7 +10,12 @@
 ``ADAPTERS_USER``   the acting user's name (default: the login name)
 ``ADAPTERS_KEY``    the acting user's Ed25519 private key, for signed actions
 ``ADAPTERS_REGISTRY_KEY``  the registry's key that signs audit checkpoints, kept outside
-                    the database (default ``$ADAPTERS_HOME/keys/registry.key``)
+                    the database and its home (default ``$ADAPTERS_STATE_DIR/REGISTRY-ID/registry.key``)
+``ADAPTERS_STATE_DIR``  the user's state directory: the registry key and the checkpoints of each
+                    registry, where the database's administrators cannot write (default
+                    ``$XDG_STATE_HOME/adapters``, i.e. ``~/.local/state/adapters``)
+``ADAPTERS_CONFIG_DIR``  the user's configuration: trust files of registries (``trust/REGISTRY-ID.json``)
+                    and, for remote registries, credentials (default ``$XDG_CONFIG_HOME/adapters``)
 ``ADAPTERS_DEBUG``  ``1`` shows tracebacks in the CLI
 =================  ==========================================================
 """
@@ -46,7 +51,9 @@ class Settings:
     user: str
     debug: bool = False
     key: Path | None = None
-    registry_key: Path | None = None
+    registry_key: Path | None = None  # None: in the state directory, by registry id (see AuditLog)
+    state_dir: Path = Path("~/.local/state/adapters")
+    config_dir: Path = Path("~/.config/adapters")
 
     @classmethod
     def from_env(
@@ -65,6 +72,8 @@ class Settings:
         store = env.get("ADAPTERS_STORE") or str(home_path / "blobs")
         key = env.get("ADAPTERS_KEY")
         registry_key = env.get("ADAPTERS_REGISTRY_KEY")
+        state = env.get("ADAPTERS_STATE_DIR") or str(Path(env.get("XDG_STATE_HOME") or "~/.local/state") / "adapters")
+        config = env.get("ADAPTERS_CONFIG_DIR") or str(Path(env.get("XDG_CONFIG_HOME") or "~/.config") / "adapters")
         return cls(
             home=home_path,
             db_url=db_url,
@@ -72,7 +81,9 @@ class Settings:
             user=_default_user(env),
             debug=env.get("ADAPTERS_DEBUG", "") not in ("", "0"),
             key=Path(key).expanduser() if key else None,
-            registry_key=Path(registry_key).expanduser() if registry_key else home_path / "keys" / "registry.key",
+            registry_key=Path(registry_key).expanduser() if registry_key else None,
+            state_dir=Path(state).expanduser(),
+            config_dir=Path(config).expanduser(),
         )
 
     @property

@@ -27,6 +27,9 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for var in ("ADAPTERS_DB", "ADAPTERS_STORE", "ADAPTERS_DEBUG", "ADAPTERS_KEY"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("ADAPTERS_HOME", str(home))
+    monkeypatch.setenv("ADAPTERS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("ADAPTERS_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.delenv("ADAPTERS_REGISTRY_KEY", raising=False)
     monkeypatch.setenv("ADAPTERS_USER", "tester")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-home" / "hub"))
@@ -151,7 +154,11 @@ def llama(tiny_models: dict[str, Tiny]) -> Tiny:
 
 
 class Team:
-    """Registries acting as different users on one database, each user with an Ed25519 key."""
+    """Registries acting as different users on one database, each user with an Ed25519 key.
+
+    alice initialises the registry's root of trust with her key (``adapters init``), so signed
+    governance holds; each user with a registered key signs with it by default (as ADAPTERS_KEY would).
+    """
 
     ROLES: ClassVar[dict[str, list[str]]] = {
         "alice": ["author", "reviewer"],  # the admin (first user) and author; also a reviewer
@@ -166,11 +173,18 @@ class Team:
         self._registries: dict[str, object] = {}
 
     def __call__(self, user: str) -> object:
-        from registry import Registry
+        from dataclasses import replace
+
+        from registry import Registry, Settings
 
         if user not in self._registries:
-            self._registries[user] = Registry(user=user)
+            settings = Settings.from_env()
+            key = self.keys / f"{user}.key" if user in self.SIGNERS else None
+            self._registries[user] = Registry(settings=replace(settings, user=user, key=key))
         return self._registries[user]
+
+    #: users whose key is registered (erin's is not: she cannot sign)
+    SIGNERS: ClassVar[tuple[str, ...]] = ("alice", "bob", "carol", "dave")
 
     def key(self, user: str) -> Path:
         return self.keys / f"{user}.key"
@@ -188,6 +202,7 @@ def team(backend: Backend, tmp_path: Path) -> Iterator[Team]:
     for user in Team.ROLES:
         Registry.generate_key(t.keys, user)
     admin = t("alice")
+    t.trust = admin.init(admin="alice", public_key=t.keys / "alice.pub")  # type: ignore[attr-defined]
     for user, roles in Team.ROLES.items():
         admin.add_user(user, roles=roles, public_key=None if user == "erin" else t.keys / f"{user}.pub")  # type: ignore[attr-defined]
     admin.set_policy(Path(__file__).resolve().parents[1] / "policies" / "regulated.yaml")  # type: ignore[attr-defined]

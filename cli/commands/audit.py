@@ -29,13 +29,27 @@ def audit_log(ctx: click.Context, ref: str | None, as_json: bool) -> None:
 
 
 @audit.command(name="checkpoint")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="File to write.")
+@click.option(
+    "--out",
+    "-o",
+    "outs",
+    required=True,
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File to write; repeatable (keep copies where the database's administrators cannot write).",
+)
+@click.option("--force", is_flag=True, help="Replace an existing checkpoint file.")
 @json_option
 @click.pass_context
-def audit_checkpoint(ctx: click.Context, out: Path, as_json: bool) -> None:
-    """Write a checkpoint (size, head hash, time) signed with the registry key; keep it outside the database."""
-    checkpoint = registry(ctx).audit_checkpoint(out)
-    output(as_json).result({**checkpoint.to_dict(), "path": str(out)}, render_checkpoint)
+def audit_checkpoint(ctx: click.Context, outs: tuple[Path, ...], force: bool, as_json: bool) -> None:
+    """Write a checkpoint (size, head hash, time) signed with the registry key; keep it outside the database.
+
+    A copy is kept in the state directory ($ADAPTERS_STATE_DIR/REGISTRY-ID/checkpoints) and the
+    checkpoint is recorded in the chain; `audit verify` checks every checkpoint it knows.
+    """
+    checkpoint = registry(ctx).audit_checkpoint(list(outs), force=force)
+    paths = [str(p) for p in checkpoint.paths]
+    output(as_json).result({**checkpoint.to_dict(), "path": paths[0], "paths": paths}, render_checkpoint)
 
 
 @audit.command(name="report")
@@ -94,13 +108,28 @@ def audit_report(
     "checkpoints",
     multiple=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="A checkpoint file. Repeatable.",
+    help="A checkpoint file (besides those kept on this machine). Repeatable.",
+)
+@click.option(
+    "--trust",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The trust file `adapters init` wrote (default: the one on this machine for this registry, if any).",
+)
+@click.option(
+    "--blobs",
+    type=click.Choice(["quick", "full"]),
+    is_flag=False,
+    flag_value="quick",
+    default=None,
+    help="Also check the blob store: --blobs (every blob exists with its size) or --blobs=full (re-hash them).",
 )
 @json_option
 @click.pass_context
-def audit_verify(ctx: click.Context, checkpoints: tuple[Path, ...], as_json: bool) -> None:
-    """Recompute the chain and the checkpoints; exit 3 naming the first bad event."""
-    result = registry(ctx).audit_verify(checkpoints)
+def audit_verify(
+    ctx: click.Context, checkpoints: tuple[Path, ...], trust: Path | None, blobs: str | None, as_json: bool
+) -> None:
+    """Check the chain, every checkpoint, every fact and signature; exit 3 naming each problem."""
+    result = registry(ctx).audit_verify(checkpoints, trust=trust, blobs=blobs)
     output(as_json).result(result, render_audit_verify)
     if not result.ok:
         ctx.exit(3)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cli._context import json_option, output, registry
+from cli._context import json_option, key_option, output, registry
 from cli._render import render_policy, render_policy_check, render_policy_set
 
 __all__ = ["policy"]
@@ -20,11 +20,12 @@ def policy() -> None:
 @policy.command(name="set")
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--channel", help="Make it the policy of one channel only (releases to it).")
+@key_option
 @json_option
 @click.pass_context
-def policy_set(ctx: click.Context, file: Path, channel: str | None, as_json: bool) -> None:
+def policy_set(ctx: click.Context, file: Path, channel: str | None, key: Path | None, as_json: bool) -> None:
     """Make the policy in FILE active (admins only)."""
-    output(as_json).result(registry(ctx).set_policy(file, channel=channel), render_policy_set)
+    output(as_json).result(registry(ctx).set_policy(file, channel=channel, key=key), render_policy_set)
 
 
 @policy.command(name="show")

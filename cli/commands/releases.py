@@ -21,11 +21,12 @@ def _action(result: Any, as_json: bool) -> None:
 @click.command()
 @click.argument("ref")
 @click.option("--comment", help="Why it is ready for review.")
+@key_option
 @json_option
 @click.pass_context
-def review(ctx: click.Context, ref: str, comment: str | None, as_json: bool) -> None:
+def review(ctx: click.Context, ref: str, comment: str | None, key: Path | None, as_json: bool) -> None:
     """Submit draft REF for review."""
-    _action(registry(ctx).review(ref, comment=comment), as_json)
+    _action(registry(ctx).review(ref, comment=comment, key=key), as_json)
 
 
 @click.command()
@@ -193,21 +194,23 @@ def rollback(
 @click.command()
 @click.argument("ref")
 @click.option("--reason", help="Why it should no longer be used.")
+@key_option
 @json_option
 @click.pass_context
-def deprecate(ctx: click.Context, ref: str, reason: str | None, as_json: bool) -> None:
+def deprecate(ctx: click.Context, ref: str, reason: str | None, key: Path | None, as_json: bool) -> None:
     """Mark REF deprecated: still pullable, never released again."""
-    _action(registry(ctx).deprecate(ref, reason=reason), as_json)
+    _action(registry(ctx).deprecate(ref, reason=reason, key=key), as_json)
 
 
 @click.command()
 @click.argument("ref")
 @click.option("--reason", required=True, help="Why (shown to everyone who tries to pull it).")
+@key_option
 @json_option
 @click.pass_context
-def revoke(ctx: click.Context, ref: str, reason: str, as_json: bool) -> None:
+def revoke(ctx: click.Context, ref: str, reason: str, key: Path | None, as_json: bool) -> None:
     """Revoke REF: pull refuses it and no channel may point to it."""
-    _action(registry(ctx).revoke(ref, reason=reason), as_json)
+    _action(registry(ctx).revoke(ref, reason=reason, key=key), as_json)
 
 
 @click.command()

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from cli._context import json_option, output, registry
-from cli._render import render_keypair, render_user, render_users
+from cli._context import json_option, key_option, output, registry
+from cli._render import render_keypair, render_trust, render_user, render_users
 
-__all__ = ["keys", "users"]
+__all__ = ["init", "keys", "users"]
 
 
 @click.group()
@@ -25,11 +25,15 @@ def users() -> None:
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="Their Ed25519 public key (.pub).",
 )
+@key_option
 @json_option
 @click.pass_context
-def users_add(ctx: click.Context, name: str, roles: tuple[str, ...], public_key: Path | None, as_json: bool) -> None:
+def users_add(
+    ctx: click.Context, name: str, roles: tuple[str, ...], public_key: Path | None, key: Path | None, as_json: bool
+) -> None:
     """Register NAME, grant roles, register a public key (admins only; the first user is the admin)."""
-    output(as_json).result(registry(ctx).add_user(name, roles=roles, public_key=public_key), render_user)
+    result = registry(ctx).add_user(name, roles=roles, public_key=public_key, key=key)
+    output(as_json).result(result, render_user)
 
 
 @users.command(name="ls")
@@ -59,3 +63,28 @@ def keys_generate(ctx: click.Context, out: Path | None, name: str | None, as_jso
     settings = Settings.from_env(ctx.find_root().obj.home)
     result = Registry.generate_key(out or settings.home / "keys", name or settings.user)
     output(as_json).result(result, lambda r: render_keypair(r, name or settings.user))
+
+
+@click.command()
+@click.option("--admin", required=True, help="The registry's admin (created on a new registry; an existing admin).")
+@click.option(
+    "--public-key",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The admin's Ed25519 public key (.pub): the root every later signed action is checked against.",
+)
+@click.option(
+    "--trust-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the trust file (default: $ADAPTERS_CONFIG_DIR/trust/REGISTRY-ID.json).",
+)
+@json_option
+@click.pass_context
+def init(ctx: click.Context, admin: str, public_key: Path, trust_out: Path | None, as_json: bool) -> None:
+    """Initialise the registry's root of trust: its admin, their key and the registry key.
+
+    Writes a trust file to keep outside the registry (give it to `adapters audit verify --trust`).
+    Direct database access is the operator's root of trust: run this on the registry's host.
+    """
+    anchor = registry(ctx).init(admin=admin, public_key=public_key, trust_out=trust_out)
+    output(as_json).result({**anchor.to_dict(), "path": str(anchor.path)}, render_trust)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from cli._context import json_option, output, registry
+from cli._context import json_option, key_option, output, registry
 from cli._render import render_verification
 from registry import types
 
@@ -38,6 +40,7 @@ __all__ = ["verify"]
     help="Compute dtype of the 4-bit layers. Default: float32 on the CPU, bfloat16 on CUDA.",
 )
 @click.option("--allow-base-mismatch", is_flag=True, help="Let a base whose fingerprint differs pass (recorded).")
+@key_option
 @json_option
 @click.pass_context
 def verify(
@@ -50,6 +53,7 @@ def verify(
     double_quant: bool,
     compute_dtype: str | None,
     allow_base_mismatch: bool,
+    key: Path | None,
     as_json: bool,
 ) -> None:
     """Prove that version REF fits the exact base it will run on.
@@ -66,6 +70,7 @@ def verify(
         double_quant=double_quant,
         compute_dtype=compute_dtype,
         allow_base_mismatch=allow_base_mismatch,
+        key=key,
     )
     output(as_json).result(report, render_verification)
     if not report.passed:

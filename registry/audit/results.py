@@ -23,9 +23,14 @@ class Checkpoint:
     key: str
     signature: str
     path: Path | None = None
+    registry: str | None = None
+    paths: tuple[Path, ...] = ()  # every file it was written to
 
     def to_dict(self) -> dict[str, Any]:
-        return {**checkpoint_payload(self.size, self.head, self.at, self.key), "signature": self.signature}
+        return {
+            **checkpoint_payload(self.size, self.head, self.at, self.key, self.registry),
+            "signature": self.signature,
+        }
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,13 @@ class AuditVerification:
     findings: tuple[Finding, ...]
     checkpoints: tuple[dict[str, Any], ...] = field(default=())
     registry_key: str | None = None
+    registry_id: str | None = None
+    facts: int = 0  # fact rows checked against their events
+    signatures: int = 0  # signatures verified
+    unsigned_events: int = 0  # events recorded before signed governance began (the registry's init)
+    initialised_at: int | None = None  # seq of the `registry init` event
+    trust: dict[str, Any] | None = None  # the trust file checked, if any
+    blobs: dict[str, Any] | None = None  # {mode, checked, bytes} when blobs were checked
 
     @property
     def ok(self) -> bool:
@@ -50,6 +62,13 @@ class AuditVerification:
             "findings": [f.to_dict() for f in self.findings],
             "checkpoints": list(self.checkpoints),
             "registry_key": self.registry_key,
+            "registry_id": self.registry_id,
+            "facts": self.facts,
+            "signatures": self.signatures,
+            "unsigned_events": self.unsigned_events,
+            "initialised_at": self.initialised_at,
+            "trust": self.trust,
+            "blobs": self.blobs,
         }
 
 

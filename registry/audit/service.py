@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from registry.audit.log import AuditLog
 from registry.audit.report.build import ReportScope, build, parse_when
 from registry.audit.report.render import render
 from registry.audit.results import AuditReport, AuditVerification, Checkpoint
+from registry.audit.trust import TrustAnchor, initialise
+from registry.audit.verify import verify_registry
 from registry.catalog.resolve import adapter_id, resolve
 from registry.domain.actor import Actor
 from registry.domain.audit import Event
@@ -17,6 +19,7 @@ from registry.domain.refs import Ref
 from registry.errors import InvalidInput
 from registry.identity import Identity
 from registry.policies import Policies
+from registry.storage.blobs.base import BlobStore
 from registry.storage.records import RecordStore
 from registry.types import REPORT_FORMATS
 
@@ -24,12 +27,23 @@ __all__ = ["Auditor"]
 
 
 class Auditor:
-    def __init__(self, store: RecordStore, log: AuditLog, identity: Identity, policies: Policies, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: RecordStore,
+        log: AuditLog,
+        identity: Identity,
+        policies: Policies,
+        blobs: BlobStore,
+        clock: Clock,
+        trust_dir: Path,
+    ) -> None:
         self.store = store
         self.log = log
         self.identity = identity
         self.policies = policies
+        self.blobs = blobs
         self.clock = clock
+        self.trust_dir = trust_dir  # where init writes trust files by default, and verify finds them
 
     def events(self, ref: Ref | None) -> list[Event]:
         """Events in order; ``ref`` (a name or name:N) narrows them to one adapter or version."""
@@ -41,14 +55,36 @@ class Auditor:
                 return records.events(adapter=ref.name)
             return records.events(subject=resolve(records, ref).ref)
 
-    def checkpoint(self, actor: Actor, out: Path) -> Checkpoint:
-        """Write a checkpoint of the log signed with the registry key (auditors and admins)."""
+    def checkpoint(self, actor: Actor, outs: Sequence[Path], force: bool = False) -> Checkpoint:
+        """Write a checkpoint of the log signed with the registry key to each of ``outs`` (and keep a copy
+        in the state directory); record it in the chain. Auditors and admins."""
         with self.store.write() as records:
             self.identity.require(records, actor, "audit checkpoint")
-        return self.log.checkpoint(out)
+            checkpoint = self.log.checkpoint(records, actor, outs, force)
+        self.log.write_files(checkpoint)
+        return checkpoint
 
-    def verify(self, checkpoints: Iterable[Path]) -> AuditVerification:
-        return self.log.verify(list(checkpoints))
+    def trust_file(self, trust: Path | None) -> TrustAnchor | None:
+        """The trust anchor given, else the one ``init`` wrote on this machine for this registry, if any."""
+        if trust is not None:
+            return TrustAnchor.load(trust)
+        default = self.trust_dir / f"{self.log.registry_id()}.json"
+        return TrustAnchor.load(default) if default.is_file() else None
+
+    def verify(
+        self, checkpoints: Iterable[Path], trust: Path | None = None, blobs: str | None = None
+    ) -> AuditVerification:
+        anchor = self.trust_file(trust)
+        registry_id = self.log.registry_id()
+        with self.store.read() as records:
+            return verify_registry(
+                records, self.log.keys, registry_id, list(checkpoints), anchor, self.blobs if blobs else None, blobs
+            )
+
+    def init(self, admin: str, public_key: bytes, trust_out: Path | None) -> TrustAnchor:
+        """Record the root of trust and write the trust file (default: the trust directory)."""
+        anchor = initialise(self.store, self.log, self.clock, admin, public_key)
+        return anchor.save(trust_out or self.trust_dir / f"{anchor.registry_id}.json")
 
     def report(
         self,
@@ -63,6 +99,7 @@ class Auditor:
         if format not in REPORT_FORMATS:
             raise InvalidInput(f"unknown report format {format!r}; use {', '.join(REPORT_FORMATS)}")
         scope = ReportScope(subject, parse_when(since), parse_when(until, end_of_day=True))
+        integrity = self.verify(checkpoints, blobs="quick")
         with self.store.read() as records:
-            data = build(records, self.policies, self.log, scope, checkpoints, registry, actor.name, self.clock)
+            data = build(records, self.policies, integrity, scope, registry, actor.name, self.clock)
         return render(data, format)

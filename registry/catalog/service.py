@@ -23,11 +23,13 @@ from registry.domain.actor import Actor
 from registry.domain.clock import Clock
 from registry.domain.lineage import Evaluation, PushMetadata
 from registry.domain.refs import Ref
+from registry.domain.signing import Signer
 from registry.domain.state import channels_pointing_to
 from registry.domain.versions import EvalRecord, Manifest, VersionInfo, VersionSummary
 from registry.errors import InvalidMetadata
 from registry.filehashes import FileHashCache
 from registry.identity import Identity
+from registry.policies import active_policy
 from registry.storage.blobs.base import BlobStore
 from registry.storage.records import RecordStore, VersionQuery
 
@@ -81,17 +83,24 @@ class Catalog:
         """Write a version's files into ``directory``, re-hashing each (see :func:`.pull.export_files`)."""
         pulling.export_files(self.blobs, manifest, directory, progress, shown_target)
 
-    def add_evals(self, actor: Actor, ref: Ref, evals: Sequence[Evaluation]) -> tuple[str, tuple[EvalRecord, ...]]:
-        """Append evaluation results to a version (they never replace earlier ones)."""
+    def add_evals(
+        self, actor: Actor, ref: Ref, evals: Sequence[Evaluation], signer: Signer | None = None
+    ) -> tuple[str, tuple[EvalRecord, ...]]:
+        """Append evaluation results to a version (they never replace earlier ones); signed by the actor
+        when the policy in force requires signatures."""
         if not evals:
             raise InvalidMetadata("give at least one --metric NAME=VALUE", "evals")
         with self.store.write() as records:
             self.identity.require(records, actor, "eval add")
             version = resolve(records, ref)
             at = self.clock()
+            results = [e.to_dict() for e in evals]
+            fields = {"action": "eval add", "ref": version.ref, "digest": version.digest, "evals": results,
+                      "actor": actor.name, "at": at}  # fmt: skip
+            signed = self.identity.sign(records, actor, active_policy(records).policy, signer, fields)
             recorded = tuple(EvalRecord(e.metric, e.value, e.dataset, at, actor.name, "eval add") for e in evals)
             records.insert_evals(version.id, recorded)
-            self.audit.append(records, actor, "eval add", version.ref, {"evals": [e.to_dict() for e in evals]})
+            self.audit.append(records, actor, "eval add", version.ref, {"evals": results}, signed=signed)
         return version.ref, recorded
 
     def list(self, flt: ListFilter) -> list[VersionSummary]:

@@ -31,17 +31,21 @@ from registry.domain.canonical import canonical_json
 
 __all__ = [
     "CHECKPOINT_SCHEMA",
+    "CHECKPOINT_SCHEMA_V1",
     "GENESIS",
     "Event",
     "Finding",
     "checkpoint_payload",
     "event_hash",
+    "signed_checkpoint_fields",
     "verify_chain",
     "verify_checkpoint",
 ]
 
 GENESIS = "0" * 64
-CHECKPOINT_SCHEMA = "adapters.audit-checkpoint/v1"
+#: Checkpoints name their registry (v2); checkpoints of an earlier release (v1) do not.
+CHECKPOINT_SCHEMA = "adapters.audit-checkpoint/v2"
+CHECKPOINT_SCHEMA_V1 = "adapters.audit-checkpoint/v1"
 _REORDER_WINDOW = 8
 
 
@@ -162,9 +166,29 @@ def _original_position(event: Event, by_position: Mapping[int, Event], i: int) -
     return None
 
 
-def checkpoint_payload(size: int, head: str, at: str, key_fingerprint: str) -> dict[str, Any]:
-    """What a checkpoint signs."""
-    return {"schema": CHECKPOINT_SCHEMA, "size": size, "head": head, "at": at, "key": key_fingerprint}
+def checkpoint_payload(
+    size: int, head: str, at: str, key_fingerprint: str, registry: str | None = None
+) -> dict[str, Any]:
+    """What a checkpoint signs (v2, naming the registry; v1 when ``registry`` is None)."""
+    if registry is None:
+        return {"schema": CHECKPOINT_SCHEMA_V1, "size": size, "head": head, "at": at, "key": key_fingerprint}
+    return {
+        "schema": CHECKPOINT_SCHEMA,
+        "registry": registry,
+        "size": size,
+        "head": head,
+        "at": at,
+        "key": key_fingerprint,
+    }
+
+
+def signed_checkpoint_fields(data: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The fields a checkpoint file's signature covers, by its schema; None for an unknown schema."""
+    if data.get("schema") == CHECKPOINT_SCHEMA:
+        return {k: data.get(k) for k in ("schema", "registry", "size", "head", "at", "key")}
+    if data.get("schema") == CHECKPOINT_SCHEMA_V1:
+        return {k: data.get(k) for k in ("schema", "size", "head", "at", "key")}
+    return None
 
 
 def verify_checkpoint(

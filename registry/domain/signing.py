@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,6 +21,7 @@ from registry.errors import InvalidInput
 
 __all__ = [
     "KeyFileSigner",
+    "SignedAction",
     "Signer",
     "fingerprint",
     "generate_keypair",
@@ -110,6 +113,27 @@ def verify(public_pem: bytes, payload: bytes, signature: str) -> bool:
     except (InvalidSignature, ValueError, InvalidInput):
         return False
     return True
+
+
+@dataclass(frozen=True)
+class SignedAction:
+    """An action signed by its actor: the exact bytes signed (canonical JSON), the signature, the key."""
+
+    payload: str
+    signature: str
+    key: str  # the signing key's fingerprint
+
+    def to_dict(self) -> dict[str, str]:
+        return {"payload": self.payload, "signature": self.signature, "key": self.key}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SignedAction:
+        return cls(str(d["payload"]), str(d["signature"]), str(d["key"]))
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        value = json.loads(self.payload)
+        return value if isinstance(value, dict) else {}
 
 
 class Signer(Protocol):

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from registry.domain.canonical import canonical_json, sha256_digest
 from registry.domain.compat import Check
 
 __all__ = ["VerificationReport"]
@@ -44,6 +45,13 @@ class VerificationReport:
     @property
     def ref(self) -> str:
         return f"{self.name}:{self.version}"
+
+    @property
+    def report_digest(self) -> str:
+        """``sha256:`` of the report's canonical JSON without its database id: what a signature covers."""
+        body = self.to_dict()
+        body.pop("id")
+        return sha256_digest(canonical_json(body))
 
     @property
     def failures(self) -> tuple[Check, ...]:

@@ -144,12 +144,13 @@ class Channels:
         previous_number = records.versions_by_id([checked.current])[checked.current].number if checked.current else None
         fields = {"action": action, "ref": v.ref, "digest": v.digest, "channel": channel, "policy": policy.digest,
                   "actor": actor.name, "at": at}  # fmt: skip
-        payload, signature, fingerprint = self.g.signature(records, actor, policy, signer, fields)
+        signed = self.g.identity.sign(records, actor, policy, signer, fields)
+        fingerprint = signed.key if signed else None
         move = ChannelMove(
             id=0, name=v.stored.name, channel=channel, action=action, version=v.stored.number,
             previous=previous_number, actor=actor.name, at=at, digest=v.digest, reason=reason,
-            policy_digest=policy.digest, key_fingerprint=fingerprint, signature=signature, signed_payload=payload,
-            details=dict(details) if details else None,
+            policy_digest=policy.digest, key_fingerprint=fingerprint, signature=signed.signature if signed else None,
+            signed_payload=signed.payload if signed else None, details=dict(details) if details else None,
         )  # fmt: skip
         records.insert_move(v.stored.adapter_id, v.stored.id, checked.current, move)
         if checked.to_state != v.state:
@@ -161,7 +162,8 @@ class Channels:
             action,
             v.ref,
             {"digest": v.digest, "channel": channel, "previous": previous, "policy": policy.digest, "reason": reason,
-             "key": fingerprint, "signature": signature, "details": dict(details) if details else None},
+             "details": dict(details) if details else None},
+            signed=signed,
         )  # fmt: skip
         return ActionResult(
             action, v.ref, v.digest, checked.to_state, v.state, actor.name, at, policy.name, policy.digest, channel,

@@ -9,9 +9,8 @@ registered public key. Channel moves (release, rollback) are in :mod:`.channels`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
 
 from registry.audit.log import AuditLog
 from registry.catalog.resolve import resolve, state_of
@@ -24,7 +23,7 @@ from registry.domain.records import ApprovalRecord, TransitionRecord
 from registry.domain.refs import Ref
 from registry.domain.rules import PolicyContext, RuleResult, approval_eligibility, counted_approvals, evaluate
 from registry.domain.state import channels_pointing_to
-from registry.errors import InvalidInput, PermissionDenied, PolicyNotMet
+from registry.errors import InvalidInput, PolicyNotMet
 from registry.governance.context import load_context
 from registry.governance.results import ActionResult, PolicyCheck
 from registry.identity import Identity
@@ -83,51 +82,12 @@ class Governance:
         )
         return at
 
-    def signature(
-        self,
-        records: Records,
-        actor: Actor,
-        policy: Policy,
-        signer: signing.Signer | None,
-        fields: Mapping[str, Any],
-    ) -> tuple[str | None, str | None, str | None]:
-        """(payload, signature, key fingerprint) for an action, or Nones when it is not signed.
-
-        Signed when the policy requires it or a signer is given; the signature must verify against
-        the actor's registered public key.
-        """
-        if signer is None:
-            if policy.signatures_required:
-                message = (
-                    f"the policy requires {fields['action']} to be signed with {actor.name}'s registered key: "
-                    "pass --key FILE or set ADAPTERS_KEY to your private key (adapters keys generate)"
-                )
-                raise PolicyNotMet(
-                    str(fields["action"]), str(fields["ref"]), policy, [RuleResult("signatures", False, message)]
-                )
-            return None, None, None
-        registered = self.identity.key(records, actor.name)
-        if registered is None:
-            public_file = signer.source.removesuffix(".key") + ".pub"
-            raise PermissionDenied(
-                f"{actor.name} has no registered public key, so a signature by {signer.source} proves nothing; an "
-                f"admin registers it with `adapters users add {actor.name} --public-key {public_file}`",
-                actor.name,
-            )
-        payload = signing.signed_payload(fields)
-        signature = signer.sign(payload)
-        if not signing.verify(registered.public_key, payload, signature):
-            raise PermissionDenied(
-                f"the key {signer.source} is not {actor.name}'s registered key ({registered.fingerprint}); "
-                "sign with your own key",
-                actor.name,
-            )
-        return payload.decode("utf-8"), signature, registered.fingerprint
-
     # -- lifecycle ------------------------------------------------------------------------------------
 
-    def review(self, actor: Actor, ref: Ref, comment: str | None = None) -> ActionResult:
-        return self._change_state(actor, ref, "review", comment)
+    def review(
+        self, actor: Actor, ref: Ref, comment: str | None = None, signer: signing.Signer | None = None
+    ) -> ActionResult:
+        return self._change_state(actor, ref, "review", comment, signer)
 
     def decide(
         self, actor: Actor, ref: Ref, decision: str, comment: str | None, signer: signing.Signer | None
@@ -144,7 +104,8 @@ class Governance:
             at = self.clock()
             fields = {"action": decision, "ref": v.ref, "digest": v.digest, "policy": policy.digest,
                       "actor": actor.name, "at": at}  # fmt: skip
-            payload, signature, fingerprint = self.signature(records, actor, policy, signer, fields)
+            signed = self.identity.sign(records, actor, policy, signer, fields)
+            fingerprint = signed.key if signed else None
             record = ApprovalRecord(
                 actor=actor.name,
                 decision=decision,
@@ -153,9 +114,9 @@ class Governance:
                 comment=comment,
                 policy_digest=policy.digest,
                 key_fingerprint=fingerprint,
-                signature=signature,
-                signed_payload=payload,
-                signature_valid=True if signature else None,
+                signature=signed.signature if signed else None,
+                signed_payload=signed.payload if signed else None,
+                signature_valid=True if signed else None,
             )
             results = self._eligible(policy, ctx, record, decision)
             records.insert_approval(v.stored.id, record)
@@ -173,8 +134,9 @@ class Governance:
                 actor,
                 decision,
                 v.ref,
-                {"digest": v.digest, "policy": policy.digest, "comment": comment, "key": fingerprint,
-                 "signature": signature, "approvals": counted, "state": state},
+                {"digest": v.digest, "policy": policy.digest, "comment": comment, "approvals": counted,
+                 "state": state},
+                signed=signed,
             )  # fmt: skip
         return ActionResult(
             decision, v.ref, v.digest, state, v.state, actor.name, at, policy.name, policy.digest,
@@ -194,15 +156,17 @@ class Governance:
             raise PolicyNotMet(decision, ctx.ref, policy, results)
         return tuple(results)
 
-    def deprecate(self, actor: Actor, ref: Ref, reason: str | None) -> ActionResult:
-        return self._change_state(actor, ref, "deprecate", reason)
+    def deprecate(
+        self, actor: Actor, ref: Ref, reason: str | None, signer: signing.Signer | None = None
+    ) -> ActionResult:
+        return self._change_state(actor, ref, "deprecate", reason, signer)
 
-    def revoke(self, actor: Actor, ref: Ref, reason: str) -> ActionResult:
+    def revoke(self, actor: Actor, ref: Ref, reason: str, signer: signing.Signer | None = None) -> ActionResult:
         if not reason or not reason.strip():
             raise InvalidInput(
                 "a revocation needs a reason (--reason TEXT): it is shown to everyone who tries to use it"
             )
-        return self._change_state(actor, ref, "revoke", reason, check=_not_a_channel_target)
+        return self._change_state(actor, ref, "revoke", reason, signer, check=_not_a_channel_target)
 
     def _change_state(
         self,
@@ -210,19 +174,28 @@ class Governance:
         ref: Ref,
         action: str,
         reason: str | None,
+        signer: signing.Signer | None,
         check: Callable[[Records, Version], None] | None = None,
     ) -> ActionResult:
-        """A lifecycle action that records a transition and nothing else (review, deprecate, revoke)."""
+        """A lifecycle action that records a transition and nothing else (review, deprecate, revoke),
+        signed by its actor when the policy in force requires signatures."""
         with self.store.write() as records:
             self.identity.require(records, actor, action)
             v = self.version(records, ref)
             to_state = next_state(v.ref, v.state, action)
             if check is not None:
                 check(records, v)
-            at = self.transition(records, actor, v, action, to_state, reason, None)
             key = "comment" if action == "review" else "reason"
-            self.audit.append(records, actor, action, v.ref, {"digest": v.digest, key: reason})
-        return ActionResult(action, v.ref, v.digest, to_state, v.state, actor.name, at)
+            at = self.clock()
+            fields = {"action": action, "ref": v.ref, "digest": v.digest, key: reason, "actor": actor.name, "at": at}
+            signed = self.identity.sign(records, actor, self.policies.active(records).policy, signer, fields)
+            records.insert_transition(
+                v.stored.id, TransitionRecord(action, v.state, to_state, actor.name, at, reason, None)
+            )
+            self.audit.append(records, actor, action, v.ref, {"digest": v.digest, key: reason}, signed=signed)
+        return ActionResult(
+            action, v.ref, v.digest, to_state, v.state, actor.name, at, signed_with=signed.key if signed else None
+        )
 
     # -- policy check --------------------------------------------------------------------------------
 

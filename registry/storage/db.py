@@ -16,6 +16,8 @@ on them (triggers), so a bug or a careless script cannot rewrite history.
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["SCHEMA_VERSION", "Database"]
 
 #: Bumped whenever the tables change in a way an older release could not read.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: facts bound to audit events (registry.storage.records.upgrade)
 _SQLITE_TIMEOUT_S = 60
 _PG_SCHEMA_LOCK = 0x61646170  # "adap": advisory lock serialising schema creation
 _PG_WRITE_LOCK = 0x61647772  # "adwr": advisory lock serialising writers
@@ -68,6 +70,8 @@ class Database:
             raise StorageError(f"cannot use database URL {self.redacted_url}: {exc}") from None
         self._write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         self._schema_checked = False
+        #: the schema version found (or created); set by :meth:`ensure_schema`
+        self.schema_version = SCHEMA_VERSION
 
     @property
     def redacted_url(self) -> str:
@@ -133,31 +137,48 @@ class Database:
 
     def insert_ignoring_conflict(
         self, session: Session, table: Table, values: Mapping[str, Any], conflict: Sequence[str]
-    ) -> None:
-        """``INSERT ... ON CONFLICT DO NOTHING``: safe when several processes create the same row."""
+    ) -> Any:
+        """``INSERT ... ON CONFLICT DO NOTHING RETURNING *``: safe when several processes create the same
+        row; the row as stored when this call created it, None when it existed already."""
         if self.dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-            session.execute(pg_insert(table).values(**values).on_conflict_do_nothing(index_elements=list(conflict)))
+            statement: Any = pg_insert(table)
         else:
             from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-            session.execute(sqlite_insert(table).values(**values).on_conflict_do_nothing(index_elements=list(conflict)))
+            statement = sqlite_insert(table)
+        statement = statement.values(**values).on_conflict_do_nothing(index_elements=list(conflict))
+        return session.execute(statement.returning(*table.c)).first()
 
     # -- schema -------------------------------------------------------------------------
 
     def ensure_schema(self) -> None:
-        """Create the tables on first use (safely under concurrent first uses); refuse a newer schema."""
+        """Create the tables on first use (safely under concurrent first uses); refuse a newer schema.
+
+        On SQLite, processes opening a new database at the same moment can find it locked while one
+        of them creates the tables and switches it to WAL; they wait and try again.
+        """
         if self._schema_checked:
             return
-        found = self._schema_version()
-        if found is None:
-            self._create_schema()
-        elif found > SCHEMA_VERSION:
+        deadline = time.monotonic() + _SQLITE_TIMEOUT_S
+        while True:
+            try:
+                found = self._schema_version()
+                if found is None:
+                    self._create_schema()
+                    found = SCHEMA_VERSION
+                break
+            except StorageError as exc:
+                if self.dialect != "sqlite" or "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        if found > SCHEMA_VERSION:
             raise StorageError(
                 f"the database {self.redacted_url} has schema version {found}, newer than this release "
                 f"understands ({SCHEMA_VERSION}); upgrade adapter-registry (pip install -U adapter-registry)"
             )
+        self.schema_version = found
         self._schema_checked = True
 
     def _schema_version(self) -> int | None:
@@ -188,6 +209,7 @@ class Database:
                 for statement in _append_only_triggers(self.dialect):
                     conn.exec_driver_sql(statement)
                 conn.execute(table.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+                conn.execute(table.insert().values(key="registry_id", value=uuid.uuid4().hex))
         except DBAPIError as exc:
             raise StorageError(
                 f"cannot create the registry tables in {self.redacted_url}: {exc.orig}; check that the "

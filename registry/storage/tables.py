@@ -18,6 +18,7 @@ __all__ = [
     "AUDIT_EVENTS",
     "CHANNEL_MOVES",
     "EVALS",
+    "FACT_TABLE_OBJECTS",
     "META",
     "POLICIES",
     "PROBE_REFERENCES",
@@ -291,3 +292,12 @@ TRANSITIONS = _table(TransitionRow)
 APPROVALS = _table(ApprovalRow)
 CHANNEL_MOVES = _table(ChannelMoveRow)
 AUDIT_EVENTS = _table(AuditEventRow)
+
+#: The fact tables (registry.domain.facts.FACT_TABLES) by name.
+FACT_TABLE_OBJECTS = {
+    t.name: t
+    for t in (
+        ADAPTERS, VERSIONS, EVALS, VERIFICATIONS, PROBE_REFERENCES, USERS, ROLE_GRANTS, USER_KEYS, POLICIES,
+        TRANSITIONS, APPROVALS, CHANNEL_MOVES,
+    )
+}  # fmt: skip

@@ -23,9 +23,11 @@ from registry.domain.adapterdir import read_adapter_dir, read_safetensors_header
 from registry.domain.clock import Clock
 from registry.domain.compat import Check, check_fingerprint, static_checks
 from registry.domain.refs import Ref
+from registry.domain.signing import Signer
 from registry.domain.verification import VerificationReport
 from registry.errors import InvalidInput, NotFound
 from registry.filehashes import FileHashCache
+from registry.policies import active_policy
 from registry.storage.records import StoredVersion
 from registry.types import COMPUTE_DTYPES, FOUR_BIT_TYPES, VERIFY_MODES
 
@@ -68,12 +70,15 @@ def _base_headers(resolved: ResolvedBase, directory: Path) -> tuple[list[Any], d
 class Verifier:
     def __init__(self, catalog: Catalog, hashes: FileHashCache, audit: AuditLog, clock: Clock) -> None:
         self.catalog = catalog
+        self.identity = catalog.identity
         self.store = catalog.store
         self.hashes = hashes
         self.audit = audit
         self.clock = clock
 
-    def verify(self, actor: Actor, ref: Ref, base: str | None, options: VerifyOptions) -> VerificationReport:
+    def verify(
+        self, actor: Actor, ref: Ref, base: str | None, options: VerifyOptions, signer: Signer | None = None
+    ) -> VerificationReport:
         """Run the checks ``options`` asks for against ``base`` and record the report, whatever its outcome."""
         with self.store.read() as records:
             version = resolve(records, ref)
@@ -124,7 +129,7 @@ class Verifier:
             if load is not None and report.passed and load.reference_note is None and resolved.base.fingerprint
             else None
         )
-        return self.record(actor, version, report, new_reference, load.settings.key if load else None)
+        return self.record(actor, version, report, new_reference, load.settings.key if load else None, signer)
 
     def _load(self, version_id: int, resolved: ResolvedBase, adapter_dir: Path, options: VerifyOptions) -> _Load:
         from registry.verification.loadcheck import LoadSettings, resolve_device, run_load_check
@@ -183,23 +188,16 @@ class Verifier:
         report: VerificationReport,
         sample: Any,
         settings_key: str | None,
+        signer: Signer | None = None,
     ) -> VerificationReport:
-        """Store a report (and, for a first passing load, its probe reference) with its audit event."""
+        """Store a report (and, for a first passing load, its probe reference) with its audit event,
+        signed by the actor when the policy in force requires signatures: the signature covers the
+        report's digest, so a verification nobody ran cannot be added to a version."""
         with self.store.write() as records:
+            fields = {"action": "verify", "ref": version.ref, "digest": version.digest, "report": report.report_digest,
+                      "passed": report.passed, "actor": actor.name, "at": report.created_at}  # fmt: skip
+            signed = self.identity.sign(records, actor, active_policy(records).policy, signer, fields)
             report_id = records.insert_verification(version.id, report)
-            self.audit.append(
-                records,
-                actor,
-                "verify",
-                report.ref,
-                {
-                    "report": report_id,
-                    "mode": report.mode,
-                    "passed": report.passed,
-                    "base_fingerprint": report.base_fingerprint,
-                    "failed": [c.name for c in report.failures],
-                },
-            )
             if sample is not None and settings_key is not None and report.base_fingerprint is not None:
                 records.insert_probe_reference(
                     version.id,
@@ -211,6 +209,21 @@ class Verifier:
                     report.created_at,
                     actor.name,
                 )
+            self.audit.append(
+                records,
+                actor,
+                "verify",
+                report.ref,
+                {
+                    "report": report_id,
+                    "mode": report.mode,
+                    "passed": report.passed,
+                    "base_fingerprint": report.base_fingerprint,
+                    "failed": [c.name for c in report.failures],
+                    "report_digest": report.report_digest,
+                },
+                signed=signed,
+            )
         return VerificationReport.from_dict(report.to_dict(), id=report_id)
 
 

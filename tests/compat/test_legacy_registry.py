@@ -60,8 +60,16 @@ def test_an_older_registry_verifies_and_reports(legacy: Path) -> None:
             "team/summarizer:1",
             "team/summarizer:2",
         }
-        static = reg.verify("team/summarizer:1", str(legacy / "base"), mode="static", allow_base_mismatch=False)
+        assert (result.unsigned_events, result.initialised_at) == (23, None)  # all before signed governance
+    with Registry(user="alice") as reg:
+        # the regulated policy requires signatures: a verification report is signed by its actor now
+        static = reg.verify(
+            "team/summarizer:1", str(legacy / "base"), mode="static", key=legacy / "keys" / "alice.key"
+        )
         assert static.passed, static.failures
+        after = reg.audit_verify(checkpoints)
+        assert after.ok, after.findings
+        assert [e.action for e in reg.audit_log()][-2:] == ["registry upgrade", "verify"]
 
 
 def test_an_older_registry_takes_new_versions(legacy: Path, tmp_path: Path) -> None:

@@ -14,13 +14,11 @@ format shows first.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
-from registry.audit.log import AuditLog
 from registry.audit.report.sections import (
     channel_sections,
     inventory,
@@ -29,6 +27,7 @@ from registry.audit.report.sections import (
     policy_section,
     version_section,
 )
+from registry.audit.results import AuditVerification
 from registry.catalog.resolve import adapter_id, resolve
 from registry.domain.canonical import canonical_json, sha256_digest
 from registry.domain.clock import Clock
@@ -102,9 +101,8 @@ class _Facts:
 def build(
     records: Records,
     policies: Policies,
-    audit: AuditLog,
+    verification: AuditVerification,
     scope: ReportScope,
-    checkpoints: Iterable[Path],
     registry: Mapping[str, str],
     actor: str,
     clock: Clock,
@@ -120,7 +118,7 @@ def build(
     facts = _Facts(records, versions, adapter_ids)
     active = policies.active(records)
     alerts: list[dict[str, Any]] = []
-    integrity = _integrity(audit, checkpoints, alerts)
+    integrity = _integrity(verification, alerts)
     by_adapter: dict[str, list[dict[str, Any]]] = defaultdict(list)
     manifests: dict[int, Manifest] = {}
     channel_policy: dict[str, ActivePolicy] = {}
@@ -255,15 +253,23 @@ def _title(kind: str, subject: str | None) -> str:
     return f"Audit report: {'adapter' if kind == 'adapter' else 'version'} {subject}"
 
 
-def _integrity(audit: AuditLog, checkpoints: Iterable[Path], alerts: list[dict[str, Any]]) -> dict[str, Any]:
-    files = list(checkpoints) or _latest_checkpoint(audit)
-    result = audit.verify(files)
+def _integrity(result: AuditVerification, alerts: list[dict[str, Any]]) -> dict[str, Any]:
     for finding in result.findings:
+        kind = (
+            "checkpoint"
+            if finding.kind.startswith(("checkpoint", "truncated", "rewritten", "bad-signature"))
+            or finding.kind in ("truncated", "rewritten", "bad-signature")
+            else "blob"
+            if finding.kind.startswith("blob")
+            else "trust"
+            if finding.kind == "trust"
+            else "audit-chain"
+        )
         alerts.append(
             {
                 "severity": "critical",
-                "kind": "checkpoint" if finding.kind in ("truncated", "rewritten", "bad-signature") else "audit-chain",
-                "subject": f"event {finding.seq}" if finding.seq is not None else "checkpoint",
+                "kind": kind,
+                "subject": f"event {finding.seq}" if finding.seq is not None else kind,
                 "message": finding.message,
             }
         )
@@ -273,14 +279,15 @@ def _integrity(audit: AuditLog, checkpoints: Iterable[Path], alerts: list[dict[s
         "head": result.head,
         "findings": [f.to_dict() for f in result.findings],
         "checkpoint": result.checkpoints[-1] if result.checkpoints else None,
+        "checkpoints": list(result.checkpoints),
         "registry_key": result.registry_key,
+        "registry_id": result.registry_id,
+        "facts": result.facts,
+        "signatures": result.signatures,
+        "unsigned_events": result.unsigned_events,
+        "trust": result.trust,
+        "blobs": result.blobs,
     }
-
-
-def _latest_checkpoint(audit: AuditLog) -> list[Path]:
-    directory = audit.checkpoint_dir
-    files = sorted(directory.glob("checkpoint-*.json")) if directory.is_dir() else []
-    return files[-1:]
 
 
 def seal(report: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,8 @@ from contextlib import contextmanager
 
 from sqlmodel import Session
 
-from registry.storage.db import Database
+from registry.errors import IntegrityError
+from registry.storage.db import SCHEMA_VERSION, Database
 from registry.storage.records._base import (
     RoleGrant,
     StoredKey,
@@ -35,6 +36,7 @@ from registry.storage.records.audit import AuditQueries
 from registry.storage.records.facts import FactQueries
 from registry.storage.records.governance import GovernanceQueries
 from registry.storage.records.people import PeopleQueries
+from registry.storage.records.upgrade import upgrade
 from registry.storage.records.versions import VersionQueries
 
 __all__ = [
@@ -70,6 +72,17 @@ class RecordStore:
 
     @contextmanager
     def write(self) -> Iterator[Records]:
-        """The one write transaction at a time; committed when the block ends without an exception."""
+        """The one write transaction at a time; committed when the block ends without an exception.
+
+        A fact written without the audit event that records it is refused (and nothing committed):
+        every fact of the registry is bound to the chain (:mod:`registry.domain.facts`).
+        """
         with self.db.write() as session:
-            yield Records(session, self.db)
+            records = Records(session, self.db)
+            if self.db.schema_version < SCHEMA_VERSION:
+                upgrade(records, SCHEMA_VERSION)
+                self.db.schema_version = SCHEMA_VERSION
+            yield records
+            if records.pending_facts:
+                unbound = ", ".join(f"{f.table}#{f.id}" for f in records.pending_facts)
+                raise IntegrityError(f"facts written without an audit event recording them: {unbound}")

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlmodel import Session
 
 from registry.domain.audit import Event
 from registry.domain.canonical import sha256_digest
+from registry.domain.facts import FactRef, fact_hash
 from registry.domain.records import ApprovalRecord, TransitionRecord
 from registry.domain.versions import EvalRecord, Manifest
 from registry.errors import IntegrityError
@@ -198,11 +199,36 @@ def _event(row: Any) -> Event:
 
 class Queries:
     """One transaction's session; each group of queries (versions, facts, governance, people, audit)
-    is a mixin of this, and :class:`registry.storage.records.Records` combines them."""
+    is a mixin of this, and :class:`registry.storage.records.Records` combines them.
+
+    Every fact row is inserted through :meth:`_insert_fact`, which reads the row back as stored and
+    keeps its :class:`~registry.domain.facts.FactRef`; the audit event appended in the same
+    transaction takes them (:meth:`take_facts`), and a write transaction that ends with facts no
+    event took is refused (:class:`registry.storage.records.RecordStore`).
+    """
 
     def __init__(self, session: Session, db: Database) -> None:
         self._session = session
         self._db = db
+        self._facts: list[FactRef] = []
+
+    def _insert_fact(self, table: Table, values: Mapping[str, Any]) -> Any:
+        """Insert one fact row and return it as stored (its id and every column)."""
+        row = self._session.execute(table.insert().values(**values).returning(*table.c)).one()
+        self._facts.append(FactRef(table.name, int(row.id), fact_hash(table.name, row._asdict())))
+        return row
+
+    def _insert_facts(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+        return [self._insert_fact(table, r) for r in rows]
+
+    def take_facts(self) -> list[FactRef]:
+        """The facts written since the last call, for the audit event that records them."""
+        taken, self._facts = self._facts, []
+        return taken
+
+    @property
+    def pending_facts(self) -> list[FactRef]:
+        return list(self._facts)
 
     def _all(self, query: Any) -> list[Any]:
         return list(self._session.execute(query).all())

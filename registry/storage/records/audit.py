@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 
 from registry.domain.audit import Event
@@ -10,9 +12,7 @@ from registry.storage.records._base import (
     _event,
     _like_pattern,
 )
-from registry.storage.tables import (
-    AUDIT_EVENTS,
-)
+from registry.storage.tables import AUDIT_EVENTS, FACT_TABLE_OBJECTS, META
 
 __all__ = ["AuditQueries"]
 
@@ -22,6 +22,10 @@ class AuditQueries(Queries):
 
     def last_event(self) -> Event | None:
         row = self._session.execute(select(AUDIT_EVENTS).order_by(AUDIT_EVENTS.c.seq.desc()).limit(1)).first()
+        return _event(row) if row is not None else None
+
+    def first_event(self) -> Event | None:
+        row = self._session.execute(select(AUDIT_EVENTS).order_by(AUDIT_EVENTS.c.seq).limit(1)).first()
         return _event(row) if row is not None else None
 
     def insert_event(self, event: Event) -> None:
@@ -49,3 +53,21 @@ class AuditQueries(Queries):
                 | AUDIT_EVENTS.c.subject.like(f"{_like_pattern(adapter)}:%", escape="\\")
             )
         return [_event(r) for r in self._all(query)]
+
+    # -- what verification reads -----------------------------------------------------------------------
+
+    def fact_rows(self, table: str) -> list[dict[str, Any]]:
+        """Every row of a fact table as stored, in id order (verification hashes each)."""
+        t = FACT_TABLE_OBJECTS[table]
+        return [r._asdict() for r in self._all(select(t).order_by(t.c.id))]
+
+    def meta(self, key: str) -> str | None:
+        value = self._session.execute(select(META.c.value).where(META.c.key == key)).scalar()
+        return str(value) if value is not None else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Facts about the database itself (schema version, registry id): not facts of the registry."""
+        if self.meta(key) is None:
+            self._session.execute(META.insert().values(key=key, value=value))
+        else:
+            self._session.execute(META.update().where(META.c.key == key).values(value=value))

@@ -31,8 +31,8 @@ class FactQueries(Queries):
 
     def insert_evals(self, version_id: int, evals: Sequence[EvalRecord]) -> None:
         if evals:
-            self._session.execute(
-                EVALS.insert(),
+            self._insert_facts(
+                EVALS,
                 [
                     {
                         "version_id": version_id,
@@ -54,20 +54,19 @@ class FactQueries(Queries):
         return out
 
     def insert_verification(self, version_id: int, report: VerificationReport) -> int:
-        statement = (
-            VERIFICATIONS.insert()
-            .values(
-                version_id=version_id,
-                created_at=report.created_at,
-                created_by=report.created_by,
-                mode=report.mode,
-                passed=report.passed,
-                base_fingerprint=report.base_fingerprint,
-                report=canonical_json(report.to_dict()).decode("utf-8"),
-            )
-            .returning(VERIFICATIONS.c.id)
+        row = self._insert_fact(
+            VERIFICATIONS,
+            {
+                "version_id": version_id,
+                "created_at": report.created_at,
+                "created_by": report.created_by,
+                "mode": report.mode,
+                "passed": report.passed,
+                "base_fingerprint": report.base_fingerprint,
+                "report": canonical_json(report.to_dict()).decode("utf-8"),
+            },
         )
-        return int(self._session.execute(statement).scalar_one())
+        return int(row.id)
 
     def verifications(self, version_ids: Sequence[int]) -> dict[int, list[VerificationReport]]:
         out: dict[int, list[VerificationReport]] = defaultdict(list)
@@ -102,15 +101,16 @@ class FactQueries(Queries):
         at: str,
         by: str,
     ) -> None:
-        self._session.execute(
-            PROBE_REFERENCES.insert().values(
-                version_id=version_id,
-                verification_id=verification_id,
-                base_fingerprint=base_fingerprint,
-                settings=settings,
-                sample=canonical_json(dict(sample)).decode("utf-8"),
-                digest=digest,
-                created_at=at,
-                created_by=by,
-            )
+        self._insert_fact(
+            PROBE_REFERENCES,
+            {
+                "version_id": version_id,
+                "verification_id": verification_id,
+                "base_fingerprint": base_fingerprint,
+                "settings": settings,
+                "sample": canonical_json(dict(sample)).decode("utf-8"),
+                "digest": digest,
+                "created_at": at,
+                "created_by": by,
+            },
         )

@@ -32,17 +32,18 @@ class GovernanceQueries(Queries):
     # -- lifecycle and approvals ------------------------------------------------------------------
 
     def insert_transition(self, version_id: int, t: TransitionRecord) -> None:
-        self._session.execute(
-            TRANSITIONS.insert().values(
-                version_id=version_id,
-                action=t.action,
-                from_state=t.from_state,
-                to_state=t.to_state,
-                actor=t.actor,
-                at=t.at,
-                reason=t.reason,
-                policy_digest=t.policy_digest,
-            )
+        self._insert_fact(
+            TRANSITIONS,
+            {
+                "version_id": version_id,
+                "action": t.action,
+                "from_state": t.from_state,
+                "to_state": t.to_state,
+                "actor": t.actor,
+                "at": t.at,
+                "reason": t.reason,
+                "policy_digest": t.policy_digest,
+            },
         )
 
     def transitions(self, version_ids: Sequence[int]) -> dict[int, list[TransitionRecord]]:
@@ -69,19 +70,20 @@ class GovernanceQueries(Queries):
         return out
 
     def insert_approval(self, version_id: int, a: ApprovalRecord) -> None:
-        self._session.execute(
-            APPROVALS.insert().values(
-                version_id=version_id,
-                decision=a.decision,
-                actor=a.actor,
-                roles=",".join(a.roles),
-                comment=a.comment,
-                policy_digest=a.policy_digest,
-                key_fingerprint=a.key_fingerprint,
-                signature=a.signature,
-                signed_payload=a.signed_payload,
-                at=a.at,
-            )
+        self._insert_fact(
+            APPROVALS,
+            {
+                "version_id": version_id,
+                "decision": a.decision,
+                "actor": a.actor,
+                "roles": ",".join(a.roles),
+                "comment": a.comment,
+                "policy_digest": a.policy_digest,
+                "key_fingerprint": a.key_fingerprint,
+                "signature": a.signature,
+                "signed_payload": a.signed_payload,
+                "at": a.at,
+            },
         )
 
     def approvals(self, version_ids: Sequence[int]) -> dict[int, list[ApprovalRecord]]:
@@ -94,26 +96,25 @@ class GovernanceQueries(Queries):
     # -- channels -----------------------------------------------------------------------------------
 
     def insert_move(self, adapter_id: int, version_id: int, previous_version_id: int | None, move: ChannelMove) -> int:
-        statement = (
-            CHANNEL_MOVES.insert()
-            .values(
-                adapter_id=adapter_id,
-                channel=move.channel,
-                version_id=version_id,
-                previous_version_id=previous_version_id,
-                action=move.action,
-                actor=move.actor,
-                at=move.at,
-                reason=move.reason,
-                policy_digest=move.policy_digest,
-                key_fingerprint=move.key_fingerprint,
-                signature=move.signature,
-                signed_payload=move.signed_payload,
-                details=json.dumps(dict(move.details), sort_keys=True) if move.details else None,
-            )
-            .returning(CHANNEL_MOVES.c.id)
+        row = self._insert_fact(
+            CHANNEL_MOVES,
+            {
+                "adapter_id": adapter_id,
+                "channel": move.channel,
+                "version_id": version_id,
+                "previous_version_id": previous_version_id,
+                "action": move.action,
+                "actor": move.actor,
+                "at": move.at,
+                "reason": move.reason,
+                "policy_digest": move.policy_digest,
+                "key_fingerprint": move.key_fingerprint,
+                "signature": move.signature,
+                "signed_payload": move.signed_payload,
+                "details": json.dumps(dict(move.details), sort_keys=True) if move.details else None,
+            },
         )
-        return int(self._session.execute(statement).scalar_one())
+        return int(row.id)
 
     def moves(self, adapter_ids: Sequence[int] | None, channel: str | None = None) -> list[ChannelMove]:
         """Every release and rollback of the adapters (all when None), oldest first."""
@@ -164,6 +165,6 @@ class GovernanceQueries(Queries):
         return StoredPolicy(row.id, row.scope, row.name, row.content, row.digest, row.set_at, row.set_by)
 
     def insert_policy(self, scope: str, name: str, content: str, digest: str, at: str, by: str) -> None:
-        self._session.execute(
-            POLICIES.insert().values(scope=scope, name=name, content=content, digest=digest, set_at=at, set_by=by)
+        self._insert_fact(
+            POLICIES, {"scope": scope, "name": name, "content": content, "digest": digest, "set_at": at, "set_by": by}
         )

@@ -33,7 +33,7 @@ class PeopleQueries(Queries):
         return [StoredUser(r.name, r.created_at, r.created_by) for r in self._all(select(USERS).order_by(USERS.c.name))]
 
     def insert_user(self, name: str, at: str, by: str) -> None:
-        self._session.execute(USERS.insert().values(name=name, created_at=at, created_by=by))
+        self._insert_fact(USERS, {"name": name, "created_at": at, "created_by": by})
 
     def grants(self, user: str | None = None) -> list[RoleGrant]:
         """Role grants, oldest first (one user's, or everyone's when None)."""
@@ -43,10 +43,14 @@ class PeopleQueries(Queries):
         return [RoleGrant(r.user_name, r.role, r.granted_at, r.granted_by) for r in self._all(query)]
 
     def insert_grant(self, grant: RoleGrant) -> None:
-        self._session.execute(
-            ROLE_GRANTS.insert().values(
-                user_name=grant.user, role=grant.role, granted_at=grant.granted_at, granted_by=grant.granted_by
-            )
+        self._insert_fact(
+            ROLE_GRANTS,
+            {
+                "user_name": grant.user,
+                "role": grant.role,
+                "granted_at": grant.granted_at,
+                "granted_by": grant.granted_by,
+            },
         )
 
     def keys(self, user: str | None = None) -> list[StoredKey]:
@@ -65,8 +69,13 @@ class PeopleQueries(Queries):
         return sorted(r.user_name for r in rows)
 
     def insert_key(self, user: str, public_key: bytes, fingerprint: str, at: str, by: str) -> None:
-        self._session.execute(
-            USER_KEYS.insert().values(
-                user_name=user, public_key=public_key.decode("ascii"), fingerprint=fingerprint, added_at=at, added_by=by
-            )
+        self._insert_fact(
+            USER_KEYS,
+            {
+                "user_name": user,
+                "public_key": public_key.decode("ascii"),
+                "fingerprint": fingerprint,
+                "added_at": at,
+                "added_by": by,
+            },
         )

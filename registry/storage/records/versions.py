@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Select, func, or_, select
 
+from registry.domain.facts import FactRef, fact_hash
 from registry.domain.state import state_after_latest
 from registry.domain.versions import Manifest, VersionSummary
 from registry.errors import IntegrityError
@@ -40,9 +41,11 @@ class VersionQueries(Queries):
 
     def create_adapter(self, name: str, at: str, by: str) -> int:
         """The adapter's id, creating it if needed (safe when several writers create it at once)."""
-        self._db.insert_ignoring_conflict(
+        row = self._db.insert_ignoring_conflict(
             self._session, ADAPTERS, {"name": name, "created_at": at, "created_by": by}, ["name"]
         )
+        if row is not None:  # created now (not by a concurrent writer): a fact of this transaction
+            self._facts.append(FactRef("adapters", int(row.id), fact_hash("adapters", row._asdict())))
         adapter_id = self.adapter_id(name)
         if adapter_id is None:  # the insert above either created it or found it
             raise IntegrityError(f"adapter {name!r} could not be created")
@@ -93,25 +96,24 @@ class VersionQueries(Queries):
 
     def insert_version(self, adapter_id: int, manifest: Manifest) -> int:
         facts = manifest.peft
-        statement = (
-            VERSIONS.insert()
-            .values(
-                adapter_id=adapter_id,
-                number=manifest.version,
-                digest=manifest.digest,
-                manifest=manifest.canonical().decode("utf-8"),
-                created_at=manifest.created_at,
-                created_by=manifest.created_by,
-                peft_type=facts.type,
-                r=facts.r,
-                base_name=manifest.base.name,
-                base_fingerprint=manifest.base.fingerprint,
-                quantization=manifest.quantization.method,
-                size=manifest.size,
-            )
-            .returning(VERSIONS.c.id)
+        row = self._insert_fact(
+            VERSIONS,
+            {
+                "adapter_id": adapter_id,
+                "number": manifest.version,
+                "digest": manifest.digest,
+                "manifest": manifest.canonical().decode("utf-8"),
+                "created_at": manifest.created_at,
+                "created_by": manifest.created_by,
+                "peft_type": facts.type,
+                "r": facts.r,
+                "base_name": manifest.base.name,
+                "base_fingerprint": manifest.base.fingerprint,
+                "quantization": manifest.quantization.method,
+                "size": manifest.size,
+            },
         )
-        return int(self._session.execute(statement).scalar_one())
+        return int(row.id)
 
     def list_versions(self, q: VersionQuery) -> list[VersionSummary]:
         """The versions matching ``q``, by name and number, each with its state (one query: the latest

@@ -1,0 +1,208 @@
+"""``adapters audit verify``: everything the registry's history can prove, checked at once.
+
+* the chain: every event's hash and link (:func:`registry.domain.audit.verify_chain`);
+* every checkpoint known (given, kept in the state directory, or in the home of an earlier
+  release), each signed by the registry key and matching the log: a history rewritten after a
+  checkpoint is caught by that checkpoint, however many checkpoints were taken since;
+* the trust file (``--trust``): the registry id, the registry key and the initialising event;
+* every fact row against the event that recorded it, and each version against its push
+  (:mod:`registry.domain.binding`);
+* signatures and authority replayed along the chain (:mod:`registry.domain.authority`);
+* with ``blobs``: every blob a version references exists with its size (``quick``), or re-hashes
+  to its name (``full``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from registry.audit.keys import RegistryKeys
+from registry.audit.log import read_checkpoint
+from registry.audit.results import AuditVerification
+from registry.audit.trust import TrustAnchor, check_trust
+from registry.domain import signing
+from registry.domain.audit import GENESIS, Event, Finding, signed_checkpoint_fields, verify_chain, verify_checkpoint
+from registry.domain.authority import check_authority
+from registry.domain.binding import check_facts
+from registry.domain.canonical import canonical_json
+from registry.domain.facts import FACT_TABLES
+from registry.domain.policy import Policy
+from registry.errors import InvalidInput, PolicyError
+from registry.storage.blobs.base import BlobStore
+from registry.storage.records import Records
+
+__all__ = ["BLOB_MODES", "verify_registry"]
+
+BLOB_MODES = ("quick", "full")
+
+
+def _known_checkpoints(keys: RegistryKeys, registry_id: str, given: Sequence[Path]) -> list[Path]:
+    """The given checkpoints, then every one kept on this machine for this registry (oldest first)."""
+    found: list[Path] = list(given)
+    for directory in keys.checkpoint_dirs(registry_id):
+        if directory.is_dir():
+            found += sorted(directory.glob("checkpoint-*.json"))
+    seen: set[Path] = set()
+    out = []
+    for path in found:
+        real = path.resolve()
+        if real not in seen:
+            seen.add(real)
+            out.append(path)
+    return out
+
+
+def _check_checkpoints(
+    paths: Sequence[Path], events: Sequence[Event], public: bytes | None, registry_id: str, explicit: int
+) -> tuple[list[Finding], list[dict[str, Any]]]:
+    findings: list[Finding] = []
+    results = []
+    key = signing.fingerprint(public) if public else None
+    for i, path in enumerate(paths):
+        data = read_checkpoint(path)
+        if data.get("registry") not in (None, registry_id):
+            if i < explicit:
+                findings.append(
+                    Finding(
+                        "checkpoint-foreign", None, f"checkpoint {path} is of another registry ({data.get('registry')})"
+                    )
+                )
+            continue
+        fields = signed_checkpoint_fields(data)
+        valid = bool(
+            public is not None
+            and fields is not None
+            and isinstance(data.get("signature"), str)
+            and signing.verify(public, canonical_json(fields), data["signature"])
+        )
+        if public is None:
+            findings.append(
+                Finding(
+                    "checkpoint-key",
+                    None,
+                    f"cannot check checkpoint {path}: the registry key is not on this machine; set "
+                    "ADAPTERS_REGISTRY_KEY to the key the checkpoints were signed with (or give --trust FILE)",
+                )
+            )
+            continue
+        found = verify_checkpoint(data, events, key, valid, str(path))
+        findings.extend(found)
+        results.append(
+            {
+                "path": str(path),
+                "size": data.get("size"),
+                "at": data.get("at"),
+                "signature_valid": valid,
+                "ok": not found,
+            }
+        )
+    return findings, results
+
+
+def _policy_signatures(rows: Sequence[dict[str, Any]]) -> dict[str, bool]:
+    out = {}
+    for row in rows:
+        try:
+            out[str(row["digest"])] = Policy.parse(str(row["content"]), f"policy #{row['id']}").signatures_required
+        except PolicyError:
+            out[str(row["digest"])] = False
+    return out
+
+
+def _check_blobs(
+    blobs: BlobStore, rows: Iterable[dict[str, Any]], names: dict[int, str], mode: str
+) -> tuple[list[Finding], dict[str, Any]]:
+    import hashlib
+
+    findings: list[Finding] = []
+    checked, total = 0, 0
+    for v in rows:
+        ref = f"{names.get(int(v['adapter_id']), '?')}:{v['number']}"
+        try:
+            files = json.loads(str(v["manifest"])).get("files", [])
+        except (ValueError, AttributeError):
+            continue  # reported as an edited manifest
+        for f in files:
+            checked += 1
+            size = blobs.size(str(f["sha256"]))
+            if size is None:
+                findings.append(
+                    Finding(
+                        "blob-missing",
+                        None,
+                        f"{ref}: {f['path']} (blob {f['sha256']}) is missing from the blob store {blobs.url}",
+                    )
+                )
+                continue
+            total += size
+            if size != f["size"]:
+                findings.append(
+                    Finding("blob-size", None, f"{ref}: {f['path']} is {size} bytes in the store, {f['size']} recorded")
+                )
+                continue
+            if mode == "full":
+                sha = hashlib.sha256()
+                with blobs.open(str(f["sha256"])) as stream:
+                    while chunk := stream.read(8 << 20):
+                        sha.update(chunk)
+                if sha.hexdigest() != f["sha256"]:
+                    findings.append(
+                        Finding(
+                            "blob-corrupted",
+                            None,
+                            f"{ref}: {f['path']} no longer hashes to {f['sha256']}: its bytes were changed",
+                        )
+                    )
+    return findings, {"mode": mode, "checked": checked, "bytes": total}
+
+
+def verify_registry(
+    records: Records,
+    keys: RegistryKeys,
+    registry_id: str,
+    checkpoints: Sequence[Path] = (),
+    trust: TrustAnchor | None = None,
+    blobs: BlobStore | None = None,
+    blob_mode: str | None = None,
+) -> AuditVerification:
+    """Every check (see the module documentation); ``ok`` is False with each problem named."""
+    if blob_mode is not None and blob_mode not in BLOB_MODES:
+        raise InvalidInput(f"unknown blob check {blob_mode!r}; use {', '.join(BLOB_MODES)}")
+    events = records.events()
+    rows = {t: records.fact_rows(t) for t in FACT_TABLES}
+    findings = verify_chain(events)
+    public = trust.registry_public_key.encode() if trust is not None else keys.public_key(registry_id)
+    paths = _known_checkpoints(keys, registry_id, checkpoints)
+    found, results = _check_checkpoints(paths, events, public, registry_id, len(checkpoints))
+    findings += found
+    trust_result = None
+    if trust is not None:
+        found, trust_result = check_trust(trust, events, registry_id, keys.public_key(registry_id))
+        findings += found
+    facts = check_facts(events, rows)
+    findings += facts.findings
+    authority = check_authority(events, rows, _policy_signatures(rows["policies"]), public)
+    findings += authority.findings
+    blob_result = None
+    if blobs is not None and blob_mode is not None:
+        names = {int(a["id"]): str(a["name"]) for a in rows["adapters"]}
+        found, blob_result = _check_blobs(blobs, rows["versions"], names, blob_mode)
+        findings += found
+    head = events[-1].hash if events else GENESIS
+    return AuditVerification(
+        events=len(events),
+        head=head,
+        findings=tuple(findings),
+        checkpoints=tuple(results),
+        registry_key=signing.fingerprint(public) if public else None,
+        registry_id=registry_id,
+        facts=facts.rows,
+        signatures=authority.signatures,
+        unsigned_events=authority.unsigned_before,
+        initialised_at=authority.initialised_at,
+        trust=trust_result,
+        blobs=blob_result,
+    )

@@ -1,0 +1,184 @@
+"""Checking that every fact row is the one its audit event recorded, and every event's fact exists.
+
+Three kinds of rows, by when they were written:
+
+* **bound** rows (schema 2): an event records ``{table, id, hash}`` for each. A row whose hash
+  differs was edited; an event's row that is gone was deleted; a row no event records was inserted
+  outside the registry.
+* **legacy** rows (written before the upgrade to schema 2): the ``registry upgrade`` event records,
+  per table, the largest legacy id and a digest over those rows, so they cannot change afterwards;
+  and what the earlier events recorded about them (a push's digest and file hashes, an approval's
+  signature, a release's channel, ...) is compared with them (:mod:`registry.domain.legacy`).
+* in a registry not upgraded yet, every row is legacy and only the second check applies.
+
+Every version, whatever its kind, must also hash to its digest and equal what its push event
+recorded: the digest, and each file's sha256.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from registry.domain.audit import Event, Finding
+from registry.domain.canonical import sha256_digest
+from registry.domain.facts import FACT_TABLES, fact_hash, legacy_digest
+from registry.domain.legacy import check_legacy_rows
+
+__all__ = ["FactCheck", "check_facts", "payload_of"]
+
+UPGRADE_ACTION = "registry upgrade"
+
+
+def payload_of(event: Event) -> dict[str, Any]:
+    try:
+        value = json.loads(event.payload)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+@dataclass
+class FactCheck:
+    """What :func:`check_facts` found, and how much it checked."""
+
+    findings: list[Finding] = field(default_factory=list)
+    rows: int = 0
+    bound: int = 0
+    legacy: int = 0
+
+    def add(self, kind: str, seq: int | None, message: str) -> None:
+        self.findings.append(Finding(kind, seq, message))
+
+
+def _recorded(events: Sequence[Event], out: FactCheck) -> dict[tuple[str, int], tuple[str, Event]]:
+    """Every (table, id) an event records, with the hash it recorded and the event."""
+    recorded: dict[tuple[str, int], tuple[str, Event]] = {}
+    for e in events:
+        for f in payload_of(e).get("facts") or []:
+            try:
+                key, digest = (str(f["table"]), int(f["id"])), str(f["hash"])
+            except (KeyError, TypeError, ValueError):
+                out.add("fact-malformed", e.seq, f"{e.label} records a fact it does not describe: {f!r}")
+                continue
+            if key in recorded:
+                first = recorded[key][1]
+                out.add(
+                    "fact-duplicated",
+                    e.seq,
+                    f"{e.label} records {key[0]} row {key[1]}, which {first.label} already recorded: "
+                    "an event was replayed or forged",
+                )
+            recorded[key] = (digest, e)
+    return recorded
+
+
+def check_facts(events: Sequence[Event], rows: Mapping[str, Sequence[Mapping[str, Any]]]) -> FactCheck:
+    """Every fact row against the events (see the module documentation)."""
+    out = FactCheck()
+    recorded = _recorded(events, out)
+    upgrade = next((e for e in events if e.action == UPGRADE_ACTION), None)
+    watermark: Mapping[str, Any] = payload_of(upgrade).get("legacy_facts") or {} if upgrade else {}
+    legacy_rows: dict[str, list[Mapping[str, Any]]] = {t: [] for t in FACT_TABLES}
+    for table in FACT_TABLES:
+        limit = int((watermark.get(table) or {}).get("max_id", 0)) if upgrade else None
+        legacy_hashes: list[str] = []
+        for row in rows.get(table, ()):
+            out.rows += 1
+            rid = int(row["id"])
+            digest = fact_hash(table, row)
+            key = (table, rid)
+            if key in recorded:
+                out.bound += 1
+                expected, event = recorded.pop(key)
+                if expected != digest:
+                    out.add(
+                        "fact-edited",
+                        event.seq,
+                        f"{table} row {rid} was changed after {event.label} recorded it: its content no longer "
+                        "hashes to the recorded hash",
+                    )
+            elif limit is None or rid <= limit:
+                out.legacy += 1
+                legacy_rows[table].append(row)
+                legacy_hashes.append(digest)
+            else:
+                out.add(
+                    "fact-unrecorded",
+                    None,
+                    f"{table} row {rid} was inserted outside the registry: no audit event records it",
+                )
+        if upgrade is not None:
+            _check_watermark(table, legacy_hashes, watermark.get(table) or {}, upgrade, out)
+    for (table, rid), (_, event) in sorted(recorded.items(), key=lambda kv: kv[1][1].seq):
+        out.add("fact-deleted", event.seq, f"{table} row {rid}, recorded by {event.label}, was deleted")
+    legacy_events = [e for e in events if upgrade is None or e.seq < upgrade.seq]
+    for kind, seq, message in check_legacy_rows(legacy_rows, legacy_events, rows):
+        out.add(kind, seq, message)
+    _check_versions(events, rows, out)
+    return out
+
+
+def _check_watermark(
+    table: str, hashes: list[str], recorded: Mapping[str, Any], upgrade: Event, out: FactCheck
+) -> None:
+    count, digest = recorded.get("rows"), recorded.get("digest")
+    if count == len(hashes) and digest == legacy_digest(hashes):
+        return
+    out.add(
+        "fact-legacy-changed",
+        upgrade.seq,
+        f"the {table} rows written before {upgrade.label} changed since then ({count} rows recorded, "
+        f"{len(hashes)} found, or their content differs): rows were edited, deleted or inserted",
+    )
+
+
+def _check_versions(events: Sequence[Event], rows: Mapping[str, Sequence[Mapping[str, Any]]], out: FactCheck) -> None:
+    """Each version hashes to its digest and equals what its push event recorded."""
+    names = {int(a["id"]): str(a["name"]) for a in rows.get("adapters", ())}
+    pushes = {e.subject: e for e in events if e.action == "push"}
+    for v in rows.get("versions", ()):
+        ref = f"{names.get(int(v['adapter_id']), '?')}:{v['number']}"
+        if sha256_digest(str(v["manifest"]).encode("utf-8")) != v["digest"]:
+            out.add("manifest-edited", None, f"the manifest of {ref} no longer hashes to its digest {v['digest']}")
+        push = pushes.get(ref)
+        if push is None:
+            out.add(
+                "version-unrecorded",
+                None,
+                f"{ref} ({v['digest']}) has no push event: it was inserted outside the registry",
+            )
+            continue
+        recorded = payload_of(push)
+        if recorded.get("digest") != v["digest"]:
+            out.add(
+                "version-changed",
+                push.seq,
+                f"{ref} has digest {v['digest']}, but {push.label} recorded {recorded.get('digest')}: the version's "
+                "record was replaced",
+            )
+        _check_files(ref, v, recorded, push, out)
+
+
+def _check_files(
+    ref: str, version: Mapping[str, Any], recorded: Mapping[str, Any], push: Event, out: FactCheck
+) -> None:
+    files = recorded.get("files")
+    if not isinstance(files, Mapping):
+        return
+    try:
+        manifest = json.loads(str(version["manifest"]))
+        stored = {f["path"]: f["sha256"] for f in manifest.get("files", [])}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        out.add("manifest-edited", push.seq, f"the manifest of {ref} is not a manifest any more")
+        return
+    if stored != dict(files):
+        changed = sorted(p for p in {*stored, *files} if stored.get(p) != files.get(p))
+        out.add(
+            "version-files-changed",
+            push.seq,
+            f"{ref}'s files differ from those {push.label} recorded ({', '.join(changed)}): the version now "
+            "points at other bytes",
+        )
