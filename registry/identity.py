@@ -11,6 +11,7 @@ fingerprint, so an old signature stays verifiable after its signer's key was rot
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -68,17 +69,44 @@ class KeyRing:
         public = self.keys.get((actor, fingerprint or ""))
         return bool(public and payload and signing.verify(public, payload.encode("utf-8"), signature))
 
-    def approvals(self, approvals: Iterable[ApprovalRecord]) -> tuple[ApprovalRecord, ...]:
-        return tuple(
-            replace(a, signature_valid=self.verify(a.actor, a.key_fingerprint, a.signed_payload, a.signature))
-            for a in approvals
-        )
+    def check(
+        self,
+        actor: str,
+        fingerprint: str | None,
+        payload: str | None,
+        signature: str | None,
+        expected: Mapping[str, Any],
+    ) -> tuple[bool | None, str | None]:
+        """(valid, why not): the signature verifies *and* its payload names what the record is about now
+        (``expected``: the action, the version's ref and current digest, the channel), else it signed
+        something else."""
+        valid = self.verify(actor, fingerprint, payload, signature)
+        if not valid:
+            return valid, None if valid is None else "the signature does not verify against the signer's registered key"
+        signed = json.loads(payload or "{}")
+        different = [f"{k} {signed.get(k)!r} (the record: {v!r})" for k, v in expected.items() if signed.get(k) != v]
+        if different:
+            return False, "the signature is over something else: " + "; ".join(different)
+        return True, None
+
+    def approvals(self, approvals: Iterable[ApprovalRecord], ref: str, digest: str) -> tuple[ApprovalRecord, ...]:
+        """The approvals of the version ``ref`` (now ``digest``) with their signatures checked."""
+        out = []
+        for a in approvals:
+            expected = {"action": a.decision, "ref": ref, "digest": digest, "actor": a.actor, "policy": a.policy_digest}
+            valid, note = self.check(a.actor, a.key_fingerprint, a.signed_payload, a.signature, expected)
+            out.append(replace(a, signature_valid=valid, signature_note=note))
+        return tuple(out)
 
     def moves(self, moves: Iterable[ChannelMove]) -> list[ChannelMove]:
-        return [
-            replace(m, signature_valid=self.verify(m.actor, m.key_fingerprint, m.signed_payload, m.signature))
-            for m in moves
-        ]
+        """Channel moves with their signatures checked against the move and its version's current digest."""
+        out = []
+        for m in moves:
+            expected = {"action": m.action, "ref": f"{m.name}:{m.version}", "digest": m.digest, "channel": m.channel,
+                        "actor": m.actor, "policy": m.policy_digest}  # fmt: skip
+            valid, note = self.check(m.actor, m.key_fingerprint, m.signed_payload, m.signature, expected)
+            out.append(replace(m, signature_valid=valid, signature_note=note))
+        return out
 
 
 class Identity:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from registry._io import Progress, atomic_write_bytes, fsync_dir, publish_dir, temporary_sibling_dir
-from registry.catalog.resolve import resolve, state_of
+from registry.catalog.resolve import check_push_record, resolve, state_of
 from registry.catalog.results import PullResult
 from registry.domain.actor import Actor
 from registry.domain.adapterdir import PROVENANCE_FILE
@@ -41,6 +41,7 @@ def pull(
 ) -> PullResult:
     with catalog.store.read() as records:
         version = resolve(records, ref)
+        check_push_record(records, version)
         if not allow_revoked and state_of(records, version) == "revoked":
             revoked = [t for t in records.transitions([version.id]).get(version.id, []) if t.to_state == "revoked"][-1]
             raise PermissionDenied(

@@ -7,12 +7,14 @@ and a state by the latest transition of the ids asked for.
 
 from __future__ import annotations
 
+import json
+
 from registry.domain.refs import Ref
 from registry.domain.state import channel_targets, version_state
 from registry.errors import AmbiguousReference, IntegrityError, NotFound
 from registry.storage.records import Records, StoredVersion
 
-__all__ = ["adapter_id", "resolve", "state_of"]
+__all__ = ["adapter_id", "check_push_record", "resolve", "state_of"]
 
 
 def adapter_id(records: Records, name: str) -> int:
@@ -73,3 +75,30 @@ def resolve_channel(records: Records, aid: int, name: str, channel: str) -> Stor
 
 def state_of(records: Records, version: StoredVersion) -> str:
     return version_state([records.latest_transitions([version.id]).get(version.id)])
+
+
+def check_push_record(records: Records, version: StoredVersion) -> None:
+    """Refuse a version whose record no longer equals what its push recorded (digest and files).
+
+    A version row rewritten in the database (its manifest pointing at other blobs, its digest
+    recomputed) still hashes to its digest, so this compares it with the push event, which the
+    chain protects. Costs one indexed lookup of the version's events.
+    """
+    push = next((e for e in records.events(subject=version.ref) if e.action == "push"), None)
+    if push is None:
+        raise IntegrityError(
+            f"{version.ref} has no push event: its record was inserted outside the registry; it is not handed "
+            "out (run `adapters audit verify`)",
+            name=version.name,
+            version=version.number,
+        )
+    recorded = json.loads(push.payload)
+    manifest = version.manifest()
+    files = {f.path: f.sha256 for f in manifest.files}
+    if recorded.get("digest") != version.digest or recorded.get("files", files) != files:
+        raise IntegrityError(
+            f"{version.ref}'s record ({version.digest}) is not what its push recorded ({recorded.get('digest')}, "
+            f"event {push.seq}): the database was altered; it is not handed out (run `adapters audit verify`)",
+            name=version.name,
+            version=version.number,
+        )

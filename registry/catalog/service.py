@@ -130,7 +130,7 @@ class Catalog:
                 state=state_of(records, version),
                 evals=tuple(records.evals(ids).get(version.id, ())),
                 verifications=tuple(records.verifications(ids).get(version.id, ())),
-                approvals=keyring.approvals(records.approvals(ids).get(version.id, ())),
+                approvals=keyring.approvals(records.approvals(ids).get(version.id, ()), version.ref, version.digest),
                 history=tuple(records.transitions(ids).get(version.id, ())),
                 channels=tuple(channels_pointing_to(moves, version.number)),
                 releases=tuple(m for m in moves if m.version == version.number),

@@ -152,14 +152,14 @@ class _Replay:
             return self.state.signatures_required[str(p["channel"])]
         return self.state.signatures_required.get("*", False)
 
-    def authorised(self, e: Event) -> None:
+    def authorised(self, e: Event) -> bool:
         needed = GOVERNING.get(e.action, "push" if e.action == "push" else None)
         if self.out.initialised_at is None or e.action not in (*GOVERNING, "push"):
-            return
+            return True
         roles = self.state.roles.get(e.actor)
         if roles is None:
             self.out.add("unauthorised", e.seq, f"{e.label}: {e.actor} was not a user of the registry then")
-            return
+            return False
         allowed = (PERMISSIONS.get(needed, frozenset()) | {"admin"}) if needed else None
         if allowed is not None and not roles & allowed:
             self.out.add(
@@ -168,6 +168,8 @@ class _Replay:
                 f"{e.label}: {e.actor} held {', '.join(sorted(roles)) or 'no role'} then, and the action needs one of "
                 f"{', '.join(sorted(allowed))}",
             )
+            return False
+        return True
 
     def signed_block(self, e: Event, p: Mapping[str, Any]) -> signing.SignedAction | None:
         block = p.get("signed")
@@ -182,13 +184,14 @@ class _Replay:
             return signing.SignedAction(str(row["signed_payload"]), str(legacy), str(p["key"]))
         return None
 
-    def check_signature(self, e: Event, signed: signing.SignedAction) -> None:
+    def check_signature(self, e: Event, signed: signing.SignedAction) -> bool:
+        """Whether the signature is good (each problem is a finding)."""
         self.out.signatures += 1
         s = self.state
         public: bytes | None
         if e.action == CHECKPOINT_ACTION:
             if s.registry_public is None:
-                return  # the registry key is not known here: the checkpoint files' check says so
+                return True  # the registry key is not known here: the checkpoint files' check says so
             public, in_force = s.registry_public, s.registry_key
         else:
             public, in_force = s.keys.get(e.actor, {}).get(signed.key), s.active.get(e.actor)
@@ -199,16 +202,18 @@ class _Replay:
                 f"{e.label} is signed with key {signed.key[:19]}…, which is not {e.actor}'s key in force at that "
                 f"point of the chain ({(in_force or 'none')[:19]}…): the event was not signed by its actor",
             )
-            return
+            return False
         if not signing.verify(public, signed.payload.encode("utf-8"), signed.signature):
             self.out.add("signature-invalid", e.seq, f"{e.label} carries a signature that does not verify")
-            return
-        self._check_fields(e, signed)
+            return False
+        good = self._check_fields(e, signed)
         first = s.seen.setdefault(signed.signature, e.seq)
         if first != e.seq:
             self.out.add("signature-replayed", e.seq, f"{e.label} reuses the signature of event {first}: a replay")
+            return False
+        return good
 
-    def _check_fields(self, e: Event, signed: signing.SignedAction) -> None:
+    def _check_fields(self, e: Event, signed: signing.SignedAction) -> bool:
         fields = signed.fields
         problems = []
         if e.action == CHECKPOINT_ACTION:  # the signed payload is the checkpoint itself
@@ -234,6 +239,7 @@ class _Replay:
                 e.seq,
                 f"{e.label} carries a signature over another action ({', '.join(problems)}): it signed something else",
             )
+        return not problems
 
 
 def check_authority(
@@ -249,9 +255,11 @@ def check_authority(
     for e in events:
         p = _payload(e)
         signed = replay.signed_block(e, p)
+        good = True
         if signed is not None:
-            replay.check_signature(e, signed)
+            good = replay.check_signature(e, signed)
         elif replay.required(e, p):
+            good = False
             replay.out.add(
                 "signature-missing",
                 e.seq,
@@ -259,8 +267,9 @@ def check_authority(
                 "without its actor's private key",
             )
         if e.action != "verify":  # anyone may verify (a signed report names a registered key anyway)
-            replay.authorised(e)
-        replay.apply(e, p)
+            good = replay.authorised(e) and good
+        if good:  # a forged grant, key or policy change establishes nothing for the events after it
+            replay.apply(e, p)
     out = replay.out
     out.unsigned_before = (out.initialised_at - 1) if out.initialised_at is not None else len(events)
     return out

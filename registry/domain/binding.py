@@ -118,7 +118,38 @@ def check_facts(events: Sequence[Event], rows: Mapping[str, Sequence[Mapping[str
     for kind, seq, message in check_legacy_rows(legacy_rows, legacy_events, rows):
         out.add(kind, seq, message)
     _check_versions(events, rows, out)
+    _check_signed_rows(rows, out)
     return out
+
+
+def _check_signed_rows(rows: Mapping[str, Sequence[Mapping[str, Any]]], out: FactCheck) -> None:
+    """Each signed approval and channel move signed what it records: its version's ref and current digest
+    (and its channel). A version whose record was replaced keeps approvals that signed the old digest."""
+    names = {int(a["id"]): str(a["name"]) for a in rows.get("adapters", ())}
+    versions = {
+        int(v["id"]): (f"{names.get(int(v['adapter_id']), '?')}:{v['number']}", v["digest"])
+        for v in rows.get("versions", ())
+    }
+    for table, what in (("approvals", "decision"), ("channel_moves", "action")):
+        for row in rows.get(table, ()):
+            if not row.get("signed_payload"):
+                continue
+            try:
+                signed = json.loads(str(row["signed_payload"]))
+            except ValueError:
+                signed = {}
+            ref, digest = versions.get(int(row["version_id"]), ("?", None))
+            expected = {"action": row[what], "ref": ref, "digest": digest, "actor": row["actor"]}
+            if table == "channel_moves":
+                expected["channel"] = row["channel"]
+            different = [f"{k} {signed.get(k)!r}" for k, v in expected.items() if signed.get(k) != v]
+            if different:
+                out.add(
+                    "signature-mismatch",
+                    None,
+                    f"{table} row {row['id']} ({row[what]} of {ref} by {row['actor']}) carries a signature over "
+                    f"something else ({', '.join(different)}): it does not sign what the record says now",
+                )
 
 
 def _check_watermark(

@@ -22,6 +22,7 @@ class ApprovalRecord:
     signature_valid: bool | None = None
     signature: str | None = None
     signed_payload: str | None = None
+    signature_note: str | None = None  # why a signature is not valid (what it signed instead)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -35,6 +36,7 @@ class ApprovalRecord:
             "signature": self.signature,
             "signed_payload": self.signed_payload,
             "signature_valid": self.signature_valid,
+            "signature_note": self.signature_note,
         }
 
 
@@ -82,6 +84,7 @@ class ChannelMove:
     signed_payload: str | None = None
     signature_valid: bool | None = None
     details: dict[str, Any] | None = None
+    signature_note: str | None = None  # why a signature is not valid (what it signed instead)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -101,5 +104,6 @@ class ChannelMove:
             "signature": self.signature,
             "signed_payload": self.signed_payload,
             "signature_valid": self.signature_valid,
+            "signature_note": self.signature_note,
             "details": self.details,
         }

@@ -42,7 +42,7 @@ def build_context(
         author_key=author_key,
         evals=tuple(evals),
         verifications=tuple(verifications),
-        approvals=keyring.approvals(approvals),
+        approvals=keyring.approvals(approvals, version.ref, version.digest),
         released_to=tuple(sorted(released_channels(adapter_moves, version.number))),
         channel=channel,
     )

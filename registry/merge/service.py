@@ -44,7 +44,7 @@ from registry._io import (
     temporary_sibling_dir,
 )
 from registry.basemodel import ResolvedBase, resolve_base
-from registry.catalog.resolve import resolve, state_of
+from registry.catalog.resolve import check_push_record, resolve, state_of
 from registry.catalog.service import Catalog
 from registry.domain.actor import Actor
 from registry.domain.adapterdir import (
@@ -104,6 +104,7 @@ class Merger:
         started = time.perf_counter()
         with self.catalog.store.read() as records:
             row = resolve(records, ref)
+            check_push_record(records, row)
             if state_of(records, row) == "revoked":
                 raise PermissionDenied(
                     f"{row.ref} ({row.digest[:19]}…) is revoked; a revoked version is not merged", actor.name

@@ -16,7 +16,7 @@ from typing import Any
 
 from registry.audit.log import AuditLog
 from registry.basemodel import ResolvedBase, resolve_base
-from registry.catalog.resolve import resolve
+from registry.catalog.resolve import check_push_record, resolve
 from registry.catalog.service import Catalog
 from registry.domain.actor import Actor
 from registry.domain.adapterdir import read_adapter_dir, read_safetensors_header
@@ -82,6 +82,7 @@ class Verifier:
         """Run the checks ``options`` asks for against ``base`` and record the report, whatever its outcome."""
         with self.store.read() as records:
             version = resolve(records, ref)
+            check_push_record(records, version)
         manifest = version.manifest()
         spec = base or manifest.base.name
         if not spec:

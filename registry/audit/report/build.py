@@ -201,7 +201,8 @@ def _version(
     return version_section(
         manifest, v.digest, state,
         evals=facts.evals.get(v.id, []), verifications=facts.verifications.get(v.id, []),
-        approvals=facts.keyring.approvals(facts.approvals.get(v.id, [])), transitions=facts.transitions.get(v.id, []),
+        approvals=facts.keyring.approvals(facts.approvals.get(v.id, []), v.ref, v.digest),
+        transitions=facts.transitions.get(v.id, []),
         moves=[m for m in moves if m.version == v.number],
         thresholds={(e.metric, e.dataset): e for e in active.policy.evals},
         policy=registry_check, channel_policies=channel_checks, within_scope=scope.within,
@@ -223,7 +224,7 @@ def _policy_alerts(ref: str, where: str, check: Mapping[str, Any], alerts: list[
 
 def _signature_alerts(facts: _Facts, versions: Sequence[StoredVersion], alerts: list[dict[str, Any]]) -> None:
     for v in versions:
-        for a in facts.keyring.approvals(facts.approvals.get(v.id, [])):
+        for a in facts.keyring.approvals(facts.approvals.get(v.id, []), v.ref, v.digest):
             if a.signature_valid is False:
                 alerts.append(
                     {
@@ -231,7 +232,7 @@ def _signature_alerts(facts: _Facts, versions: Sequence[StoredVersion], alerts: 
                         "kind": "signature",
                         "subject": v.ref,
                         "message": f"the {a.decision} of {v.ref} by {a.actor} at {a.at} carries a signature that "
-                        f"does not verify against {a.actor}'s registered key",
+                        f"is not valid: {a.signature_note}",
                     }
                 )
     for m in facts.moves:
@@ -242,7 +243,7 @@ def _signature_alerts(facts: _Facts, versions: Sequence[StoredVersion], alerts: 
                     "kind": "signature",
                     "subject": f"{m.name}:{m.version}",
                     "message": f"the {m.action} of {m.name}:{m.version} to {m.channel} by {m.actor} at {m.at} carries "
-                    "a signature that does not verify",
+                    f"a signature that is not valid: {m.signature_note}",
                 }
             )
 
