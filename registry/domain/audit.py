@@ -25,6 +25,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from registry.domain.canonical import canonical_json
@@ -76,6 +77,11 @@ class Event:
         )
 
     @property
+    def data(self) -> dict[str, Any]:
+        """The payload, parsed (once per payload text: verification reads it from several checks)."""
+        return _parsed_payload(self.payload)
+
+    @property
     def label(self) -> str:
         return f"event {self.seq} ({self.action} {self.subject} by {self.actor} at {self.at})"
 
@@ -90,6 +96,15 @@ class Event:
             "prev_hash": self.prev_hash,
             "hash": self.hash,
         }
+
+
+@lru_cache(maxsize=65536)
+def _parsed_payload(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 @dataclass(frozen=True)

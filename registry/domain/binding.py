@@ -33,11 +33,7 @@ UPGRADE_ACTION = "registry upgrade"
 
 
 def payload_of(event: Event) -> dict[str, Any]:
-    try:
-        value = json.loads(event.payload)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
+    return event.data
 
 
 @dataclass

@@ -25,5 +25,7 @@ def format_iso(moment: datetime) -> str:
 
 
 def parse_iso(text: str) -> datetime:
-    """A recorded timestamp back as an aware datetime."""
-    return datetime.strptime(text, _FORMAT).replace(tzinfo=timezone.utc)
+    """A recorded timestamp back as an aware datetime (``ValueError`` for text not in the recorded format)."""
+    if len(text) != 27 or not text.endswith("Z") or text[10] != "T":
+        raise ValueError(f"not a recorded timestamp: {text!r}")
+    return datetime.fromisoformat(text[:-1]).replace(tzinfo=timezone.utc)  # C speed; strptime is 10x slower

@@ -10,7 +10,6 @@ inserted outside the registry. What the events did not record cannot be checked 
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -26,11 +25,7 @@ _STATE_ACTIONS = {"review": "in_review", "deprecate": "deprecated", "revoke": "r
 
 
 def _payload(e: Event) -> dict[str, Any]:
-    try:
-        value = json.loads(e.payload)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
+    return e.data
 
 
 def _evals(e: Event) -> Iterable[Key]:
