@@ -254,17 +254,15 @@ def _title(kind: str, subject: str | None) -> str:
     return f"Audit report: {'adapter' if kind == 'adapter' else 'version'} {subject}"
 
 
+#: Alert kinds of verification findings that are not about the chain itself.
+_ALERT_KINDS = {"truncated": "checkpoint", "rewritten": "checkpoint", "bad-signature": "checkpoint", "trust": "trust"}
+
+
 def _integrity(result: AuditVerification, alerts: list[dict[str, Any]]) -> dict[str, Any]:
     for finding in result.findings:
-        kind = (
-            "checkpoint"
-            if finding.kind.startswith(("checkpoint", "truncated", "rewritten", "bad-signature"))
-            or finding.kind in ("truncated", "rewritten", "bad-signature")
-            else "blob"
-            if finding.kind.startswith("blob")
-            else "trust"
-            if finding.kind == "trust"
-            else "audit-chain"
+        kind = _ALERT_KINDS.get(finding.kind) or next(
+            (k for prefix, k in (("checkpoint", "checkpoint"), ("blob", "blob")) if finding.kind.startswith(prefix)),
+            "audit-chain",
         )
         alerts.append(
             {
