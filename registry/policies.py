@@ -14,9 +14,10 @@ from typing import Any
 from registry.audit.log import AuditLog
 from registry.domain.actor import Actor
 from registry.domain.clock import Clock
+from registry.domain.documents import DocumentError, as_text, read_document
 from registry.domain.policy import Policy
 from registry.domain.refs import validate_channel
-from registry.errors import InvalidInput
+from registry.errors import PolicyError
 from registry.identity import Identity
 from registry.storage.records import Records, RecordStore
 
@@ -79,9 +80,9 @@ class Policies:
     def set(self, actor: Actor, path: Path, channel: str | None = None) -> ActivePolicy:
         """Make the policy in ``path`` active for the registry or one channel. Admins only."""
         try:
-            content = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InvalidInput(f"cannot read policy file {path}: {exc.strerror or exc}") from None
+            content = as_text(read_document(path, f"policy file {path}"), f"policy file {path}")
+        except DocumentError as exc:
+            raise PolicyError(f"{exc}; a policy is a YAML file of at most 1 MiB (see policies/default.yaml)") from None
         policy = Policy.parse(content, str(path))  # refuse a bad policy before anything is stored
         scope = validate_channel(channel) if channel else REGISTRY_SCOPE
         with self.store.write() as records:
