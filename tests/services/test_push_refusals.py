@@ -172,3 +172,66 @@ def test_a_push_refused_for_want_of_a_role_writes_no_blob(team, llama, tmp_path:
         erin.push(adapter, name="sneaky", base=str(llama.base))
     assert files() == before
     assert erin.ls() == []
+
+
+# -- dataset paths that would never finish hashing ------------------------------------------
+
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)  # reading it waits for a writer that never comes
+    return path
+
+
+@pytest.mark.parametrize("where", ["/dev/zero", "/dev/urandom", "fifo"])
+def test_a_dataset_path_that_is_a_device_or_a_pipe_is_refused(reg: Registry, llama, tmp_path: Path, where: str) -> None:
+    path = str(_fifo(tmp_path / "train.jsonl")) if where == "fifo" else where
+    with pytest.raises(
+        InvalidMetadata, match=r"is a (character device|pipe), not a regular file or a directory"
+    ) as exc:
+        reg.push(llama.adapter, name="a", datasets=[f"name=x,path={path}"])
+    assert path in str(exc.value) and "give the training data file or directory" in str(exc.value)
+    _assert_nothing_stored(reg)
+
+
+def _socket(path: Path) -> Path:
+    import socket
+
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(path))
+    s.close()  # the socket file stays
+    return path
+
+
+@pytest.mark.parametrize("bad", ["fifo", "socket", "device-link", "outside-link", "outside-dir-link", "dangling"])
+def test_a_dataset_directory_holding_a_special_file_or_a_link_out_is_refused(
+    reg: Registry, llama, tmp_path: Path, bad: str
+) -> None:
+    data = tmp_path / "data"
+    (data / "part").mkdir(parents=True)
+    (data / "part" / "train.jsonl").write_text("{}\n")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "secret.jsonl").write_text("{}\n")
+    entry = data / "part" / "zz"
+    make = {
+        "fifo": lambda: _fifo(entry),
+        "socket": lambda: _socket(entry),
+        "device-link": lambda: entry.symlink_to("/dev/zero"),
+        "outside-link": lambda: entry.symlink_to(outside / "secret.jsonl"),
+        "outside-dir-link": lambda: entry.symlink_to(outside),
+        "dangling": lambda: entry.symlink_to(data / "missing.jsonl"),
+    }
+    make[bad]()
+    with pytest.raises(InvalidMetadata, match=r"dataset 'x': .*part/zz") as exc:
+        reg.push(llama.adapter, name="a", datasets=[f"name=x,path={data}"])
+    assert "regular files" in str(exc.value)
+    _assert_nothing_stored(reg)
+
+
+def test_a_link_inside_a_dataset_directory_is_hashed_as_its_content(reg: Registry, llama, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.jsonl").write_text("{}\n{}\n")
+    (data / "again.jsonl").symlink_to(data / "train.jsonl")
+    pushed = reg.push(llama.adapter, name="a", datasets=[f"name=x,path={data}"])
+    assert reg.show(pushed.ref).manifest.datasets[0].rows == 4
