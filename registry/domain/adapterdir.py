@@ -8,7 +8,6 @@ before a single byte is stored.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from registry.domain.adapterconfig import read_config
 from registry.errors import InvalidAdapter
 
 __all__ = [
@@ -168,7 +168,7 @@ def read_adapter_dir(path: str | os.PathLike[str]) -> AdapterSource:
             "(save the adapter with peft's model.save_pretrained(DIR))",
             str(root / ADAPTER_CONFIG),
         )
-    config = _read_config(real_root / ADAPTER_CONFIG, root / ADAPTER_CONFIG)
+    config = read_config(real_root / ADAPTER_CONFIG, root / ADAPTER_CONFIG)
     if ADAPTER_WEIGHTS not in names:
         raise InvalidAdapter(
             f"{root} has no {ADAPTER_WEIGHTS}; save the adapter with peft's "
@@ -232,32 +232,6 @@ def _walk(directory: Path, real_root: Path, shown_root: Path) -> Iterator[Source
                     str(shown),
                 )
             yield SourceFile(path=rel, abspath=source, size=st.st_size, mtime_ns=st.st_mtime_ns)
-
-
-def _read_config(path: Path, shown: Path) -> dict[str, Any]:
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise InvalidAdapter(
-            f"{shown} is not UTF-8 text; re-save the adapter with peft's save_pretrained", str(shown)
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise InvalidAdapter(
-            f"{shown} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
-            "re-save the adapter with peft's save_pretrained",
-            str(shown),
-        ) from None
-    if not isinstance(config, dict):
-        raise InvalidAdapter(
-            f"{shown} must hold a JSON object; re-save the adapter with peft's save_pretrained", str(shown)
-        )
-    peft_type = config.get("peft_type")
-    if not isinstance(peft_type, str) or not peft_type:
-        raise InvalidAdapter(
-            f"{shown} has no 'peft_type'; it was not written by peft (save the adapter with peft's save_pretrained)",
-            str(shown),
-        )
-    return config
 
 
 def read_safetensors_header(path: Path, display: str | None = None) -> tuple[TensorInfo, ...]:

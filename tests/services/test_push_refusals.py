@@ -235,3 +235,81 @@ def test_a_link_inside_a_dataset_directory_is_hashed_as_its_content(reg: Registr
     (data / "again.jsonl").symlink_to(data / "train.jsonl")
     pushed = reg.push(llama.adapter, name="a", datasets=[f"name=x,path={data}"])
     assert reg.show(pushed.ref).manifest.datasets[0].rows == 4
+
+
+# -- hostile adapter_config.json values -------------------------------------------------------
+
+
+def _with_config(llama, tmp_path: Path, **changes: object) -> Path:
+    d = llama.copy_adapter(tmp_path / "a")
+    cfg = json.loads((d / "adapter_config.json").read_text())
+    cfg.update(changes)
+    (d / "adapter_config.json").write_text(json.dumps(cfg))
+    return d
+
+
+@pytest.mark.parametrize(
+    ("changes", "fragment"),
+    [
+        ({"r": -5}, r"'r' is -5; .*positive integer"),
+        ({"r": 0}, r"'r' is 0; .*positive integer"),
+        ({"r": 4.5}, r"'r' is 4\.5; .*positive integer"),
+        ({"r": True}, r"'r' is True; .*positive integer"),
+        ({"r": "4"}, r"'r' is '4'; .*positive integer"),
+        ({"lora_alpha": "eight"}, r"'lora_alpha' is 'eight'; .*number"),
+        ({"rank_pattern": ["q_proj", 8]}, r"'rank_pattern' must be a mapping"),
+        ({"rank_pattern": "q_proj=8"}, r"'rank_pattern' must be a mapping"),
+        ({"rank_pattern": {"q_proj": 8.5}}, r"'rank_pattern'\['q_proj'\] is 8\.5; .*positive integer"),
+        ({"rank_pattern": {"q_proj": "8"}}, r"'rank_pattern'\['q_proj'\] is '8'"),
+        ({"rank_pattern": {"q_proj(": 8}}, r"'rank_pattern' key 'q_proj\(' is not a valid regular expression"),
+        ({"alpha_pattern": ["v_proj"]}, r"'alpha_pattern' must be a mapping"),
+        ({"alpha_pattern": {"v_proj": "16"}}, r"'alpha_pattern'\['v_proj'\] is '16'; .*number"),
+        ({"alpha_pattern": {"[v_proj": 16}}, r"'alpha_pattern' key '\[v_proj' is not a valid regular expression"),
+        (
+            {"target_modules": ".*(q_proj"},
+            r"'target_modules' is the regular expression '\.\*\(q_proj', which is not valid",
+        ),
+        ({"target_modules": 42}, r"'target_modules' is 42; .*list of module names or a regular expression"),
+        ({"target_modules": ["q_proj", 7]}, r"'target_modules' is \['q_proj', 7\]; .*list of module names"),
+        ({"modules_to_save": {"lm_head": 1}}, r"'modules_to_save' is \{'lm_head': 1\}; .*list of module names"),
+        ({"use_dora": "false"}, r"'use_dora' is 'false'; .*true or false"),
+    ],
+    ids=lambda v: json.dumps(v) if isinstance(v, dict) else None,
+)
+def test_hostile_config_values_are_refused(reg: Registry, llama, tmp_path: Path, changes: dict, fragment: str) -> None:
+    d = _with_config(llama, tmp_path, **changes)
+    with pytest.raises(InvalidAdapter, match=fragment) as exc:
+        reg.push(d, name="a")
+    assert str(d / "adapter_config.json") in str(exc.value) and "save_pretrained" in str(exc.value)
+    _assert_nothing_stored(reg)
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_a_non_finite_number_in_the_config_is_refused(reg: Registry, llama, tmp_path: Path, constant: str) -> None:
+    d = llama.copy_adapter(tmp_path / "a")
+    text = (d / "adapter_config.json").read_text()
+    (d / "adapter_config.json").write_text(text.replace('"lora_alpha": 8', f'"lora_alpha": {constant}'))
+    assert constant in (d / "adapter_config.json").read_text()
+    with pytest.raises(InvalidAdapter, match=r"non-finite number .*give a finite number"):
+        reg.push(d, name="a")
+    _assert_nothing_stored(reg)
+
+
+def test_a_deeply_nested_config_is_refused(reg: Registry, llama, tmp_path: Path) -> None:
+    d = llama.copy_adapter(tmp_path / "a")
+    text = (d / "adapter_config.json").read_text()
+    deep = "[" * 200_000 + "]" * 200_000
+    (d / "adapter_config.json").write_text(text.replace('"lora_alpha": 8', f'"lora_alpha": 8, "x": {deep}'))
+    with pytest.raises(InvalidAdapter, match=r"adapter_config\.json is nested too deeply"):
+        reg.push(d, name="a")
+    _assert_nothing_stored(reg)
+
+
+def test_a_config_over_the_size_limit_is_refused_before_it_is_read(reg: Registry, llama, tmp_path: Path) -> None:
+    d = llama.copy_adapter(tmp_path / "a")
+    text = (d / "adapter_config.json").read_text()
+    padding = " " * (3 << 20)  # valid JSON, 3 MiB of whitespace
+    (d / "adapter_config.json").write_text(text.replace('"lora_alpha": 8', f'"lora_alpha": {padding}8'))
+    with pytest.raises(InvalidAdapter, match=r"adapter_config\.json is larger than 1 MiB \(3,1\d\d,\d\d\d bytes\)"):
+        reg.push(d, name="a")
+    _assert_nothing_stored(reg)
