@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from registry.domain.adapterconfig import read_config
+from registry.domain.pickles import PICKLE_SUFFIXES, pickle_reason
 from registry.errors import InvalidAdapter
 
 __all__ = [
@@ -39,8 +40,6 @@ ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 #: Written by ``pull`` next to the adapter; never part of a version's files.
 PROVENANCE_FILE = "adapters-provenance.json"
-#: File types that are Python pickles (or zip files of pickles): loading them can run code.
-PICKLE_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt"})
 _SKIPPED_DIRS = frozenset({".git", "__pycache__", ".ipynb_checkpoints"})
 #: The prefix peft puts before every module path in a saved adapter.
 PEFT_PREFIX = "base_model.model."
@@ -222,10 +221,15 @@ def _walk(directory: Path, real_root: Path, shown_root: Path) -> Iterator[Source
                 )
             if rel == PROVENANCE_FILE:
                 continue  # written by `adapters pull`; it describes a pull, not the adapter
-            suffix = Path(entry.name).suffix.lower()
-            if suffix in PICKLE_SUFFIXES:
+            try:
+                reason = pickle_reason(source, entry.name)
+            except OSError as exc:
                 raise InvalidAdapter(
-                    f"{shown} is a pickle-based file ({suffix}); the registry never stores or loads pickles "
+                    f"cannot read {shown}: {exc.strerror or exc}; make it readable or remove it", str(shown)
+                ) from None
+            if reason is not None:
+                raise InvalidAdapter(
+                    f"{shown} is {reason}; the registry never stores or loads pickles "
                     "because unpickling can run arbitrary code. Convert weights to safetensors with a trusted "
                     "tool (peft: model.save_pretrained(DIR, safe_serialization=True); torch: "
                     "safetensors.torch.save_file) and remove the pickle file from the directory",

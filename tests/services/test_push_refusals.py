@@ -30,7 +30,7 @@ class _Payload:
         return (os.system, (f"touch {self.marker}",))
 
 
-@pytest.mark.parametrize("suffix", [".bin", ".pt", ".pth", ".pkl", ".ckpt"])
+@pytest.mark.parametrize("suffix", [".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib"])
 def test_pickle_files_are_refused_and_never_loaded(reg: Registry, llama, tmp_path: Path, suffix: str) -> None:
     d = llama.copy_adapter(tmp_path / "a")
     marker = tmp_path / "pwned"
@@ -313,3 +313,113 @@ def test_a_config_over_the_size_limit_is_refused_before_it_is_read(reg: Registry
     with pytest.raises(InvalidAdapter, match=r"adapter_config\.json is larger than 1 MiB \(3,1\d\d,\d\d\d bytes\)"):
         reg.push(d, name="a")
     _assert_nothing_stored(reg)
+
+
+# -- files that pickle under other names ------------------------------------------------------
+
+
+def _assert_refused_as_pickle(reg: Registry, d: Path, name: str, marker: Path) -> None:
+    with pytest.raises(InvalidAdapter) as exc:
+        reg.push(d, name="a")
+    message = str(exc.value)
+    assert name in message and "pickle" in message and "safetensors" in message, message
+    assert not marker.exists()
+    _assert_nothing_stored(reg)
+
+
+def _object_array(marker: Path):
+    import numpy as np
+
+    array = np.empty(1, dtype=object)
+    array[0] = _Payload(marker)
+    return array
+
+
+def test_an_npy_file_of_python_objects_is_refused(reg: Registry, llama, tmp_path: Path) -> None:
+    import numpy as np
+
+    d = llama.copy_adapter(tmp_path / "a")
+    marker = tmp_path / "pwned"
+    np.save(d / "embeddings.npy", _object_array(marker), allow_pickle=True)
+    _assert_refused_as_pickle(reg, d, "embeddings.npy", marker)
+
+
+def test_an_npy_file_with_an_object_field_in_a_structured_dtype_is_refused(
+    reg: Registry, llama, tmp_path: Path
+) -> None:
+    import numpy as np
+
+    d = llama.copy_adapter(tmp_path / "a")
+    array = np.zeros(2, dtype=[("score", "<f4"), ("payload", "O")])
+    np.save(d / "table.npy", array, allow_pickle=True)
+    _assert_refused_as_pickle(reg, d, "table.npy", tmp_path / "pwned")
+
+
+def test_a_numeric_npy_file_is_stored(reg: Registry, llama, tmp_path: Path) -> None:
+    import numpy as np
+
+    d = llama.copy_adapter(tmp_path / "a")
+    np.save(d / "mask.npy", np.arange(12, dtype=np.float32).reshape(3, 4))
+    np.savez(d / "stats.npz", mean=np.zeros(3), count=np.array([4], dtype=np.int64))
+    assert {"mask.npy", "stats.npz"} <= {f.path for f in reg.show(reg.push(d, name="a").ref).manifest.files}
+
+
+def test_an_npz_archive_holding_an_object_array_is_refused(reg: Registry, llama, tmp_path: Path) -> None:
+    import numpy as np
+
+    d = llama.copy_adapter(tmp_path / "a")
+    marker = tmp_path / "pwned"
+    np.savez(d / "state.npz", weights=np.zeros(3), extra=_object_array(marker))
+    _assert_refused_as_pickle(reg, d, "state.npz", marker)
+
+
+def _zip(path: Path, members: dict[str, bytes]) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("filename", "members"),
+    [
+        ("weights.zip", {"archive/data.pkl": b"(lp0\n."}),  # a protocol-0 pickle, known by its name
+        ("extra.dat", {"readme.txt": b"hello", "blob": b"PAYLOAD"}),  # a member starting like a pickle
+        ("adapter_model.safetensors.zip", {"nested/state.pickle": b"x"}),
+    ],
+)
+def test_a_zip_archive_holding_a_pickle_is_refused_whatever_its_name(
+    reg: Registry, llama, tmp_path: Path, filename: str, members: dict[str, bytes]
+) -> None:
+    d = llama.copy_adapter(tmp_path / "a")
+    marker = tmp_path / "pwned"
+    members = {k: pickle.dumps(_Payload(marker)) if v == b"PAYLOAD" else v for k, v in members.items()}
+    _zip(d / filename, members)
+    _assert_refused_as_pickle(reg, d, filename, marker)
+
+
+def test_a_torch_checkpoint_under_another_name_is_refused(reg: Registry, llama, tmp_path: Path) -> None:
+    import torch
+
+    d = llama.copy_adapter(tmp_path / "a")
+    torch.save({"w": torch.zeros(2)}, d / "optimizer.state")  # a zip holding archive/data.pkl
+    torch.save({"w": torch.zeros(2)}, d / "legacy.state", _use_new_zipfile_serialization=False)
+    with pytest.raises(InvalidAdapter, match=r"(legacy|optimizer)\.state is .*pickle.*safetensors"):
+        reg.push(d, name="a")
+    (d / "optimizer.state").unlink()
+    _assert_refused_as_pickle(reg, d, "legacy.state", tmp_path / "pwned")
+
+
+def test_a_raw_pickle_under_an_innocent_name_is_refused(reg: Registry, llama, tmp_path: Path) -> None:
+    d = llama.copy_adapter(tmp_path / "a")
+    marker = tmp_path / "pwned"
+    (d / "training_state.dat").write_bytes(pickle.dumps(_Payload(marker), protocol=4))
+    _assert_refused_as_pickle(reg, d, "training_state.dat", marker)
+
+
+def test_a_zip_of_plain_files_is_stored(reg: Registry, llama, tmp_path: Path) -> None:
+    d = llama.copy_adapter(tmp_path / "a")
+    _zip(d / "eval-samples.zip", {"samples/1.txt": b"question", "samples/2.json": b"{}"})
+    assert "eval-samples.zip" in {f.path for f in reg.show(reg.push(d, name="a").ref).manifest.files}
