@@ -17,10 +17,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
+from registry.errors import DestinationExists
+
 __all__ = [
     "CHUNK_SIZE",
     "Progress",
     "atomic_write_bytes",
+    "check_output_dir",
     "copy_hashing",
     "copy_range",
     "fsync_dir",
@@ -226,12 +229,27 @@ def temporary_sibling_dir(target: Path) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def check_output_dir(target: Path, force: bool) -> None:
+    """Refuse to write a directory at ``target`` when it is a symlink, a file, or (without ``force``)
+    a directory that holds files."""
+    if target.is_symlink():
+        raise DestinationExists(str(target), "symlink", os.readlink(target))
+    if target.exists():
+        if not target.is_dir():
+            raise DestinationExists(str(target), "file")
+        if not force and any(target.iterdir()):
+            raise DestinationExists(str(target))
+
+
 def publish_dir(tmp: Path, target: Path) -> None:
     """Rename a finished directory into place; an existing one is swapped out, then removed.
 
-    The swap is two renames: if the second fails, the old directory is put back.
+    The swap is two renames: if the second fails, the old directory is put back. A symlink at
+    ``target`` is refused (checked again here: it may have appeared since the caller looked).
     """
-    if target.is_dir() and not target.is_symlink():
+    if target.is_symlink():
+        raise DestinationExists(str(target), "symlink", os.readlink(target))
+    if target.is_dir():
         if not any(target.iterdir()):
             target.rmdir()
             os.rename(tmp, target)

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from registry._io import (
     Progress,
     atomic_write_bytes,
+    check_output_dir,
     fsync_dir,
     fsync_file,
     hash_file,
@@ -57,7 +58,7 @@ from registry.domain.adapterdir import (
 from registry.domain.compat import static_checks
 from registry.domain.refs import Ref
 from registry.domain.versions import Manifest
-from registry.errors import DestinationExists, InvalidInput, NotFound, PermissionDenied
+from registry.errors import InvalidInput, NotFound, PermissionDenied
 from registry.filehashes import FileHashCache
 from registry.merge.kernels import Transform, single_threaded_torch
 from registry.merge.plan import mergeable_method, plan_merge
@@ -114,12 +115,7 @@ class Merger:
         recorded, actual = manifest.base.fingerprint, resolved.base.fingerprint
         warnings = _precision_warnings(manifest, options)
         target = Path(out).expanduser().absolute()
-        if (
-            (target.exists() or target.is_symlink())
-            and (not target.is_dir() or any(target.iterdir()))
-            and not options.force
-        ):
-            raise DestinationExists(str(target))
+        check_output_dir(target, options.force)
         with tempfile.TemporaryDirectory(prefix="adapters-merge-") as tmp:
             adapter_dir = Path(tmp)
             self.catalog.export_files(manifest, adapter_dir)

@@ -299,3 +299,18 @@ def test_release_with_merge_refused_by_policy_writes_nothing(reg: Registry, llam
         reg.release(ref, channel="production", merge=True, out=tmp_path / "release")
     assert not (tmp_path / "release").exists()
     assert reg.channels("a") == []
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_merge_refuses_a_symlink_or_a_file_as_output(sqlite_reg: Registry, llama, tmp_path: Path, force: bool) -> None:
+    sqlite_reg.push(llama.adapter, name="a", base=str(llama.base))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "precious.txt").write_text("keep")
+    (tmp_path / "link").symlink_to(elsewhere)
+    with pytest.raises(DestinationExists, match=r"link is a symbolic link"):
+        sqlite_reg.merge("a", out=tmp_path / "link", force=force)
+    (tmp_path / "file").write_text("mine")
+    with pytest.raises(DestinationExists, match=r"file is a file, not a directory"):
+        sqlite_reg.merge("a", out=tmp_path / "file", force=force)
+    assert [p.name for p in elsewhere.iterdir()] == ["precious.txt"] and (tmp_path / "file").read_text() == "mine"
