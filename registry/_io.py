@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
-from registry.errors import DestinationExists
+from registry.errors import DestinationExists, RegistryError, StorageError
 
 __all__ = [
     "CHUNK_SIZE",
@@ -29,9 +29,11 @@ __all__ = [
     "fsync_dir",
     "fsync_file",
     "hash_file",
+    "output_failure",
     "publish_dir",
     "pwrite_all",
     "temporary_sibling_dir",
+    "write_failure",
 ]
 
 CHUNK_SIZE = 8 << 20
@@ -265,6 +267,44 @@ def publish_dir(tmp: Path, target: Path) -> None:
     else:
         os.rename(tmp, target)
     fsync_dir(target.parent)
+
+
+_NO_ROOM = {errno.ENOSPC: "has no space left on its device", errno.EDQUOT: "is over its disk quota"}
+_NOT_WRITABLE = {
+    errno.EROFS: "is on a read-only filesystem",
+    errno.EACCES: "is not writable (permission denied)",
+    errno.EPERM: "is not writable (operation not permitted)",
+}
+
+
+def write_failure(exc: BaseException, place: str, root: Path, fix: str) -> StorageError | None:
+    """A :class:`StorageError` saying that ``place`` (the directory ``root``) cannot take a write that
+    failed with ``exc`` (a full disk, a quota, a read-only filesystem, no permission), else None.
+
+    An error about a file outside ``root`` (reading the source, say) is not about ``place``: None.
+    """
+    if not isinstance(exc, OSError) or isinstance(exc, RegistryError):
+        return None
+    if exc.errno in _NO_ROOM:
+        reason, fix = _NO_ROOM[exc.errno], f"free space on it, or {fix}"
+    elif exc.errno in _NOT_WRITABLE:
+        reason = _NOT_WRITABLE[exc.errno]
+    else:
+        return None
+    where = ""
+    if exc.filename is not None:
+        name = Path(os.fsdecode(exc.filename)).absolute()
+        if not name.is_relative_to(root.absolute()):
+            return None
+        where = f" (writing {name})"
+    return StorageError(f"{place} {reason}{where}; {fix}")
+
+
+def output_failure(exc: BaseException, target: Path) -> StorageError | None:
+    """:func:`write_failure` for a directory being written at ``target`` (by pull or merge)."""
+    return write_failure(
+        exc, str(target.parent), target.parent, f"choose another output directory; nothing was written to {target}"
+    )
 
 
 def map_threads(fn: Callable[[Path], tuple[str, int]], paths: list[Path], workers: int) -> list[tuple[str, int]]:

@@ -18,6 +18,7 @@ from registry._io import (
     atomic_write_bytes,
     check_output_dir,
     fsync_dir,
+    output_failure,
     publish_dir,
     temporary_sibling_dir,
 )
@@ -57,20 +58,26 @@ def pull(
     manifest = version.manifest()
     target = Path(out).expanduser().absolute()
     check_output_dir(target, force)
-    with temporary_sibling_dir(target) as tmp:
-        export_files(catalog.blobs, manifest, tmp, progress, shown_target=target)
-        provenance = {
-            "ref": str(ref),
-            "name": manifest.name,
-            "version": manifest.version,
-            "digest": version.digest,
-            "registry": dict(registry_info or {}),
-            "pulled_at": catalog.clock(),
-            "pulled_by": actor.name,
-            "files": [f.to_dict() for f in manifest.files],
-        }
-        atomic_write_bytes(tmp / PROVENANCE_FILE, json.dumps(provenance, indent=2).encode("utf-8") + b"\n")
-        publish_dir(tmp, target)
+    try:
+        with temporary_sibling_dir(target) as tmp:
+            export_files(catalog.blobs, manifest, tmp, progress, shown_target=target)
+            provenance = {
+                "ref": str(ref),
+                "name": manifest.name,
+                "version": manifest.version,
+                "digest": version.digest,
+                "registry": dict(registry_info or {}),
+                "pulled_at": catalog.clock(),
+                "pulled_by": actor.name,
+                "files": [f.to_dict() for f in manifest.files],
+            }
+            atomic_write_bytes(tmp / PROVENANCE_FILE, json.dumps(provenance, indent=2).encode("utf-8") + b"\n")
+            publish_dir(tmp, target)
+    except OSError as exc:
+        failure = output_failure(exc, target)
+        if failure is None:
+            raise
+        raise failure from None
     return PullResult(
         name=manifest.name, version=manifest.version, digest=version.digest, path=target, files=manifest.files
     )

@@ -29,8 +29,9 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,7 @@ from registry._io import (
     hash_file,
     publish_dir,
     temporary_sibling_dir,
+    write_failure,
 )
 from registry.basemodel import ResolvedBase, resolve_base
 from registry.catalog.resolve import resolve, state_of
@@ -118,8 +120,10 @@ class Merger:
         check_output_dir(target, options.force)
         with tempfile.TemporaryDirectory(prefix="adapters-merge-") as tmp:
             adapter_dir = Path(tmp)
-            self.catalog.export_files(manifest, adapter_dir)
-            files, merged, copied = self._write(manifest, label, directory, adapter_dir, target, options, progress)
+            with _failures_explained(adapter_dir, f"the temporary directory {adapter_dir}", "set TMPDIR elsewhere"):
+                self.catalog.export_files(manifest, adapter_dir)
+            with _failures_explained(target.parent, str(target.parent), "choose another output directory", target):
+                files, merged, copied = self._write(manifest, label, directory, adapter_dir, target, options, progress)
         return MergeResult(
             ref=label,
             digest=row.digest,
@@ -214,6 +218,19 @@ class Merger:
             fsync_dir(tmp)
             publish_dir(tmp, target)
         return files, transform.merged, transform.copied
+
+
+@contextmanager
+def _failures_explained(root: Path, place: str, fix: str, target: Path | None = None) -> Iterator[None]:
+    """A full disk, a quota, a read-only filesystem or no permission under ``root`` as a StorageError."""
+    try:
+        yield
+    except OSError as exc:
+        nothing = f"; nothing was written to {target}" if target is not None else ""
+        failure = write_failure(exc, place, root, fix + nothing)
+        if failure is None:
+            raise
+        raise failure from None
 
 
 def _json(path: Path) -> dict[str, Any]:

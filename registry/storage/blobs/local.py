@@ -12,6 +12,7 @@ A blob is written to ``tmp/``, fsynced, then renamed to its final name, so a nam
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import tempfile
@@ -19,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from registry._io import Progress, copy_hashing, fsync_dir
+from registry._io import Progress, copy_hashing, fsync_dir, write_failure
 from registry.errors import BlobMissing, IntegrityError, StorageError
 from registry.storage.blobs.base import BlobInfo, StoredBlob, blob_key, check_sha256
 
@@ -54,14 +55,37 @@ class LocalBlobStore:
         try:
             tmp.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
+            if self._write_failure(exc) is not None:
+                raise
             raise StorageError(
                 f"cannot create the blob store at {self.root}: {exc.strerror or exc}; "
                 "check ADAPTERS_STORE / ADAPTERS_HOME and the directory's permissions"
             ) from None
         return tmp
 
+    def _write_failure(self, exc: OSError) -> StorageError | None:
+        return write_failure(
+            exc,
+            f"the blob store {self.root}",
+            self.root,
+            "point ADAPTERS_STORE at a writable directory with room, and try again; nothing was stored",
+        )
+
     def put(self, src: str | os.PathLike[str], progress: Progress | None = None, label: str = "") -> StoredBlob:
-        """Store a file's bytes; returns their sha256. Idempotent: the same bytes are stored once."""
+        """Store a file's bytes; returns their sha256. Idempotent: the same bytes are stored once.
+
+        A full disk, a quota, a read-only store or missing permissions raise :class:`StorageError`
+        saying so; the temporary file is removed.
+        """
+        try:
+            return self._put(src, progress, label)
+        except OSError as exc:
+            failure = self._write_failure(exc)
+            if failure is None:
+                raise
+            raise failure from None
+
+    def _put(self, src: str | os.PathLike[str], progress: Progress | None, label: str) -> StoredBlob:
         fd, tmp_name = tempfile.mkstemp(dir=self._tmp_dir(), suffix=".incomplete")
         tmp = Path(tmp_name)
         try:
@@ -79,7 +103,8 @@ class LocalBlobStore:
             fsync_dir(final.parent)
             return StoredBlob(sha, size, new=True)
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # on a read-only filesystem even this may fail
+                tmp.unlink(missing_ok=True)
             raise
 
     def open(self, sha256: str) -> BinaryIO:
