@@ -6,6 +6,7 @@ GIL), so a verified copy costs about one sha256 pass, not a copy plus a hash.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -17,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
+from registry._temporary import remove_orphans, temporary_name
 from registry.errors import DestinationExists, RegistryError, StorageError
 
 __all__ = [
@@ -26,12 +28,14 @@ __all__ = [
     "check_output_dir",
     "copy_hashing",
     "copy_range",
+    "create_temporary_file",
     "fsync_dir",
     "fsync_file",
     "hash_file",
     "output_failure",
     "publish_dir",
     "pwrite_all",
+    "scratch_dir",
     "temporary_sibling_dir",
     "write_failure",
 ]
@@ -198,10 +202,29 @@ def fsync_file(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
+def _create_file(directory: Path, prefix: str, mode: int = 0o600) -> tuple[int, Path]:
+    """A new file under an owned temporary name (see :mod:`registry._temporary`), opened read-write."""
+    while True:
+        tmp = directory / temporary_name(prefix)
+        try:
+            return os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode), tmp
+        except FileExistsError:  # pragma: no cover - 48 random bits
+            continue
+
+
+def create_temporary_file(directory: Path, mode: int = 0o600) -> tuple[int, Path]:
+    """A new ``{pid}.{host}.{random}.incomplete`` file in ``directory`` (a blob store's ``tmp/``)."""
+    return _create_file(directory, "", mode)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write a file so that readers see the old content or the new, never a half."""
+    """Write a file so that readers see the old content or the new, never a half.
+
+    Leftovers of earlier writers of ``path`` that were killed are removed first.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".incomplete")
+    remove_orphans(path.parent, f".{path.name}.")
+    fd, tmp = _create_file(path.parent, f".{path.name}.")
     try:
         pwrite_all(fd, data, 0)
         os.fsync(fd)
@@ -212,23 +235,52 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         if fd >= 0:
             os.close(fd)
-        Path(tmp).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
         raise
 
 
-@contextmanager
-def temporary_sibling_dir(target: Path) -> Iterator[Path]:
-    """A fresh directory next to ``target`` (same filesystem, so it can be renamed into place).
+def _create_dir(parent: Path, prefix: str) -> Path:
+    while True:
+        tmp = parent / temporary_name(prefix)
+        try:
+            os.mkdir(tmp, 0o700)
+            return tmp
+        except FileExistsError:  # pragma: no cover - 48 random bits
+            continue
 
-    Removed on exit unless it was renamed away.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".incomplete"))
+
+@contextmanager
+def _removed_on_exit(tmp: Path) -> Iterator[Path]:
     try:
         yield tmp
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def temporary_sibling_dir(target: Path) -> Iterator[Path]:
+    """A fresh directory next to ``target`` (same filesystem, so it can be renamed into place),
+    named ``.{target}.{pid}.{host}.{random}.incomplete``.
+
+    Removed on exit unless it was renamed away. Leftovers of earlier runs writing ``target`` that
+    were killed are removed first.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_orphans(target.parent, f".{target.name}.")
+    with _removed_on_exit(_create_dir(target.parent, f".{target.name}.")) as tmp:
+        yield tmp
+
+
+@contextmanager
+def scratch_dir(prefix: str) -> Iterator[Path]:
+    """A fresh directory in the system's temporary directory, removed on exit; leftovers of killed
+    runs with the same ``prefix`` are removed first."""
+    parent = Path(tempfile.gettempdir())
+    remove_orphans(parent, prefix)
+    with _removed_on_exit(_create_dir(parent, prefix)) as tmp:
+        yield tmp
 
 
 def check_output_dir(target: Path, force: bool) -> None:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +42,7 @@ from registry._io import (
     fsync_file,
     hash_file,
     publish_dir,
+    scratch_dir,
     temporary_sibling_dir,
     write_failure,
 )
@@ -118,7 +118,7 @@ class Merger:
         warnings = _precision_warnings(manifest, options)
         target = Path(out).expanduser().absolute()
         check_output_dir(target, options.force)
-        with tempfile.TemporaryDirectory(prefix="adapters-merge-") as tmp:
+        with scratch_dir("adapters-merge-") as tmp:
             adapter_dir = Path(tmp)
             with _failures_explained(adapter_dir, f"the temporary directory {adapter_dir}", "set TMPDIR elsewhere"):
                 self.catalog.export_files(manifest, adapter_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -314,3 +315,31 @@ def test_merge_refuses_a_symlink_or_a_file_as_output(sqlite_reg: Registry, llama
     with pytest.raises(DestinationExists, match=r"file is a file, not a directory"):
         sqlite_reg.merge("a", out=tmp_path / "file", force=force)
     assert [p.name for p in elsewhere.iterdir()] == ["precious.txt"] and (tmp_path / "file").read_text() == "mine"
+
+
+def test_a_merge_removes_the_leftovers_of_killed_merges(
+    sqlite_reg: Registry, llama, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+    import tempfile
+
+    from registry._temporary import temporary_name
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)  # that process is gone
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "system-tmp"))
+    (tmp_path / "system-tmp").mkdir()
+    sqlite_reg.push(llama.adapter, name="a", base=str(llama.base))
+    mine = str(os.getpid())
+    leftovers = [
+        tmp_path / temporary_name(".out.").replace(f".{mine}.", f".{pid}.", 1),
+        tmp_path / "system-tmp" / temporary_name("adapters-merge-").replace(f"-{mine}.", f"-{pid}.", 1),
+    ]
+    for leftover in leftovers:
+        leftover.mkdir()
+        (leftover / "model.safetensors").write_bytes(b"half a shard")
+    sqlite_reg.merge("a", out=tmp_path / "out")
+    assert (tmp_path / "out" / "model.safetensors").exists()
+    assert not any(p.exists() for p in leftovers)
+    assert list((tmp_path / "system-tmp").iterdir()) == []

@@ -3,11 +3,12 @@
 Layout under the root::
 
     sha256/ab/abcdef...   one read-only file per distinct content
-    tmp/                  files being written (``*.incomplete``); never read
+    tmp/                  files being written (``{pid}.{host}.{random}.incomplete``); never read
 
 A blob is written to ``tmp/``, fsynced, then renamed to its final name, so a name under
 ``sha256/`` always holds the complete bytes that hash to it. A crash leaves at most an
-``.incomplete`` file in ``tmp/``.
+``.incomplete`` file in ``tmp/``, which the next push into the store removes once its owner
+process is gone (see :mod:`registry._temporary`).
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from registry._io import Progress, copy_hashing, fsync_dir, write_failure
+from registry._io import Progress, copy_hashing, create_temporary_file, fsync_dir, write_failure
+from registry._temporary import remove_orphans
 from registry.errors import BlobMissing, IntegrityError, StorageError
 from registry.storage.blobs.base import BlobInfo, StoredBlob, blob_key, check_sha256
 
@@ -33,6 +34,7 @@ class LocalBlobStore:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).expanduser()
         self.url = str(self.root)
+        self._swept = False
 
     def __repr__(self) -> str:
         return f"LocalBlobStore({str(self.root)!r})"
@@ -86,8 +88,11 @@ class LocalBlobStore:
             raise failure from None
 
     def _put(self, src: str | os.PathLike[str], progress: Progress | None, label: str) -> StoredBlob:
-        fd, tmp_name = tempfile.mkstemp(dir=self._tmp_dir(), suffix=".incomplete")
-        tmp = Path(tmp_name)
+        tmp_dir = self._tmp_dir()
+        if not self._swept:  # once per store and process: leftovers of pushes that were killed
+            remove_orphans(tmp_dir, "")
+            self._swept = True
+        fd, tmp = create_temporary_file(tmp_dir)
         try:
             try:
                 sha, size = copy_hashing(src, fd, progress, label or os.fspath(src), fsync=True)
