@@ -35,7 +35,7 @@ _KINDS = {
 
 
 class DocumentError(ValueError):
-    """A document that cannot be read or parsed; the message says why (without the file's kind)."""
+    """A document that cannot be read or parsed; the message names it (as the caller showed it) and says why."""
 
 
 def _mib(limit: int) -> str:
