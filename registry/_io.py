@@ -6,6 +6,7 @@ GIL), so a verified copy costs about one sha256 pass, not a copy plus a hash.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -17,18 +18,26 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
+from registry._temporary import remove_orphans, temporary_name
+from registry.errors import DestinationExists, RegistryError, StorageError
+
 __all__ = [
     "CHUNK_SIZE",
     "Progress",
     "atomic_write_bytes",
+    "check_output_dir",
     "copy_hashing",
     "copy_range",
+    "create_temporary_file",
     "fsync_dir",
     "fsync_file",
     "hash_file",
+    "output_failure",
     "publish_dir",
     "pwrite_all",
+    "scratch_dir",
     "temporary_sibling_dir",
+    "write_failure",
 ]
 
 CHUNK_SIZE = 8 << 20
@@ -193,10 +202,29 @@ def fsync_file(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
+def _create_file(directory: Path, prefix: str, mode: int = 0o600) -> tuple[int, Path]:
+    """A new file under an owned temporary name (see :mod:`registry._temporary`), opened read-write."""
+    while True:
+        tmp = directory / temporary_name(prefix)
+        try:
+            return os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode), tmp
+        except FileExistsError:  # pragma: no cover - 48 random bits
+            continue
+
+
+def create_temporary_file(directory: Path, mode: int = 0o600) -> tuple[int, Path]:
+    """A new ``{pid}.{host}.{random}.incomplete`` file in ``directory`` (a blob store's ``tmp/``)."""
+    return _create_file(directory, "", mode)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write a file so that readers see the old content or the new, never a half."""
+    """Write a file so that readers see the old content or the new, never a half.
+
+    Leftovers of earlier writers of ``path`` that were killed are removed first.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".incomplete")
+    remove_orphans(path.parent, f".{path.name}.")
+    fd, tmp = _create_file(path.parent, f".{path.name}.")
     try:
         pwrite_all(fd, data, 0)
         os.fsync(fd)
@@ -207,18 +235,23 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         if fd >= 0:
             os.close(fd)
-        Path(tmp).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
         raise
 
 
-@contextmanager
-def temporary_sibling_dir(target: Path) -> Iterator[Path]:
-    """A fresh directory next to ``target`` (same filesystem, so it can be renamed into place).
+def _create_dir(parent: Path, prefix: str) -> Path:
+    while True:
+        tmp = parent / temporary_name(prefix)
+        try:
+            os.mkdir(tmp, 0o700)
+            return tmp
+        except FileExistsError:  # pragma: no cover - 48 random bits
+            continue
 
-    Removed on exit unless it was renamed away.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".incomplete"))
+
+@contextmanager
+def _removed_on_exit(tmp: Path) -> Iterator[Path]:
     try:
         yield tmp
     finally:
@@ -226,12 +259,51 @@ def temporary_sibling_dir(target: Path) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+@contextmanager
+def temporary_sibling_dir(target: Path) -> Iterator[Path]:
+    """A fresh directory next to ``target`` (same filesystem, so it can be renamed into place),
+    named ``.{target}.{pid}.{host}.{random}.incomplete``.
+
+    Removed on exit unless it was renamed away. Leftovers of earlier runs writing ``target`` that
+    were killed are removed first.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_orphans(target.parent, f".{target.name}.")
+    with _removed_on_exit(_create_dir(target.parent, f".{target.name}.")) as tmp:
+        yield tmp
+
+
+@contextmanager
+def scratch_dir(prefix: str) -> Iterator[Path]:
+    """A fresh directory in the system's temporary directory, removed on exit; leftovers of killed
+    runs with the same ``prefix`` are removed first."""
+    parent = Path(tempfile.gettempdir())
+    remove_orphans(parent, prefix)
+    with _removed_on_exit(_create_dir(parent, prefix)) as tmp:
+        yield tmp
+
+
+def check_output_dir(target: Path, force: bool) -> None:
+    """Refuse to write a directory at ``target`` when it is a symlink, a file, or (without ``force``)
+    a directory that holds files."""
+    if target.is_symlink():
+        raise DestinationExists(str(target), "symlink", os.readlink(target))
+    if target.exists():
+        if not target.is_dir():
+            raise DestinationExists(str(target), "file")
+        if not force and any(target.iterdir()):
+            raise DestinationExists(str(target))
+
+
 def publish_dir(tmp: Path, target: Path) -> None:
     """Rename a finished directory into place; an existing one is swapped out, then removed.
 
-    The swap is two renames: if the second fails, the old directory is put back.
+    The swap is two renames: if the second fails, the old directory is put back. A symlink at
+    ``target`` is refused (checked again here: it may have appeared since the caller looked).
     """
-    if target.is_dir() and not target.is_symlink():
+    if target.is_symlink():
+        raise DestinationExists(str(target), "symlink", os.readlink(target))
+    if target.is_dir():
         if not any(target.iterdir()):
             target.rmdir()
             os.rename(tmp, target)
@@ -247,6 +319,44 @@ def publish_dir(tmp: Path, target: Path) -> None:
     else:
         os.rename(tmp, target)
     fsync_dir(target.parent)
+
+
+_NO_ROOM = {errno.ENOSPC: "has no space left on its device", errno.EDQUOT: "is over its disk quota"}
+_NOT_WRITABLE = {
+    errno.EROFS: "is on a read-only filesystem",
+    errno.EACCES: "is not writable (permission denied)",
+    errno.EPERM: "is not writable (operation not permitted)",
+}
+
+
+def write_failure(exc: BaseException, place: str, root: Path, fix: str) -> StorageError | None:
+    """A :class:`StorageError` saying that ``place`` (the directory ``root``) cannot take a write that
+    failed with ``exc`` (a full disk, a quota, a read-only filesystem, no permission), else None.
+
+    An error about a file outside ``root`` (reading the source, say) is not about ``place``: None.
+    """
+    if not isinstance(exc, OSError) or isinstance(exc, RegistryError):
+        return None
+    if exc.errno in _NO_ROOM:
+        reason, fix = _NO_ROOM[exc.errno], f"free space on it, or {fix}"
+    elif exc.errno in _NOT_WRITABLE:
+        reason = _NOT_WRITABLE[exc.errno]
+    else:
+        return None
+    where = ""
+    if exc.filename is not None:
+        name = Path(os.fsdecode(exc.filename)).absolute()
+        if not name.is_relative_to(root.absolute()):
+            return None
+        where = f" (writing {name})"
+    return StorageError(f"{place} {reason}{where}; {fix}")
+
+
+def output_failure(exc: BaseException, target: Path) -> StorageError | None:
+    """:func:`write_failure` for a directory being written at ``target`` (by pull or merge)."""
+    return write_failure(
+        exc, str(target.parent), target.parent, f"choose another output directory; nothing was written to {target}"
+    )
 
 
 def map_threads(fn: Callable[[Path], tuple[str, int]], paths: list[Path], workers: int) -> list[tuple[str, int]]:

@@ -12,7 +12,7 @@ fields so callers (the CLI, a pipeline) can act on them without parsing text.
     │   └── PolicyError                       a policy file that cannot be used
     ├── NotFound (LookupError)                an adapter, version, channel or base that does not exist
     ├── AmbiguousReference (LookupError)      a digest prefix matching several versions
-    ├── DestinationExists (FileExistsError)   an output directory that is not empty
+    ├── DestinationExists (FileExistsError)   an output path that is a non-empty directory, a file or a link
     ├── IntegrityError                        stored bytes or records that do not match their hashes
     │   └── BlobMissing                       a blob a version references is not in the blob store
     ├── StorageError (OSError)                the metadata database or blob store cannot be used
@@ -148,13 +148,35 @@ class AmbiguousReference(RegistryError, LookupError):
 
 
 class DestinationExists(RegistryError, FileExistsError):
-    """An output directory that already holds files (or another destination that exists)."""
+    """An output path that cannot be written: ``reason`` says why.
 
-    def __init__(self, path: str, message: str | None = None) -> None:
+    ``"not-empty"``: a directory that already holds files (``--force`` replaces it);
+    ``"file"``: a file where a directory is to be written (never replaced);
+    ``"symlink"``: a symbolic link (never written through, never replaced);
+    ``"exists"``: another destination that exists (``message`` says which).
+    """
+
+    def __init__(
+        self, path: str, reason: str = "not-empty", link_target: str | None = None, message: str | None = None
+    ) -> None:
         self.path = path
-        super().__init__(
-            message or f"output directory {path} is not empty; choose another directory or pass --force to replace it"
-        )
+        self.reason = reason
+        if message is not None:  # another destination (a checkpoint file, say) says what it is itself
+            pass
+        elif reason == "file":
+            message = (
+                f"output path {path} is a file, not a directory; a directory is written there: choose a "
+                "directory path (a file is never replaced, not even with --force)"
+            )
+        elif reason == "symlink":
+            message = (
+                f"output path {path} is a symbolic link (to {link_target}); the registry does not write through "
+                "links: give the real directory instead, or remove the link (a link is never replaced, not even "
+                "with --force)"
+            )
+        else:
+            message = f"output directory {path} is not empty; choose another directory or pass --force to replace it"
+        super().__init__(message)
 
 
 class IntegrityError(RegistryError):

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 from registry.audit.log import AuditLog
 from registry.domain.actor import Actor
 from registry.domain.clock import Clock
+from registry.domain.documents import DocumentError, as_text, read_document
 from registry.domain.policy import Policy
 from registry.domain.refs import validate_channel
 from registry.domain.signing import Signer
-from registry.errors import InvalidInput
+from registry.errors import InvalidInput, PolicyError
 from registry.storage.records import Records, RecordStore
 
 if TYPE_CHECKING:
@@ -99,9 +100,9 @@ class Policies:
         (``adapters init``): signed governance needs an admin key established by the chain.
         """
         try:
-            content = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InvalidInput(f"cannot read policy file {path}: {exc.strerror or exc}") from None
+            content = as_text(read_document(path, f"policy file {path}"), f"policy file {path}")
+        except DocumentError as exc:
+            raise PolicyError(f"{exc}; a policy is a YAML file of at most 1 MiB (see policies/default.yaml)") from None
         policy = Policy.parse(content, str(path))  # refuse a bad policy before anything is stored
         scope = validate_channel(channel) if channel else REGISTRY_SCOPE
         subject = "registry" if scope == REGISTRY_SCOPE else f"channel {scope}"

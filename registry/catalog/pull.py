@@ -13,14 +13,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from registry._io import Progress, atomic_write_bytes, fsync_dir, publish_dir, temporary_sibling_dir
+from registry._io import (
+    Progress,
+    atomic_write_bytes,
+    check_output_dir,
+    fsync_dir,
+    output_failure,
+    publish_dir,
+    temporary_sibling_dir,
+)
 from registry.catalog.resolve import check_push_record, resolve, state_of
 from registry.catalog.results import PullResult
 from registry.domain.actor import Actor
 from registry.domain.adapterdir import PROVENANCE_FILE
 from registry.domain.refs import Ref
 from registry.domain.versions import FileEntry, Manifest
-from registry.errors import BlobMissing, DestinationExists, IntegrityError, PermissionDenied
+from registry.errors import BlobMissing, IntegrityError, PermissionDenied
 from registry.storage.blobs.base import BlobStore
 
 if TYPE_CHECKING:
@@ -50,21 +58,27 @@ def pull(
             )
     manifest = version.manifest()
     target = Path(out).expanduser().absolute()
-    _check_destination(target, force)
-    with temporary_sibling_dir(target) as tmp:
-        export_files(catalog.blobs, manifest, tmp, progress, shown_target=target)
-        provenance = {
-            "ref": str(ref),
-            "name": manifest.name,
-            "version": manifest.version,
-            "digest": version.digest,
-            "registry": dict(registry_info or {}),
-            "pulled_at": catalog.clock(),
-            "pulled_by": actor.name,
-            "files": [f.to_dict() for f in manifest.files],
-        }
-        atomic_write_bytes(tmp / PROVENANCE_FILE, json.dumps(provenance, indent=2).encode("utf-8") + b"\n")
-        publish_dir(tmp, target)
+    check_output_dir(target, force)
+    try:
+        with temporary_sibling_dir(target) as tmp:
+            export_files(catalog.blobs, manifest, tmp, progress, shown_target=target)
+            provenance = {
+                "ref": str(ref),
+                "name": manifest.name,
+                "version": manifest.version,
+                "digest": version.digest,
+                "registry": dict(registry_info or {}),
+                "pulled_at": catalog.clock(),
+                "pulled_by": actor.name,
+                "files": [f.to_dict() for f in manifest.files],
+            }
+            atomic_write_bytes(tmp / PROVENANCE_FILE, json.dumps(provenance, indent=2).encode("utf-8") + b"\n")
+            publish_dir(tmp, target)
+    except OSError as exc:
+        failure = output_failure(exc, target)
+        if failure is None:
+            raise
+        raise failure from None
     return PullResult(
         name=manifest.name, version=manifest.version, digest=version.digest, path=target, files=manifest.files
     )
@@ -103,11 +117,3 @@ def _export(blobs: BlobStore, entry: FileEntry, tmp: Path, label: str, target: P
             "Restore the blob from a backup or push the original files again",
             path=entry.path,
         )
-
-
-def _check_destination(target: Path, force: bool) -> None:
-    if target.exists() or target.is_symlink():
-        if not target.is_dir():
-            raise DestinationExists(str(target))
-        if any(target.iterdir()) and not force:
-            raise DestinationExists(str(target))

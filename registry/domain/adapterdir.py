@@ -8,7 +8,6 @@ before a single byte is stored.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
@@ -17,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from registry.domain.adapterconfig import read_config
+from registry.domain.pickles import PICKLE_SUFFIXES, pickle_reason
 from registry.errors import InvalidAdapter
 
 __all__ = [
@@ -39,8 +40,6 @@ ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 #: Written by ``pull`` next to the adapter; never part of a version's files.
 PROVENANCE_FILE = "adapters-provenance.json"
-#: File types that are Python pickles (or zip files of pickles): loading them can run code.
-PICKLE_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt"})
 _SKIPPED_DIRS = frozenset({".git", "__pycache__", ".ipynb_checkpoints"})
 #: The prefix peft puts before every module path in a saved adapter.
 PEFT_PREFIX = "base_model.model."
@@ -168,7 +167,7 @@ def read_adapter_dir(path: str | os.PathLike[str]) -> AdapterSource:
             "(save the adapter with peft's model.save_pretrained(DIR))",
             str(root / ADAPTER_CONFIG),
         )
-    config = _read_config(real_root / ADAPTER_CONFIG, root / ADAPTER_CONFIG)
+    config = read_config(real_root / ADAPTER_CONFIG, root / ADAPTER_CONFIG)
     if ADAPTER_WEIGHTS not in names:
         raise InvalidAdapter(
             f"{root} has no {ADAPTER_WEIGHTS}; save the adapter with peft's "
@@ -222,42 +221,21 @@ def _walk(directory: Path, real_root: Path, shown_root: Path) -> Iterator[Source
                 )
             if rel == PROVENANCE_FILE:
                 continue  # written by `adapters pull`; it describes a pull, not the adapter
-            suffix = Path(entry.name).suffix.lower()
-            if suffix in PICKLE_SUFFIXES:
+            try:
+                reason = pickle_reason(source, entry.name)
+            except OSError as exc:
                 raise InvalidAdapter(
-                    f"{shown} is a pickle-based file ({suffix}); the registry never stores or loads pickles "
+                    f"cannot read {shown}: {exc.strerror or exc}; make it readable or remove it", str(shown)
+                ) from None
+            if reason is not None:
+                raise InvalidAdapter(
+                    f"{shown} is {reason}; the registry never stores or loads pickles "
                     "because unpickling can run arbitrary code. Convert weights to safetensors with a trusted "
                     "tool (peft: model.save_pretrained(DIR, safe_serialization=True); torch: "
                     "safetensors.torch.save_file) and remove the pickle file from the directory",
                     str(shown),
                 )
             yield SourceFile(path=rel, abspath=source, size=st.st_size, mtime_ns=st.st_mtime_ns)
-
-
-def _read_config(path: Path, shown: Path) -> dict[str, Any]:
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise InvalidAdapter(
-            f"{shown} is not UTF-8 text; re-save the adapter with peft's save_pretrained", str(shown)
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise InvalidAdapter(
-            f"{shown} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
-            "re-save the adapter with peft's save_pretrained",
-            str(shown),
-        ) from None
-    if not isinstance(config, dict):
-        raise InvalidAdapter(
-            f"{shown} must hold a JSON object; re-save the adapter with peft's save_pretrained", str(shown)
-        )
-    peft_type = config.get("peft_type")
-    if not isinstance(peft_type, str) or not peft_type:
-        raise InvalidAdapter(
-            f"{shown} has no 'peft_type'; it was not written by peft (save the adapter with peft's save_pretrained)",
-            str(shown),
-        )
-    return config
 
 
 def read_safetensors_header(path: Path, display: str | None = None) -> tuple[TensorInfo, ...]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from registry.domain.documents import DocumentError, as_text, load_json, load_yaml, read_document
 from registry.errors import InvalidMetadata
 from registry.types import COMPUTE_DTYPES, DATASET_KEYS, QUANTIZATION_METHODS
 
@@ -296,24 +297,16 @@ class PushMetadata:
 
     @classmethod
     def from_file(cls, path: str | Path) -> PushMetadata:
-        """Read a YAML or JSON metadata file."""
+        """Read a YAML or JSON metadata file (a regular file of at most 1 MiB, without YAML aliases)."""
         p = Path(path)
+        shown = f"metadata file {p}"
         try:
-            text = p.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InvalidMetadata(f"cannot read metadata file {p}: {exc.strerror or exc}", "meta") from None
-        if p.suffix.lower() == ".json":
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise InvalidMetadata(f"metadata file {p} is not valid JSON: {exc}", "meta") from None
-        else:
-            import yaml
-
-            try:
-                data = yaml.safe_load(text)
-            except yaml.YAMLError as exc:
-                raise InvalidMetadata(f"metadata file {p} is not valid YAML: {exc}", "meta") from None
+            text = as_text(read_document(p, shown), shown)
+            data = load_json(text, shown) if p.suffix.lower() == ".json" else load_yaml(text, shown)
+        except DocumentError as exc:
+            raise InvalidMetadata(
+                f"{exc}; give --meta a YAML or JSON file of at most 1 MiB with keys {', '.join(META_KEYS)}", "meta"
+            ) from None
         if data is None:
             data = {}
         if not isinstance(data, Mapping):

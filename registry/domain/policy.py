@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from registry.domain.canonical import sha256_digest
+from registry.domain.documents import DocumentError, check_size, load_yaml
 from registry.errors import PolicyError
 from registry.types import DATASET_KEYS, QUANTIZATION_METHODS, ROLES, VERIFY_MODES
 
@@ -80,12 +81,11 @@ class Policy:
 
     @classmethod
     def parse(cls, content: str, source: str = "policy") -> Policy:
-        import yaml
-
         try:
-            data = yaml.safe_load(content)
-        except yaml.YAMLError as exc:
-            raise PolicyError(f"{source} is not valid YAML: {exc}") from None
+            check_size(len(content.encode("utf-8")), source)
+            data = load_yaml(content, source)
+        except DocumentError as exc:
+            raise PolicyError(f"{exc}; a policy is a YAML file of at most 1 MiB (see policies/default.yaml)") from None
         data = {} if data is None else data
         if not isinstance(data, Mapping):
             raise PolicyError(f"{source} must be a mapping of rule kinds ({', '.join(_TOP)})")

@@ -27,21 +27,24 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from registry._io import (
     Progress,
     atomic_write_bytes,
+    check_output_dir,
     fsync_dir,
     fsync_file,
     hash_file,
     publish_dir,
+    scratch_dir,
     temporary_sibling_dir,
+    write_failure,
 )
 from registry.basemodel import ResolvedBase, resolve_base
 from registry.catalog.resolve import check_push_record, resolve, state_of
@@ -57,7 +60,7 @@ from registry.domain.adapterdir import (
 from registry.domain.compat import static_checks
 from registry.domain.refs import Ref
 from registry.domain.versions import Manifest
-from registry.errors import DestinationExists, InvalidInput, NotFound, PermissionDenied
+from registry.errors import InvalidInput, NotFound, PermissionDenied
 from registry.filehashes import FileHashCache
 from registry.merge.kernels import Transform, single_threaded_torch
 from registry.merge.plan import mergeable_method, plan_merge
@@ -115,16 +118,13 @@ class Merger:
         recorded, actual = manifest.base.fingerprint, resolved.base.fingerprint
         warnings = _precision_warnings(manifest, options)
         target = Path(out).expanduser().absolute()
-        if (
-            (target.exists() or target.is_symlink())
-            and (not target.is_dir() or any(target.iterdir()))
-            and not options.force
-        ):
-            raise DestinationExists(str(target))
-        with tempfile.TemporaryDirectory(prefix="adapters-merge-") as tmp:
+        check_output_dir(target, options.force)
+        with scratch_dir("adapters-merge-") as tmp:
             adapter_dir = Path(tmp)
-            self.catalog.export_files(manifest, adapter_dir)
-            files, merged, copied = self._write(manifest, label, directory, adapter_dir, target, options, progress)
+            with _failures_explained(adapter_dir, f"the temporary directory {adapter_dir}", "set TMPDIR elsewhere"):
+                self.catalog.export_files(manifest, adapter_dir)
+            with _failures_explained(target.parent, str(target.parent), "choose another output directory", target):
+                files, merged, copied = self._write(manifest, label, directory, adapter_dir, target, options, progress)
         return MergeResult(
             ref=label,
             digest=row.digest,
@@ -219,6 +219,19 @@ class Merger:
             fsync_dir(tmp)
             publish_dir(tmp, target)
         return files, transform.merged, transform.copied
+
+
+@contextmanager
+def _failures_explained(root: Path, place: str, fix: str, target: Path | None = None) -> Iterator[None]:
+    """A full disk, a quota, a read-only filesystem or no permission under ``root`` as a StorageError."""
+    try:
+        yield
+    except OSError as exc:
+        nothing = f"; nothing was written to {target}" if target is not None else ""
+        failure = write_failure(exc, place, root, fix + nothing)
+        if failure is None:
+            raise
+        raise failure from None
 
 
 def _json(path: Path) -> dict[str, Any]:

@@ -9,11 +9,11 @@ fingerprint and load setting also records a probe reference that later loads mus
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from registry._io import scratch_dir
 from registry.audit.log import AuditLog
 from registry.basemodel import ResolvedBase, resolve_base
 from registry.catalog.resolve import check_push_record, resolve
@@ -96,7 +96,7 @@ class Verifier:
         # the base's headers are read whatever the mode: they also prove it is safetensors (never a pickle)
         base_tensors, base_config = _base_headers(resolved, resolved.directory)
         checks = [check_fingerprint(manifest.base.fingerprint, resolved.base.fingerprint, options.allow_base_mismatch)]
-        with tempfile.TemporaryDirectory(prefix="adapters-verify-") as tmp:
+        with scratch_dir("adapters-verify-") as tmp:
             adapter_dir = Path(tmp)
             self.catalog.export_files(manifest, adapter_dir)
             adapter = read_adapter_dir(adapter_dir)

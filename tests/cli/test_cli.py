@@ -229,3 +229,53 @@ def test_verify_exit_codes(backend, llama, tmp_path: Path) -> None:
         assert cuda.exit_code == 1 and "no CUDA device" in cuda.stderr
     shown = json.loads(run("show", "a", "--json").stdout)
     assert [v["passed"] for v in shown["verifications"]] == [True, False]  # the run that could not start left no report
+
+
+def _hostile(case: str, llama, tmp_path: Path) -> list[str]:
+    """The command line of one hostile input (set up under ``tmp_path``)."""
+    adapter = tmp_path / "adapter"
+    import shutil
+
+    shutil.copytree(llama.adapter, adapter)
+    if case == "yaml-bomb":
+        levels = ['  l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n']
+        levels += [f"  l{i}: &l{i} [{','.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 9)]
+        (tmp_path / "meta.yaml").write_text("training:\n" + "".join(levels))
+        return ["push", str(adapter), "--name", "a", "--meta", str(tmp_path / "meta.yaml")]
+    if case == "dataset-dev-zero":
+        return ["push", str(adapter), "--name", "a", "--dataset", "name=x,path=/dev/zero"]
+    if case == "config-nan":
+        text = (adapter / "adapter_config.json").read_text().replace('"lora_alpha": 8', '"lora_alpha": NaN')
+        (adapter / "adapter_config.json").write_text(text)
+        return ["push", str(adapter), "--name", "a"]
+    if case == "joblib":
+        (adapter / "model.joblib").write_bytes(b"\x80\x04K\x01.")
+        return ["push", str(adapter), "--name", "a"]
+    run("push", str(llama.adapter), "--name", "a")
+    if case == "pull-onto-symlink":
+        (tmp_path / "elsewhere").mkdir()
+        (tmp_path / "link").symlink_to(tmp_path / "elsewhere")
+        return ["pull", "a", "-o", str(tmp_path / "link"), "--force"]
+    (tmp_path / "file").write_text("mine")
+    return ["pull", "a", "-o", str(tmp_path / "file")]
+
+
+@pytest.mark.parametrize(
+    ("case", "fragment"),
+    [
+        ("yaml-bomb", "anchors and aliases"),
+        ("dataset-dev-zero", "is a character device"),
+        ("config-nan", "non-finite number NaN"),
+        ("joblib", "pickle"),
+        ("pull-onto-symlink", "is a symbolic link"),
+        ("pull-onto-a-file", "is a file, not a directory"),
+    ],
+)
+def test_hostile_input_exits_1_with_a_message(sqlite_reg, llama, tmp_path: Path, case: str, fragment: str) -> None:
+    result = run(*_hostile(case, llama, tmp_path))
+    assert result.exit_code == 1, result.stderr
+    assert result.stderr.startswith("error: ") and fragment in result.stderr, result.stderr
+    assert "unexpected" not in result.stderr and "Traceback" not in result.stderr
+    assert [v.version for v in sqlite_reg.ls()] == (
+        [] if case.startswith(("yaml", "dataset", "config", "job")) else [1]
+    )

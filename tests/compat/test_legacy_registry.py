@@ -63,9 +63,7 @@ def test_an_older_registry_verifies_and_reports(legacy: Path) -> None:
         assert (result.unsigned_events, result.initialised_at) == (23, None)  # all before signed governance
     with Registry(user="alice") as reg:
         # the regulated policy requires signatures: a verification report is signed by its actor now
-        static = reg.verify(
-            "team/summarizer:1", str(legacy / "base"), mode="static", key=legacy / "keys" / "alice.key"
-        )
+        static = reg.verify("team/summarizer:1", str(legacy / "base"), mode="static", key=legacy / "keys" / "alice.key")
         assert static.passed, static.failures
         after = reg.audit_verify(checkpoints)
         assert after.ok, after.findings

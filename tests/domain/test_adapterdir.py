@@ -93,3 +93,55 @@ def test_a_target_that_matches_nothing_is_a_warning_when_others_match(tmp_path: 
     (d / "adapter_config.json").write_text(json.dumps(cfg))
     src = read_adapter_dir(d)
     assert src.warnings and "not_a_module" in src.warnings[0]
+
+
+def _saved_configs(tmp_path: Path):
+    """The adapter_config.json every installed peft config class writes with its defaults."""
+    import warnings
+
+    from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING
+
+    for peft_type, cls in PEFT_TYPE_TO_CONFIG_MAPPING.items():
+        kwargs = {"task_type": "CAUSAL_LM"} if "task_type" in cls.__dataclass_fields__ else {}
+        if peft_type.value == "ADALORA":
+            kwargs["total_step"] = 100
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                config = cls(**kwargs)
+        except (ImportError, ValueError, TypeError):  # a method needing an optional library or arguments
+            continue
+        out = tmp_path / peft_type.value
+        config.save_pretrained(str(out))
+        yield peft_type.value, out / "adapter_config.json"
+
+
+def test_every_peft_config_class_passes_the_config_checks(tmp_path: Path) -> None:
+    from registry.domain.adapterconfig import read_config
+
+    seen = set()
+    for peft_type, path in _saved_configs(tmp_path):
+        assert read_config(path, path)["peft_type"] == peft_type
+        seen.add(peft_type)
+    assert {"LORA", "ADALORA", "IA3", "LOHA", "LOKR", "OFT", "BOFT", "VERA", "PROMPT_TUNING"} <= seen
+
+
+def test_trained_pattern_values_pass_the_config_checks(tmp_path: Path) -> None:
+    """Values peft writes after training: AdaLoRA's boolean rank masks, regex pattern keys, a regex target."""
+    from registry.domain.adapterconfig import read_config
+
+    cases = {
+        "ADALORA": {"rank_pattern": {"base_model.model.model.layers.0.self_attn.q_proj.lora_E": [True, False]}},
+        "LORA": {
+            "rank_pattern": {r"^model\.layers\.[01]\.self_attn\.q_proj": 8, "v_proj": 2},
+            "alpha_pattern": {"v_proj": 4.5},
+            "target_modules": r".*\.(q|v)_proj",
+            "r": 4,
+            "lora_alpha": 8,
+        },
+        "OFT": {"r": 0, "oft_block_size": 32},
+    }
+    for peft_type, values in cases.items():
+        path = tmp_path / f"{peft_type}.json"
+        path.write_text(json.dumps({"peft_type": peft_type, **values}))
+        assert read_config(path, path)["peft_type"] == peft_type

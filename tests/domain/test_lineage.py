@@ -118,3 +118,61 @@ def test_bad_meta_files_are_refused(tmp_path: Path, content: str, fragment: str)
         PushMetadata.from_file(f)
     assert fragment in str(exc.value)
     assert str(f) in str(exc.value)
+
+
+# -- hostile meta files: YAML bombs, huge files, devices and pipes ---------------------------
+
+
+def _billion_laughs(key: str) -> str:
+    """Nine levels of nine aliases under ``key``: 9**9 strings once expanded, from under 1 KiB."""
+    levels = ['  l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n']
+    levels += [f"  l{i}: &l{i} [{','.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 9)]
+    return f"{key}:\n" + "".join(levels)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        _billion_laughs("training"),
+        "description: &d hello\nbase: *d\n",
+        "training: &t {lr: 1}\nquantization: {<<: *t}\n",
+    ],
+    ids=["billion-laughs", "one-alias", "merge-key"],
+)
+def test_yaml_aliases_in_a_meta_file_are_refused(tmp_path: Path, content: str) -> None:
+    f = tmp_path / "meta.yaml"
+    f.write_text(content)
+    with pytest.raises(InvalidMetadata, match=r"anchors and aliases .* are not accepted.*write the value out") as exc:
+        PushMetadata.from_file(f)
+    assert str(f) in str(exc.value)
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_a_meta_file_over_the_size_limit_is_refused_before_it_is_parsed(tmp_path: Path, suffix: str) -> None:
+    f = tmp_path / f"meta{suffix}"
+    f.write_text('{"description": "' + "x" * (2 << 20) + '"}')
+    with pytest.raises(
+        InvalidMetadata, match=r"metadata file .* is larger than 1 MiB \(2,0\d\d,\d\d\d bytes\).*at most 1 MiB"
+    ) as exc:
+        PushMetadata.from_file(f)
+    assert str(f) in str(exc.value)
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_a_deeply_nested_meta_file_is_refused(tmp_path: Path, suffix: str) -> None:
+    f = tmp_path / f"meta{suffix}"
+    f.write_text('{"training": {"x": ' + "[" * 100_000 + "]" * 100_000 + "}}")
+    with pytest.raises(InvalidMetadata, match=r"nested too deeply") as exc:
+        PushMetadata.from_file(f)
+    assert str(f) in str(exc.value)
+
+
+def test_a_device_or_a_pipe_as_meta_file_is_refused_without_reading_it(tmp_path: Path) -> None:
+    import os
+
+    with pytest.raises(InvalidMetadata, match=r"/dev/zero is not a regular file"):
+        PushMetadata.from_file("/dev/zero")
+    fifo = tmp_path / "meta.yaml"
+    os.mkfifo(fifo)  # opening it for reading would wait forever for a writer
+    with pytest.raises(InvalidMetadata, match=r"is not a regular file \(a pipe"):
+        PushMetadata.from_file(fifo)

@@ -219,3 +219,36 @@ def test_channel_order() -> None:
     assert results(REGULATED, replace(ctx, released_to=("staging",)))["channels:order"] is True
     assert results(REGULATED, replace(ctx, channel="staging"))["channels:order"] is True
     assert "channels:order" not in results(REGULATED, replace(ctx, channel="canary"))
+
+
+# -- hostile policy files: YAML bombs, huge files, devices -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "description:\n"
+        + '  l0: &l0 ["x","x","x","x","x","x","x","x","x"]\n'
+        + "".join(f"  l{i}: &l{i} [{','.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 9)),
+        "name: &n strict\ndescription: *n\n",
+    ],
+    ids=["billion-laughs", "one-alias"],
+)
+def test_yaml_aliases_in_a_policy_are_refused(text: str) -> None:
+    with pytest.raises(PolicyError, match=r"p\.yaml.*anchors and aliases .* are not accepted"):
+        Policy.parse(text, "p.yaml")
+
+
+def test_a_policy_over_the_size_limit_is_refused() -> None:
+    with pytest.raises(PolicyError, match=r"p\.yaml is larger than 1 MiB"):
+        Policy.parse("description: " + "x" * (2 << 20) + "\n", "p.yaml")
+
+
+def test_a_policy_file_that_is_huge_or_a_device_is_refused_by_set_policy(sqlite_reg, tmp_path: Path) -> None:
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("description: " + "x" * (2 << 20) + "\n")
+    with pytest.raises(PolicyError, match=r"huge\.yaml is larger than 1 MiB"):
+        sqlite_reg.set_policy(huge)
+    with pytest.raises(PolicyError, match=r"/dev/zero is not a regular file"):
+        sqlite_reg.set_policy("/dev/zero")
+    assert sqlite_reg.policy().builtin

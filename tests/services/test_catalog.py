@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -139,6 +140,54 @@ def test_pull_refuses_a_non_empty_directory_unless_forced(reg: Registry, llama, 
     empty.mkdir()
     reg.pull("a", empty)  # an empty directory is fine
     assert (empty / "adapter_config.json").exists()
+
+
+@pytest.mark.parametrize("force", [False, True])
+@pytest.mark.parametrize("link_to", ["full-dir", "empty-dir", "dangling"])
+def test_pull_refuses_a_symlink_destination(reg: Registry, llama, tmp_path: Path, link_to: str, force: bool) -> None:
+    reg.push(llama.adapter, name="a")
+    elsewhere = tmp_path / "elsewhere"
+    if link_to != "dangling":
+        elsewhere.mkdir()
+    if link_to == "full-dir":
+        (elsewhere / "precious.txt").write_text("keep me")
+    link = tmp_path / "out"
+    link.symlink_to(elsewhere)
+    with pytest.raises(DestinationExists, match=r"out is a symbolic link .*elsewhere.*give the real directory") as exc:
+        reg.pull("a", link, force=force)
+    assert exc.value.path == str(link)
+    assert link.is_symlink() and os.readlink(link) == str(elsewhere)
+    if link_to == "dangling":
+        assert not elsewhere.exists()
+    else:
+        assert [p.name for p in elsewhere.iterdir()] == (["precious.txt"] if link_to == "full-dir" else [])
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]  # no temporary sibling left
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_pull_onto_a_file_says_it_is_a_file(reg: Registry, llama, tmp_path: Path, force: bool) -> None:
+    reg.push(llama.adapter, name="a")
+    out = tmp_path / "notes.txt"
+    out.write_text("mine")
+    with pytest.raises(DestinationExists, match=r"notes\.txt is a file, not a directory") as exc:
+        reg.pull("a", out, force=force)
+    assert "not empty" not in str(exc.value)
+    assert out.read_text() == "mine"
+
+
+def test_publishing_over_a_symlink_is_refused_even_if_it_appeared_after_the_check(tmp_path: Path) -> None:
+    from registry._io import publish_dir
+
+    tmp = tmp_path / ".out.tmp"
+    tmp.mkdir()
+    (tmp / "f").write_text("x")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "precious.txt").write_text("keep")
+    (tmp_path / "out").symlink_to(elsewhere)
+    with pytest.raises(DestinationExists, match="symbolic link"):
+        publish_dir(tmp, tmp_path / "out")
+    assert [p.name for p in elsewhere.iterdir()] == ["precious.txt"] and (tmp / "f").exists()
 
 
 def test_a_corrupted_blob_fails_the_pull_and_writes_nothing(reg: Registry, llama, tmp_path: Path) -> None:

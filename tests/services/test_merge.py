@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -299,3 +300,46 @@ def test_release_with_merge_refused_by_policy_writes_nothing(reg: Registry, llam
         reg.release(ref, channel="production", merge=True, out=tmp_path / "release")
     assert not (tmp_path / "release").exists()
     assert reg.channels("a") == []
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_merge_refuses_a_symlink_or_a_file_as_output(sqlite_reg: Registry, llama, tmp_path: Path, force: bool) -> None:
+    sqlite_reg.push(llama.adapter, name="a", base=str(llama.base))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "precious.txt").write_text("keep")
+    (tmp_path / "link").symlink_to(elsewhere)
+    with pytest.raises(DestinationExists, match=r"link is a symbolic link"):
+        sqlite_reg.merge("a", out=tmp_path / "link", force=force)
+    (tmp_path / "file").write_text("mine")
+    with pytest.raises(DestinationExists, match=r"file is a file, not a directory"):
+        sqlite_reg.merge("a", out=tmp_path / "file", force=force)
+    assert [p.name for p in elsewhere.iterdir()] == ["precious.txt"] and (tmp_path / "file").read_text() == "mine"
+
+
+def test_a_merge_removes_the_leftovers_of_killed_merges(
+    sqlite_reg: Registry, llama, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+    import tempfile
+
+    from registry._temporary import temporary_name
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)  # that process is gone
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "system-tmp"))
+    (tmp_path / "system-tmp").mkdir()
+    sqlite_reg.push(llama.adapter, name="a", base=str(llama.base))
+    mine = str(os.getpid())
+    leftovers = [
+        tmp_path / temporary_name(".out.").replace(f".{mine}.", f".{pid}.", 1),
+        tmp_path / "system-tmp" / temporary_name("adapters-merge-").replace(f"-{mine}.", f"-{pid}.", 1),
+    ]
+    for leftover in leftovers:
+        leftover.mkdir()
+        (leftover / "model.safetensors").write_bytes(b"half a shard")
+    sqlite_reg.merge("a", out=tmp_path / "out")
+    assert (tmp_path / "out" / "model.safetensors").exists()
+    assert not any(p.exists() for p in leftovers)
+    assert list((tmp_path / "system-tmp").iterdir()) == []

@@ -358,3 +358,102 @@ def test_the_reports_policy_checks_equal_policy_check_for_every_version(team, ti
     canary = next(c for c in versions[1]["channel_policies"] if c["channel"] == "canary")
     assert canary["name"] == "default" and canary["passed"] is True
     assert versions[1]["policy"]["passed"] is False  # the regulated registry policy is not met by support:2
+
+
+# -- hostile strings in every user-supplied field ---------------------------------------------
+
+_SCRIPT = "<script>alert(1)</script>"
+_IMG = '"><img src=x onerror=alert(1)>'
+_HOSTILE = f"{_SCRIPT}{_IMG} | a\nnew line [x](javascript:alert(1)) `tick`"
+
+
+def _assert_no_raw_html(md: str) -> None:
+    assert "<script" not in md.lower() and "<img" not in md.lower(), [
+        line for line in md.splitlines() if "<script" in line.lower() or "<img" in line.lower()
+    ][:5]
+    assert "&lt;script&gt;" in md and "&lt;img src=x" in md  # escaped, still readable
+
+
+def _assert_tables_intact(md: str) -> None:
+    """Every table row has as many cells as its header, and no user text starts a line of its own."""
+    head, rest = md.split("<pre>\n", 1)
+    lines = head.splitlines() + rest.split("</pre>\n", 1)[1].splitlines()  # the policy text keeps its lines
+    i = 0
+    while i < len(lines):
+        if lines[i].startswith("| ") and i + 1 < len(lines) and lines[i + 1].startswith("|---"):
+            columns = lines[i].count("|")
+            assert lines[i + 1].count("|") == columns, lines[i + 1]
+            i += 2
+            while i < len(lines) and lines[i].startswith("|"):
+                assert lines[i].count("|") == columns, (lines[i - 1], lines[i])
+                i += 1
+        else:
+            allowed = ("<!--", "<details>", "</details>")
+            assert not lines[i].startswith(("new line", "<")) or lines[i].startswith(allowed), lines[i]
+            i += 1
+
+
+def _assert_mermaid_intact(md: str) -> None:
+    block = md.split("```mermaid\n", 1)[1].split("```", 1)[0].splitlines()
+    assert block[0] == "graph LR"
+    for line in block[1:]:
+        node = re.fullmatch(r'  n\d+(\[\(|\[/|\[)"([^"\[\]()`]*)"(\)\]|/\]|\])', line)
+        edge = re.fullmatch(r"  n\d+ (-->|-\.->) n\d+", line)
+        assert node or edge, line
+
+
+def test_hostile_strings_in_every_field_are_escaped_in_markdown(sqlite_reg, llama, tmp_path: Path) -> None:
+    reg = sqlite_reg
+    d = llama.copy_adapter(tmp_path / "a")
+    (d / f"{_SCRIPT.replace('/', '')}{_IMG}.txt").write_text("notes")  # a file name is user input too
+    cfg = json.loads((d / "adapter_config.json").read_text())
+    cfg["base_model_name_or_path"] = _HOSTILE  # no --base: the config's (unresolvable) base is recorded
+    (d / "adapter_config.json").write_text(json.dumps(cfg))
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(f"# {_HOSTILE.replace(chr(10), ' ')}\nname: '{_IMG}'\ndescription: '{_SCRIPT}'\n")
+    reg.set_policy(policy)
+    spec = f"name={_SCRIPT},uri={_IMG},license={_SCRIPT},split={_IMG},revision={_SCRIPT}"
+    kwargs = dict(description=_HOSTILE, base_revision=_IMG, datasets=[spec], training={_SCRIPT: _IMG, "x": _HOSTILE})
+    v1 = reg.push(d, name="a", **kwargs).ref
+    reg.add_evals(v1, {"accuracy": 0.9}, dataset=_HOSTILE)
+    reg.review(v1, comment=_HOSTILE)
+    reg.approve(v1, comment=_HOSTILE)
+    reg.release(v1, channel="production", reason=_HOSTILE)
+    v2 = reg.push(d, name="a", **kwargs).ref
+    reg.review(v2, comment=_IMG)
+    reg.approve(v2, comment=_IMG)
+    reg.release(v2, channel="production", reason=_IMG)
+    reg.rollback("a", channel="production", reason=_HOSTILE)
+    reg.revoke(v2, reason=_HOSTILE)
+    v3 = reg.push(d, name="a", **kwargs).ref
+    reg.review(v3)
+    reg.reject(v3, comment=_HOSTILE)
+    reg.deprecate(v1, reason=_SCRIPT)
+
+    md = reg.audit_report(format="md").content
+    _assert_no_raw_html(md)
+    _assert_tables_intact(md)
+    _assert_mermaid_intact(md)
+    assert md.count("\n### ") == 3 and "## Adapter a" in md
+
+
+def _poisoned(value: object, key: str = "") -> object:
+    """The report with a hostile string added to every string in it (the structural ones excepted)."""
+    if isinstance(value, dict):
+        return {_poisoned(k, "key") if key == "training" else k: _poisoned(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_poisoned(v, key) for v in value]
+    if isinstance(value, str) and key not in ("kind", "id", "from", "to", "key"):
+        return value + _HOSTILE
+    return value
+
+
+def test_every_string_of_a_real_report_is_escaped_in_markdown(workflow) -> None:
+    from registry.audit.report.markdown import render_markdown
+
+    team, _refs = workflow
+    data = team("alice").audit_report(format="json").data
+    md = render_markdown(_poisoned(data))
+    _assert_no_raw_html(md)
+    _assert_tables_intact(md)
+    _assert_mermaid_intact(md)

@@ -3,11 +3,19 @@
 The lineage picture is a Mermaid diagram (rendered by GitHub, GitLab and most wikis) and the
 metric charts are tables. The last line holds the sha256 of every byte above the marker
 ``<!-- report-sha256 -->``.
+
+Every string of the report may come from a user (descriptions, comments, reasons, dataset and
+file names, training parameters, the policy text), and Markdown passes HTML through. So before
+anything is rendered, every string is HTML-escaped (``&``, ``<``, ``>``) and its line breaks are
+flattened (only the policy text keeps its lines, inside ``<pre>``); table cells also escape ``|``
+(as ``&#124;``, which no table parser splits on), and Mermaid labels escape what ends or shapes a
+node (quotes, brackets, parentheses, braces, backticks, ``|``, ``#``) with Mermaid's ``#code;`` entities.
 """
 
 from __future__ import annotations
 
 import hashlib
+import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,8 +24,20 @@ __all__ = ["FOOTER_MARKER", "render_markdown"]
 FOOTER_MARKER = "<!-- report-sha256 -->"
 
 
+def _escaped(value: Any, key: str = "") -> Any:
+    """``value`` with every string (dict keys too) HTML-escaped and, but for the policy text, on one line."""
+    if isinstance(value, str):
+        text = html.escape(value, quote=False)
+        return text if key == "content" else " ".join(text.splitlines())
+    if isinstance(value, Mapping):
+        return {_escaped(k): _escaped(v, k if isinstance(k, str) else "") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_escaped(v, key) for v in value]
+    return value
+
+
 def _c(value: Any) -> str:
-    """A table cell: no pipes or newlines inside."""
+    """A table cell's text (escaped already: see :func:`_escaped`)."""
     if value is None or value == "" or value == [] or value == {}:
         return "-"
     if isinstance(value, bool):
@@ -26,7 +46,13 @@ def _c(value: Any) -> str:
         value = ", ".join(str(v) for v in value)
     elif isinstance(value, dict):
         value = ", ".join(f"{k}={v}" for k, v in value.items())
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    return str(value)
+
+
+def _cell(value: Any) -> str:
+    """What goes between two ``|``: no pipe, no line break."""
+    text = value if isinstance(value, str) else _c(value)
+    return " ".join(text.replace("|", "&#124;").splitlines())
 
 
 def _v(passed: bool | None) -> str:
@@ -37,14 +63,20 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], empty: str = "
     if not rows:
         return empty + "\n"
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += [
-        "| " + " | ".join(_c(c) if not isinstance(c, str) else c.replace("\n", " ") for c in row) + " |" for row in rows
-    ]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
 def _kv(pairs: Sequence[tuple[str, Any]]) -> str:
     return _table(["fact", "value"], [[k, _c(v)] for k, v in pairs])
+
+
+_MERMAID = str.maketrans({c: f"#{ord(c)};" for c in "#[](){}`|"} | {'"': "#quot;", "\n": " ", "\r": " "})
+
+
+def _label(text: Any) -> str:
+    """Text inside a Mermaid node's ``"..."`` (HTML-escaped already): nothing that ends or shapes the node."""
+    return str(text).translate(_MERMAID)
 
 
 def _mermaid(lineage: Mapping[str, Any]) -> str:
@@ -53,7 +85,7 @@ def _mermaid(lineage: Mapping[str, Any]) -> str:
     lines = ["```mermaid", "graph LR"]
     for node in lineage["nodes"]:
         left, right = shapes[node["kind"]]
-        label = f"{node['label']}<br/>{node['detail']}".replace('"', "'")
+        label = f"{_label(node['label'])}<br/>{_label(node['detail'])}"
         lines.append(f'  {ids[node["id"]]}{left}"{label}"{right}')
     for edge in lineage["edges"]:
         arrow = "-.->" if edge["kind"] == "parent" else "-->"
@@ -236,6 +268,7 @@ def _lifecycle_row(x: Mapping[str, Any]) -> list[str]:
 
 
 def render_markdown(report: Mapping[str, Any]) -> str:
+    report = _escaped(report)
     out = _head(report) + _integrity(report) + _policy_in_force(report) + _inventory(report)
     for a in report["adapters"]:
         out += _adapter_section(a)
@@ -292,7 +325,8 @@ def _policy_in_force(report: Mapping[str, Any]) -> list[str]:
     return [
         "## Policy in force\n",
         _kv([("name", p["name"]), ("digest", f"`{p['digest']}`"), ("scope", p["scope"]), ("origin", origin)]),
-        "<details><summary>policy text</summary>\n\n```yaml\n" + (p["content"] or "").rstrip() + "\n```\n</details>\n",
+        # <pre>, not a ``` fence: the escaped text is shown as written, and it cannot close the block
+        "<details><summary>policy text</summary>\n\n<pre>\n" + (p["content"] or "").rstrip() + "\n</pre>\n</details>\n",
     ]
 
 

@@ -3,23 +3,25 @@
 Layout under the root::
 
     sha256/ab/abcdef...   one read-only file per distinct content
-    tmp/                  files being written (``*.incomplete``); never read
+    tmp/                  files being written (``{pid}.{host}.{random}.incomplete``); never read
 
 A blob is written to ``tmp/``, fsynced, then renamed to its final name, so a name under
 ``sha256/`` always holds the complete bytes that hash to it. A crash leaves at most an
-``.incomplete`` file in ``tmp/``.
+``.incomplete`` file in ``tmp/``, which the next push into the store removes once its owner
+process is gone (see :mod:`registry._temporary`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from registry._io import Progress, copy_hashing, fsync_dir
+from registry._io import Progress, copy_hashing, create_temporary_file, fsync_dir, write_failure
+from registry._temporary import remove_orphans
 from registry.errors import BlobMissing, IntegrityError, StorageError
 from registry.storage.blobs.base import BlobInfo, StoredBlob, blob_key, check_sha256
 
@@ -32,6 +34,7 @@ class LocalBlobStore:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).expanduser()
         self.url = str(self.root)
+        self._swept = False
 
     def __repr__(self) -> str:
         return f"LocalBlobStore({str(self.root)!r})"
@@ -54,16 +57,42 @@ class LocalBlobStore:
         try:
             tmp.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
+            if self._write_failure(exc) is not None:
+                raise
             raise StorageError(
                 f"cannot create the blob store at {self.root}: {exc.strerror or exc}; "
                 "check ADAPTERS_STORE / ADAPTERS_HOME and the directory's permissions"
             ) from None
         return tmp
 
+    def _write_failure(self, exc: OSError) -> StorageError | None:
+        return write_failure(
+            exc,
+            f"the blob store {self.root}",
+            self.root,
+            "point ADAPTERS_STORE at a writable directory with room, and try again; nothing was stored",
+        )
+
     def put(self, src: str | os.PathLike[str], progress: Progress | None = None, label: str = "") -> StoredBlob:
-        """Store a file's bytes; returns their sha256. Idempotent: the same bytes are stored once."""
-        fd, tmp_name = tempfile.mkstemp(dir=self._tmp_dir(), suffix=".incomplete")
-        tmp = Path(tmp_name)
+        """Store a file's bytes; returns their sha256. Idempotent: the same bytes are stored once.
+
+        A full disk, a quota, a read-only store or missing permissions raise :class:`StorageError`
+        saying so; the temporary file is removed.
+        """
+        try:
+            return self._put(src, progress, label)
+        except OSError as exc:
+            failure = self._write_failure(exc)
+            if failure is None:
+                raise
+            raise failure from None
+
+    def _put(self, src: str | os.PathLike[str], progress: Progress | None, label: str) -> StoredBlob:
+        tmp_dir = self._tmp_dir()
+        if not self._swept:  # once per store and process: leftovers of pushes that were killed
+            remove_orphans(tmp_dir, "")
+            self._swept = True
+        fd, tmp = create_temporary_file(tmp_dir)
         try:
             try:
                 sha, size = copy_hashing(src, fd, progress, label or os.fspath(src), fsync=True)
@@ -79,7 +108,8 @@ class LocalBlobStore:
             fsync_dir(final.parent)
             return StoredBlob(sha, size, new=True)
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # on a read-only filesystem even this may fail
+                tmp.unlink(missing_ok=True)
             raise
 
     def open(self, sha256: str) -> BinaryIO:
