@@ -85,7 +85,8 @@ class InvalidName(InvalidInput):
             if kind == "adapter"
             else "lower-case letters and digits, separated by single '.', '_' or '-' (e.g. 'production')"
         )
-        super().__init__(f"invalid {kind} name {name!r}{reason}; a {kind} name is {rule}")
+        article = "an" if kind[0] in "aeiou" else "a"
+        super().__init__(f"invalid {kind} name {name!r}{reason}; {article} {kind} name is {rule}")
 
 
 class InvalidReference(InvalidInput):

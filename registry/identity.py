@@ -27,6 +27,7 @@ from registry.domain.policy import Policy
 from registry.domain.records import ApprovalRecord, ChannelMove
 from registry.domain.roles import ROLES, required_roles
 from registry.domain.rules import RuleResult
+from registry.domain.suggest import did_you_mean
 from registry.errors import InvalidInput, NotFound, PermissionDenied, PolicyNotMet
 from registry.policies import active_policy
 from registry.storage.records import Records, RecordStore, RoleGrant, StoredKey
@@ -274,7 +275,8 @@ class Identity:
     def _info(self, records: Records, name: str) -> UserInfo:
         user = records.user(name)
         if user is None:
-            raise NotFound(f"no user {name!r}; add one with `adapters users add {name} --role ROLE`")
+            hint = did_you_mean(name, [u.name for u in records.users()])
+            raise NotFound(f"no user {name!r}{hint}; add one with `adapters users add {name} --role ROLE`")
         key = self.key(records, name)
         return UserInfo(
             name=name,

@@ -11,6 +11,7 @@ import json
 
 from registry.domain.refs import Ref
 from registry.domain.state import channel_targets, version_state
+from registry.domain.suggest import did_you_mean, suggestions
 from registry.errors import AmbiguousReference, IntegrityError, NotFound
 from registry.storage.records import Records, StoredVersion
 
@@ -21,7 +22,10 @@ def adapter_id(records: Records, name: str) -> int:
     """The adapter's id, or :class:`NotFound` saying how to list the adapters."""
     found = records.adapter_id(name)
     if found is None:
-        raise NotFound(f"adapter {name!r} does not exist; `adapters ls` lists the adapters in this registry", name=name)
+        hint = did_you_mean(name, records.adapter_names())
+        raise NotFound(
+            f"adapter {name!r} does not exist{hint}; `adapters ls` lists the adapters in this registry", name=name
+        )
     return found
 
 
@@ -62,6 +66,14 @@ def resolve_channel(records: Records, aid: int, name: str, channel: str) -> Stor
     move = targets.get(channel)
     if move is None:
         known = f"its channels are {', '.join(targets)}" if targets else "it has not been released to any channel"
+        close = suggestions(channel, targets)
+        if close:
+            raise NotFound(
+                f"adapter {name!r} has no channel {channel!r} ({known}); did you mean "
+                + " or ".join(f"{name}@{c}" for c in close)
+                + "?",
+                name=name,
+            )
         raise NotFound(
             f"adapter {name!r} has no channel {channel!r} ({known}); release a version with "
             f"`adapters release {name}:N --channel {channel}`",

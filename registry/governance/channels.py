@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from registry.catalog.resolve import adapter_id
 from registry.domain import signing
 from registry.domain.actor import Actor
 from registry.domain.lifecycle import invalid_transition, next_state
@@ -20,6 +21,7 @@ from registry.domain.records import ChannelMove
 from registry.domain.refs import Ref, validate_channel
 from registry.domain.rules import RuleResult, evaluate
 from registry.domain.state import channel_targets, version_state
+from registry.domain.suggest import did_you_mean
 from registry.errors import InvalidInput, NotFound, PolicyNotMet
 from registry.governance.context import load_context
 from registry.governance.results import ActionResult, ChannelState
@@ -113,12 +115,14 @@ class Channels:
         validate_channel(channel)
         with self.store.write() as records:
             self.g.identity.require(records, actor, "rollback")
-            aid = records.adapter_id(name)
-            if aid is None:
-                raise NotFound(f"adapter {name!r} does not exist; `adapters ls` lists the adapters", name=name)
+            aid = adapter_id(records, name)
             moves = records.moves([aid], channel)
             if not moves:
-                raise NotFound(f"{name}@{channel} was never released, so there is nothing to roll back", name=name)
+                channels = channel_targets(records.moves([aid]))
+                hint = did_you_mean(channel, channels, f"{name}@{{}}") if channels else ""
+                raise NotFound(
+                    f"{name}@{channel} was never released, so there is nothing to roll back{hint}", name=name
+                )
             current = moves[-1].version
             target = _rollback_target(records, aid, name, channel, moves, current, to)
             v = self.g.version(records, Ref(name, version=target))
@@ -173,9 +177,7 @@ class Channels:
     def channels(self, name: str) -> list[ChannelState]:
         """Each channel of an adapter: its current version and its full history."""
         with self.store.read() as records:
-            aid = records.adapter_id(name)
-            if aid is None:
-                raise NotFound(f"adapter {name!r} does not exist; `adapters ls` lists the adapters", name=name)
+            aid = adapter_id(records, name)
             moves = self.g.identity.keyring(records).moves(records.moves([aid]))
             targets = channel_targets(moves)
             versions = {v.number: v for v in records.versions_of([name])}
