@@ -425,8 +425,11 @@ class Registry:
     # -- policies ----------------------------------------------------------------------------
 
     def set_policy(self, path: PathLike, *, channel: str | None = None, key: PathLike | None = None) -> ActivePolicy:
-        """Make a policy file active for the registry, or for one channel. Admins only."""
-        return self._policies.set(self._actor, Path(path), channel, self._signer(key))
+        """Make a policy active for the registry, or for one channel: a YAML file's path, or a built-in
+        policy's name (``default``, ``regulated``). Admins only."""
+        return self._policies.set(
+            self._actor, path if isinstance(path, str) else Path(path), channel, self._signer(key)
+        )
 
     def policy(self, *, channel: str | None = None) -> ActivePolicy:
         """The policy in force (for a channel: its own, else the registry's, else the built-in default)."""

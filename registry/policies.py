@@ -18,21 +18,59 @@ from registry.domain.documents import DocumentError, as_text, read_document
 from registry.domain.policy import Policy
 from registry.domain.refs import validate_channel
 from registry.domain.signing import Signer
-from registry.errors import InvalidInput, PolicyError
+from registry.domain.suggest import did_you_mean
+from registry.errors import InvalidInput, NotFound, PolicyError
 from registry.storage.records import Records, RecordStore
 
 if TYPE_CHECKING:
     from registry.identity import Identity
 
-__all__ = ["REGISTRY_SCOPE", "ActivePolicy", "Policies", "active_policy", "builtin_policy"]
+__all__ = [
+    "REGISTRY_SCOPE",
+    "ActivePolicy",
+    "Policies",
+    "active_policy",
+    "builtin_policies",
+    "builtin_policy",
+    "policy_source",
+]
 
 REGISTRY_SCOPE = "*"
 
 
+def builtin_policies() -> list[str]:
+    """The names of the policies shipped in ``policies/`` (``default``, ``regulated``, ...)."""
+    return sorted(
+        p.name.removesuffix(".yaml") for p in files("registry._policies").iterdir() if p.name.endswith(".yaml")
+    )
+
+
 def builtin_policy(name: str = "default") -> str:
     """The text of a policy shipped in ``policies/``."""
+    if name not in builtin_policies():
+        raise NotFound(
+            f"no built-in policy {name!r}{did_you_mean(name, builtin_policies())}; built in: {', '.join(builtin_policies())}"
+        )
     resource = files("registry._policies").joinpath(f"{name}.yaml")
     return resource.read_text(encoding="utf-8")
+
+
+def policy_source(path_or_name: str | Path) -> tuple[str, str]:
+    """(content, source) of a policy given as a file's path or a built-in name; an existing file wins."""
+    text = str(path_or_name)
+    path = Path(text).expanduser()
+    if not path.exists() and not path.is_symlink():
+        if text in builtin_policies():
+            return builtin_policy(text), f"policies/{text}.yaml (built in)"
+        if path.suffix == "" and "/" not in text:  # a name, not a path: say which names exist
+            raise NotFound(
+                f"policy {text!r} is neither a file nor a built-in policy{did_you_mean(text, builtin_policies())}; "
+                f"built in: {', '.join(builtin_policies())} (or give a YAML file's path)"
+            )
+    try:
+        return as_text(read_document(path, f"policy file {path}"), f"policy file {path}"), str(path)
+    except DocumentError as exc:
+        raise PolicyError(f"{exc}; a policy is a YAML file of at most 1 MiB (see policies/default.yaml)") from None
 
 
 @dataclass(frozen=True)
@@ -92,18 +130,18 @@ class Policies:
         with self.store.read() as records:
             return self.active(records, channel)
 
-    def set(self, actor: Actor, path: Path, channel: str | None = None, signer: Signer | None = None) -> ActivePolicy:
-        """Make the policy in ``path`` active for the registry or one channel. Admins only.
+    def set(
+        self, actor: Actor, path: str | Path, channel: str | None = None, signer: Signer | None = None
+    ) -> ActivePolicy:
+        """Make a policy active for the registry or one channel: a YAML file, or a built-in policy by name
+        (``default``, ``regulated``). Admins only.
 
         Signed by the admin when the policy in force (before the change) requires signatures. A policy
         that requires signatures is refused on a registry whose root of trust is not initialised
         (``adapters init``): signed governance needs an admin key established by the chain.
         """
-        try:
-            content = as_text(read_document(path, f"policy file {path}"), f"policy file {path}")
-        except DocumentError as exc:
-            raise PolicyError(f"{exc}; a policy is a YAML file of at most 1 MiB (see policies/default.yaml)") from None
-        policy = Policy.parse(content, str(path))  # refuse a bad policy before anything is stored
+        content, source = policy_source(path)
+        policy = Policy.parse(content, source)  # refuse a bad policy before anything is stored
         scope = validate_channel(channel) if channel else REGISTRY_SCOPE
         subject = "registry" if scope == REGISTRY_SCOPE else f"channel {scope}"
         with self.store.write() as records:

@@ -18,13 +18,13 @@ def policy() -> None:
 
 
 @policy.command(name="set")
-@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.argument("file")
 @click.option("--channel", help="Make it the policy of one channel only (releases to it).")
 @key_option
 @json_option
 @click.pass_context
-def policy_set(ctx: click.Context, file: Path, channel: str | None, key: Path | None, as_json: bool) -> None:
-    """Make the policy in FILE active (admins only)."""
+def policy_set(ctx: click.Context, file: str, channel: str | None, key: Path | None, as_json: bool) -> None:
+    """Make the policy in FILE active (admins only); FILE is a YAML file or a built-in name (default, regulated)."""
     output(as_json).result(registry(ctx).set_policy(file, channel=channel, key=key), render_policy_set)
 
 
@@ -33,7 +33,12 @@ def policy_set(ctx: click.Context, file: Path, channel: str | None, key: Path | 
 @json_option
 @click.pass_context
 def policy_show(ctx: click.Context, channel: str | None, as_json: bool) -> None:
-    """Show the policy in force, with its digest."""
+    """Show the policy in force, with its digest.
+
+    Built-in policies, usable by name with `adapters policy set NAME`: default (one approval, the author
+    may approve, no signatures) and regulated (two signed approvals by reviewer/risk users other than the
+    author, full lineage, an accuracy floor, a load verification, bounded rank, staging before production).
+    """
     output(as_json).result(registry(ctx).policy(channel=channel), render_policy)
 
 
