@@ -19,7 +19,8 @@ from registry.domain.facts import fact_hash
 
 APPEND_ONLY = (
     "adapters", "versions", "evals", "verifications", "probe_references", "users", "role_grants", "user_keys",
-    "policies", "transitions", "approvals", "channel_moves", "audit_events",
+    "policies", "transitions", "approvals", "channel_moves", "role_revocations", "user_removals", "tags", "notes",
+    "audit_events",
 )  # fmt: skip
 
 

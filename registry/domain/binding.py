@@ -24,7 +24,7 @@ from typing import Any
 
 from registry.domain.audit import Event, Finding
 from registry.domain.canonical import sha256_digest
-from registry.domain.facts import FACT_TABLES, fact_hash, legacy_digest
+from registry.domain.facts import BOUND_FROM_THE_START, FACT_TABLES, fact_hash, legacy_digest
 from registry.domain.legacy import check_legacy_rows
 
 __all__ = ["FactCheck", "check_facts", "payload_of"]
@@ -75,11 +75,13 @@ def check_facts(events: Sequence[Event], rows: Mapping[str, Sequence[Mapping[str
     """Every fact row against the events (see the module documentation)."""
     out = FactCheck()
     recorded = _recorded(events, out)
-    upgrade = next((e for e in events if e.action == UPGRADE_ACTION), None)
+    upgrade = next((e for e in events if e.action == UPGRADE_ACTION and "legacy_facts" in payload_of(e)), None)
     watermark: Mapping[str, Any] = payload_of(upgrade).get("legacy_facts") or {} if upgrade else {}
     legacy_rows: dict[str, list[Mapping[str, Any]]] = {t: [] for t in FACT_TABLES}
     for table in FACT_TABLES:
         limit = int((watermark.get(table) or {}).get("max_id", 0)) if upgrade else None
+        if table in BOUND_FROM_THE_START:
+            limit = 0  # a table added after facts were bound: no row of it is legacy
         legacy_hashes: list[str] = []
         for row in rows.get(table, ()):
             out.rows += 1
@@ -106,7 +108,7 @@ def check_facts(events: Sequence[Event], rows: Mapping[str, Sequence[Mapping[str
                     None,
                     f"{table} row {rid} was inserted outside the registry: no audit event records it",
                 )
-        if upgrade is not None:
+        if upgrade is not None and table not in BOUND_FROM_THE_START:
             _check_watermark(table, legacy_hashes, watermark.get(table) or {}, upgrade, out)
     for (table, rid), (_, event) in sorted(recorded.items(), key=lambda kv: kv[1][1].seq):
         out.add("fact-deleted", event.seq, f"{table} row {rid}, recorded by {event.label}, was deleted")

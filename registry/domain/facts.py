@@ -20,7 +20,7 @@ from typing import Any
 
 from registry.domain.canonical import canonical_json
 
-__all__ = ["FACT_TABLES", "FactRef", "fact_hash", "legacy_digest"]
+__all__ = ["BOUND_FROM_THE_START", "FACT_TABLES", "FactRef", "fact_hash", "legacy_digest"]
 
 #: Tables whose rows are facts (bound to events). Order: how verification reports them.
 FACT_TABLES = (
@@ -36,7 +36,15 @@ FACT_TABLES = (
     "transitions",
     "approvals",
     "channel_moves",
+    "role_revocations",
+    "user_removals",
+    "tags",
+    "notes",
 )
+
+#: Fact tables added after facts were bound to events (schema 3 on): none of their rows is legacy, so a
+#: row no event records is always one inserted outside the registry.
+BOUND_FROM_THE_START = frozenset({"role_revocations", "user_removals", "tags", "notes"})
 
 
 def _plain(value: Any) -> Any:

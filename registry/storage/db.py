@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["SCHEMA_VERSION", "Database"]
 
 #: Bumped whenever the tables change in a way an older release could not read.
-SCHEMA_VERSION = 2  # 2: facts bound to audit events (registry.storage.records.upgrade)
+SCHEMA_VERSION = 3  # 2: facts bound to audit events; 3: role revocations, user removals, tags, notes
 _SQLITE_TIMEOUT_S = 60
 _PG_SCHEMA_LOCK = 0x61646170  # "adap": advisory lock serialising schema creation
 _PG_WRITE_LOCK = 0x61647772  # "adwr": advisory lock serialising writers
@@ -215,6 +215,19 @@ class Database:
                 f"cannot create the registry tables in {self.redacted_url}: {exc.orig}; check that the "
                 "database is writable"
             ) from None
+
+    def create_missing_tables(self, conn: Any) -> list[str]:
+        """Inside an upgrade's write transaction: create the tables this release has and the database
+        lacks (with their append-only triggers); the names of those created."""
+        from sqlalchemy import inspect
+
+        existing = set(inspect(conn).get_table_names())
+        missing = [t.name for t in metadata.sorted_tables if t.name not in existing]
+        if missing:
+            metadata.create_all(conn, checkfirst=True)
+            for statement in _append_only_triggers(self.dialect):
+                conn.exec_driver_sql(statement)
+        return missing
 
     def dispose(self) -> None:
         self.engine.dispose()

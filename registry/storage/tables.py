@@ -20,12 +20,17 @@ __all__ = [
     "EVALS",
     "FACT_TABLE_OBJECTS",
     "META",
+    "NOTES",
     "POLICIES",
     "PROBE_REFERENCES",
     "ROLE_GRANTS",
+    "ROLE_REVOCATIONS",
+    "TABLE_SINCE",
+    "TAGS",
     "TRANSITIONS",
     "USERS",
     "USER_KEYS",
+    "USER_REMOVALS",
     "VERIFICATIONS",
     "VERSIONS",
     "AdapterRow",
@@ -34,11 +39,15 @@ __all__ = [
     "ChannelMoveRow",
     "EvalRow",
     "MetaRow",
+    "NoteRow",
     "PolicyRow",
     "ProbeReferenceRow",
     "RoleGrantRow",
+    "RoleRevocationRow",
+    "TagRow",
     "TransitionRow",
     "UserKeyRow",
+    "UserRemovalRow",
     "UserRow",
     "VerificationRow",
     "VersionRow",
@@ -240,6 +249,58 @@ class ChannelMoveRow(SQLModel, table=True):
     details: str | None = Field(default=None, sa_column=Column(Text))  # JSON: e.g. a merged release's files
 
 
+class RoleRevocationRow(SQLModel, table=True):
+    """A role grant withdrawn (schema 3): the grant it ends, by whom and when. A later grant gives it back."""
+
+    __tablename__ = "role_revocations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    grant_id: int = Field(foreign_key="role_grants.id", index=True)
+    user_name: str = Field(index=True, max_length=255)
+    role: str = Field(max_length=32)
+    revoked_at: str = Field(max_length=32)
+    revoked_by: str = Field(max_length=255)
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class UserRemovalRow(SQLModel, table=True):
+    """A user removed (schema 3): their history stays, and they can no longer act."""
+
+    __tablename__ = "user_removals"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_name: str = Field(unique=True, index=True, max_length=255)
+    removed_at: str = Field(max_length=32)
+    removed_by: str = Field(max_length=255)
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class TagRow(SQLModel, table=True):
+    """A tag set on a version after its push (schema 3); a row with no value removes the key. The latest
+    row per (version, key) is the tag."""
+
+    __tablename__ = "tags"
+
+    id: int | None = Field(default=None, primary_key=True)
+    version_id: int = Field(foreign_key="versions.id", index=True)
+    key: str = Field(max_length=128, index=True)
+    value: str | None = Field(default=None, sa_column=Column(Text))
+    set_at: str = Field(max_length=32)
+    set_by: str = Field(max_length=255)
+
+
+class NoteRow(SQLModel, table=True):
+    """A note on a version after its push (schema 3): free text, appended, never edited."""
+
+    __tablename__ = "notes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    version_id: int = Field(foreign_key="versions.id", index=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: str = Field(max_length=32)
+    created_by: str = Field(max_length=255)
+
+
 class AuditEventRow(SQLModel, table=True):
     """The tamper-evident log: each event hashes its content and its predecessor's hash."""
 
@@ -269,6 +330,10 @@ APPEND_ONLY = (
     "transitions",
     "approvals",
     "channel_moves",
+    "role_revocations",
+    "user_removals",
+    "tags",
+    "notes",
     "audit_events",
 )
 
@@ -291,13 +356,21 @@ POLICIES = _table(PolicyRow)
 TRANSITIONS = _table(TransitionRow)
 APPROVALS = _table(ApprovalRow)
 CHANNEL_MOVES = _table(ChannelMoveRow)
+ROLE_REVOCATIONS = _table(RoleRevocationRow)
+USER_REMOVALS = _table(UserRemovalRow)
+TAGS = _table(TagRow)
+NOTES = _table(NoteRow)
 AUDIT_EVENTS = _table(AuditEventRow)
+
+#: The schema version that added each table created after the first (reads of an older database not
+#: upgraded yet find these tables empty).
+TABLE_SINCE = {"role_revocations": 3, "user_removals": 3, "tags": 3, "notes": 3}
 
 #: The fact tables (registry.domain.facts.FACT_TABLES) by name.
 FACT_TABLE_OBJECTS = {
     t.name: t
     for t in (
         ADAPTERS, VERSIONS, EVALS, VERIFICATIONS, PROBE_REFERENCES, USERS, ROLE_GRANTS, USER_KEYS, POLICIES,
-        TRANSITIONS, APPROVALS, CHANNEL_MOVES,
+        TRANSITIONS, APPROVALS, CHANNEL_MOVES, ROLE_REVOCATIONS, USER_REMOVALS, TAGS, NOTES,
     )
 }  # fmt: skip

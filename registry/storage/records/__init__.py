@@ -25,11 +25,13 @@ from registry.errors import IntegrityError
 from registry.storage.db import SCHEMA_VERSION, Database
 from registry.storage.records._base import (
     RoleGrant,
+    RoleRevocation,
     StoredKey,
     StoredPolicy,
     StoredProbeReference,
     StoredUser,
     StoredVersion,
+    UserRemoval,
     VersionQuery,
 )
 from registry.storage.records.audit import AuditQueries
@@ -43,11 +45,13 @@ __all__ = [
     "RecordStore",
     "Records",
     "RoleGrant",
+    "RoleRevocation",
     "StoredKey",
     "StoredPolicy",
     "StoredProbeReference",
     "StoredUser",
     "StoredVersion",
+    "UserRemoval",
     "VersionQuery",
 ]
 
@@ -77,12 +81,17 @@ class RecordStore:
         A fact written without the audit event that records it is refused (and nothing committed):
         every fact of the registry is bound to the chain (:mod:`registry.domain.facts`).
         """
-        with self.db.write() as session:
-            records = Records(session, self.db)
-            if self.db.schema_version < SCHEMA_VERSION:
-                upgrade(records, SCHEMA_VERSION)
-                self.db.schema_version = SCHEMA_VERSION
-            yield records
-            if records.pending_facts:
-                unbound = ", ".join(f"{f.table}#{f.id}" for f in records.pending_facts)
-                raise IntegrityError(f"facts written without an audit event recording them: {unbound}")
+        before = self.db.schema_version
+        try:
+            with self.db.write() as session:
+                records = Records(session, self.db)
+                if self.db.schema_version < SCHEMA_VERSION:
+                    upgrade(records, SCHEMA_VERSION)
+                    self.db.schema_version = SCHEMA_VERSION
+                yield records
+                if records.pending_facts:
+                    unbound = ", ".join(f"{f.table}#{f.id}" for f in records.pending_facts)
+                    raise IntegrityError(f"facts written without an audit event recording them: {unbound}")
+        except BaseException:
+            self.db.schema_version = before  # the upgrade, if any, was rolled back with the transaction
+            raise

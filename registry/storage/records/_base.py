@@ -18,17 +18,20 @@ from registry.errors import IntegrityError
 from registry.storage.db import Database
 from registry.storage.tables import (
     ADAPTERS,
+    TABLE_SINCE,
     VERSIONS,
 )
 
 __all__ = [
     "Queries",
     "RoleGrant",
+    "RoleRevocation",
     "StoredKey",
     "StoredPolicy",
     "StoredProbeReference",
     "StoredUser",
     "StoredVersion",
+    "UserRemoval",
     "VersionQuery",
 ]
 
@@ -75,6 +78,10 @@ class VersionQuery:
     max_rank: int | None = None
     quantization: str | None = None
     latest: bool = False
+    state: str | None = None
+    #: (metric, dataset or None for any, operator, value): the latest value of the metric holds the comparison
+    where: tuple[tuple[str, str | None, str, float], ...] = ()
+    version_ids: frozenset[int] | None = None  # only these versions (e.g. those with a tag)
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,27 @@ class RoleGrant:
     role: str
     granted_at: str
     granted_by: str
+    id: int | None = None  # None until stored
+
+
+@dataclass(frozen=True)
+class RoleRevocation:
+    """A role grant withdrawn (the grant is ``grant_id``)."""
+
+    grant_id: int
+    user: str
+    role: str
+    revoked_at: str
+    revoked_by: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class UserRemoval:
+    user: str
+    removed_at: str
+    removed_by: str
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -211,6 +239,11 @@ class Queries:
         self._session = session
         self._db = db
         self._facts: list[FactRef] = []
+
+    def _exists(self, table: Table) -> bool:
+        """Whether ``table`` is in this database: a table a later schema added is missing from an older
+        database until its first write upgrades it (reads find such a table empty)."""
+        return self._db.schema_version >= TABLE_SINCE.get(table.name, 1)
 
     def _insert_fact(self, table: Table, values: Mapping[str, Any]) -> Any:
         """Insert one fact row and return it as stored (its id and every column)."""

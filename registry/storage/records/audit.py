@@ -12,7 +12,7 @@ from registry.storage.records._base import (
     _event,
     _like_pattern,
 )
-from registry.storage.tables import AUDIT_EVENTS, FACT_TABLE_OBJECTS, META
+from registry.storage.tables import AUDIT_EVENTS, FACT_TABLE_OBJECTS, META, TABLE_SINCE
 
 __all__ = ["AuditQueries"]
 
@@ -59,7 +59,16 @@ class AuditQueries(Queries):
     def fact_rows(self, table: str) -> list[dict[str, Any]]:
         """Every row of a fact table as stored, in id order (verification hashes each)."""
         t = FACT_TABLE_OBJECTS[table]
+        if not self._exists(t):
+            return []
         return [r._asdict() for r in self._all(select(t).order_by(t.c.id))]
+
+    def create_missing_tables(self) -> list[str]:
+        """Create the tables a later schema added (an upgrade, in its write transaction); their names."""
+        created = self._db.create_missing_tables(self._session.connection())
+        if created:
+            self._db.schema_version = max(self._db.schema_version, max(TABLE_SINCE.get(t, 1) for t in created))
+        return created
 
     def meta(self, key: str) -> str | None:
         value = self._session.execute(select(META.c.value).where(META.c.key == key)).scalar()

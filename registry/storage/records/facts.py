@@ -1,4 +1,4 @@
-"""Facts appended to a version: evals, verification reports, probe references."""
+"""Facts appended to a version: evals, verification reports, probe references, tags and notes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from registry.domain.annotations import NoteRecord, TagChange
 from registry.domain.canonical import canonical_json
 from registry.domain.verification import VerificationReport
 from registry.domain.versions import EvalRecord
@@ -19,7 +20,9 @@ from registry.storage.records._base import (
 )
 from registry.storage.tables import (
     EVALS,
+    NOTES,
     PROBE_REFERENCES,
+    TAGS,
     VERIFICATIONS,
 )
 
@@ -114,3 +117,42 @@ class FactQueries(Queries):
                 "created_by": by,
             },
         )
+
+    # -- tags and notes (schema 3) -------------------------------------------------------------------
+
+    def insert_tag(self, version_id: int, tag: TagChange) -> None:
+        self._insert_fact(
+            TAGS, {"version_id": version_id, "key": tag.key, "value": tag.value, "set_at": tag.at, "set_by": tag.by}
+        )
+
+    def tag_changes(self, version_ids: Sequence[int] | None) -> dict[int, list[TagChange]]:
+        """Every tag change of these versions (of all when None), oldest first (a value of None removed the key)."""
+        out: dict[int, list[TagChange]] = defaultdict(list)
+        if not self._exists(TAGS):
+            return out
+        rows = self._all(select(TAGS).order_by(TAGS.c.id)) if version_ids is None else None
+        for r in rows if rows is not None else self._by_version(TAGS, version_ids or (), TAGS.c.id):
+            out[r.version_id].append(TagChange(r.key, r.value, r.set_at, r.set_by))
+        return out
+
+    def tagged(self, key: str, value: str) -> set[int]:
+        """Ids of versions whose tag ``key`` is ``value`` now (the latest change of that key set it)."""
+        if not self._exists(TAGS):
+            return set()
+        rows = self._all(select(TAGS.c.version_id, TAGS.c.value).where(TAGS.c.key == key).order_by(TAGS.c.id))
+        latest: dict[int, str | None] = {}
+        for r in rows:
+            latest[r.version_id] = r.value
+        return {vid for vid, v in latest.items() if v == value}
+
+    def insert_note(self, version_id: int, note: NoteRecord) -> None:
+        self._insert_fact(
+            NOTES, {"version_id": version_id, "text": note.text, "created_at": note.at, "created_by": note.by}
+        )
+
+    def notes(self, version_ids: Sequence[int]) -> dict[int, list[NoteRecord]]:
+        out: dict[int, list[NoteRecord]] = defaultdict(list)
+        if self._exists(NOTES):
+            for r in self._by_version(NOTES, version_ids, NOTES.c.id):
+                out[r.version_id].append(NoteRecord(r.text, r.created_at, r.created_by))
+        return out

@@ -7,12 +7,16 @@ from sqlalchemy import func, select
 from registry.storage.records._base import (
     Queries,
     RoleGrant,
+    RoleRevocation,
     StoredKey,
     StoredUser,
+    UserRemoval,
 )
 from registry.storage.tables import (
     ROLE_GRANTS,
+    ROLE_REVOCATIONS,
     USER_KEYS,
+    USER_REMOVALS,
     USERS,
 )
 
@@ -40,7 +44,7 @@ class PeopleQueries(Queries):
         query = select(ROLE_GRANTS).order_by(ROLE_GRANTS.c.id)
         if user is not None:
             query = query.where(ROLE_GRANTS.c.user_name == user)
-        return [RoleGrant(r.user_name, r.role, r.granted_at, r.granted_by) for r in self._all(query)]
+        return [RoleGrant(r.user_name, r.role, r.granted_at, r.granted_by, r.id) for r in self._all(query)]
 
     def insert_grant(self, grant: RoleGrant) -> None:
         self._insert_fact(
@@ -77,5 +81,59 @@ class PeopleQueries(Queries):
                 "fingerprint": fingerprint,
                 "added_at": at,
                 "added_by": by,
+            },
+        )
+
+    def revocations(self, user: str | None = None) -> list[RoleRevocation]:
+        """Role grants withdrawn, oldest first (one user's, or everyone's when None)."""
+        if not self._exists(ROLE_REVOCATIONS):
+            return []
+        t = ROLE_REVOCATIONS
+        query = select(t).order_by(t.c.id)
+        if user is not None:
+            query = query.where(t.c.user_name == user)
+        return [
+            RoleRevocation(r.grant_id, r.user_name, r.role, r.revoked_at, r.revoked_by, r.reason)
+            for r in self._all(query)
+        ]
+
+    def insert_revocation(self, revocation: RoleRevocation) -> None:
+        self._insert_fact(
+            ROLE_REVOCATIONS,
+            {
+                "grant_id": revocation.grant_id,
+                "user_name": revocation.user,
+                "role": revocation.role,
+                "revoked_at": revocation.revoked_at,
+                "revoked_by": revocation.revoked_by,
+                "reason": revocation.reason,
+            },
+        )
+
+    def removals(self) -> list[UserRemoval]:
+        """Users removed, oldest first."""
+        if not self._exists(USER_REMOVALS):
+            return []
+        t = USER_REMOVALS
+        return [
+            UserRemoval(r.user_name, r.removed_at, r.removed_by, r.reason)
+            for r in self._all(select(t).order_by(t.c.id))
+        ]
+
+    def removal(self, user: str) -> UserRemoval | None:
+        if not self._exists(USER_REMOVALS):
+            return None
+        t = USER_REMOVALS
+        r = self._session.execute(select(t).where(t.c.user_name == user)).first()
+        return UserRemoval(r.user_name, r.removed_at, r.removed_by, r.reason) if r is not None else None
+
+    def insert_removal(self, removal: UserRemoval) -> None:
+        self._insert_fact(
+            USER_REMOVALS,
+            {
+                "user_name": removal.user,
+                "removed_at": removal.removed_at,
+                "removed_by": removal.removed_by,
+                "reason": removal.reason,
             },
         )

@@ -50,25 +50,34 @@ def ensure_registry_id(records: Records) -> str:
 
 
 def upgrade(records: Records, to_version: int) -> None:
-    """Bring a schema-1 registry to ``to_version`` (2), appending the ``registry upgrade`` event."""
+    """Bring a registry of an earlier schema to ``to_version``, appending one ``registry upgrade`` event.
+
+    From schema 1: the event records the legacy facts (see the module documentation). From any earlier
+    schema: the tables a later schema added are created (empty), and the event names them.
+    """
     found = int(records.meta("schema_version") or 1)
     if found >= to_version:
         return  # another process upgraded it while this one waited for the write lock
-    legacy = {}
-    for table in FACT_TABLES:
-        rows = records.fact_rows(table)
-        hashes = [fact_hash(table, r) for r in rows]
-        legacy[table] = {
-            "rows": len(rows),
-            "max_id": max((int(r["id"]) for r in rows), default=0),
-            "digest": legacy_digest(hashes),
-        }
-    registry_id = ensure_registry_id(records)
+    added = records.create_missing_tables()
+    payload: dict[str, object] = {"from_schema": found, "schema": to_version}
+    if found < 2:
+        legacy = {}
+        for table in FACT_TABLES:
+            rows = records.fact_rows(table)
+            hashes = [fact_hash(table, r) for r in rows]
+            legacy[table] = {
+                "rows": len(rows),
+                "max_id": max((int(r["id"]) for r in rows), default=0),
+                "digest": legacy_digest(hashes),
+            }
+        payload["legacy_facts"] = legacy
+    payload["registry_id"] = ensure_registry_id(records)
+    if added:
+        payload["tables_added"] = added
     last = records.last_event()
     seq = (last.seq + 1) if last else 1
     prev_hash = last.hash if last else GENESIS
     at = now_iso()
-    payload = {"from_schema": found, "schema": to_version, "registry_id": registry_id, "legacy_facts": legacy}
     body = canonical_json(payload).decode("utf-8")
     digest = event_hash(seq, at, SYSTEM_ACTOR, UPGRADE_ACTION, "registry", body, prev_hash)
     records.insert_event(Event(seq, at, SYSTEM_ACTOR, UPGRADE_ACTION, "registry", body, prev_hash, digest))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 
 from registry.domain.facts import FactRef, fact_hash
-from registry.domain.state import state_after_latest
+from registry.domain.state import INITIAL_STATE, state_after_latest
 from registry.domain.versions import Manifest, VersionSummary
 from registry.errors import IntegrityError
 from registry.storage.records._base import (
@@ -22,11 +23,15 @@ from registry.storage.records._base import (
 )
 from registry.storage.tables import (
     ADAPTERS,
+    EVALS,
     TRANSITIONS,
     VERSIONS,
 )
 
 __all__ = ["VersionQueries"]
+
+_COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "=": operator.eq,
+            "!=": operator.ne}  # fmt: skip
 
 
 class VersionQueries(Queries):
@@ -115,15 +120,15 @@ class VersionQueries(Queries):
         )
         return int(row.id)
 
-    def list_versions(self, q: VersionQuery) -> list[VersionSummary]:
-        """The versions matching ``q``, by name and number, each with its state (one query: the latest
-        transition of each version is joined in, and folded by :func:`state_after_latest`)."""
+    def list_versions(self, q: VersionQuery) -> list[tuple[int, VersionSummary]]:
+        """(id, summary) of the versions matching ``q``, by name and number, each with its state (one query:
+        the latest transition of each version is joined in, and folded by :func:`state_after_latest`)."""
         v, a, t = VERSIONS, ADAPTERS, TRANSITIONS
         latest = select(t.c.version_id, func.max(t.c.id).label("id")).group_by(t.c.version_id).subquery("latest")
         last = t.alias("last")
         query = (
             select(
-                a.c.name, v.c.number, v.c.digest, last.c.to_state, v.c.created_at, v.c.created_by, v.c.peft_type,
+                v.c.id, a.c.name, v.c.number, v.c.digest, last.c.to_state, v.c.created_at, v.c.created_by, v.c.peft_type,
                 v.c.r, v.c.base_name, v.c.base_fingerprint, v.c.quantization, v.c.size,
             )
             .join(a, a.c.id == v.c.adapter_id)
@@ -154,5 +159,27 @@ class VersionQueries(Queries):
             other = VERSIONS.alias("other")
             newest = select(func.max(other.c.number)).where(other.c.adapter_id == v.c.adapter_id).scalar_subquery()
             query = query.where(v.c.number == newest)
+        if q.state:
+            if q.state == INITIAL_STATE:
+                query = query.where(or_(last.c.to_state.is_(None), last.c.to_state == INITIAL_STATE))
+            else:
+                query = query.where(last.c.to_state == q.state)
+        for i, (metric, dataset, op, value) in enumerate(q.where):
+            e = EVALS.alias(f"e{i}")
+            scope = EVALS.c.metric == metric
+            if dataset is not None:
+                scope = and_(scope, EVALS.c.dataset == dataset)
+            newest_q = (
+                select(EVALS.c.version_id, func.max(EVALS.c.id).label("id"))
+                .where(scope)
+                .group_by(EVALS.c.version_id)
+                .subquery(f"newest{i}")
+            )
+            query = query.join(newest_q, newest_q.c.version_id == v.c.id).join(e, e.c.id == newest_q.c.id)
+            query = query.where(_COMPARE[op](e.c.value, value))
+        if q.version_ids is not None:
+            if not q.version_ids:
+                return []
+            query = query.where(v.c.id.in_(sorted(q.version_ids)))
         rows = self._session.execute(query.order_by(a.c.name, v.c.number)).all()
-        return [VersionSummary(r[0], r[1], r[2], state_after_latest(r[3]), *r[4:]) for r in rows]
+        return [(r[0], VersionSummary(r[1], r[2], r[3], state_after_latest(r[4]), *r[5:])) for r in rows]
