@@ -8,6 +8,7 @@ import click
 
 from cli._context import json_option, key_option, output, registry
 from cli._render import render_keypair, render_trust, render_user, render_users
+from cli._render_people import render_user_detail
 
 __all__ = ["init", "keys", "users"]
 
@@ -31,17 +32,56 @@ def users() -> None:
 def users_add(
     ctx: click.Context, name: str, roles: tuple[str, ...], public_key: Path | None, key: Path | None, as_json: bool
 ) -> None:
-    """Register NAME, grant roles, register a public key (admins only; the first user is the admin)."""
+    """Register NAME, grant roles, register a public key (admins only; the first user is the admin).
+
+    Giving a user who has a key a new --public-key rotates it: the new key signs from now on, and what the
+    old key signed stays verifiable.
+    """
     result = registry(ctx).add_user(name, roles=roles, public_key=public_key, key=key)
     output(as_json).result(result, render_user)
 
 
 @users.command(name="ls")
+@click.option("--all", "include_removed", is_flag=True, help="Include removed users.")
 @json_option
 @click.pass_context
-def users_ls(ctx: click.Context, as_json: bool) -> None:
+def users_ls(ctx: click.Context, include_removed: bool, as_json: bool) -> None:
     """List users with their roles and key fingerprints."""
-    output(as_json).result(registry(ctx).users(), render_users)
+    output(as_json).result(registry(ctx).users(include_removed=include_removed), render_users)
+
+
+@users.command(name="show")
+@click.argument("name")
+@json_option
+@click.pass_context
+def users_show(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Show NAME with the history of their role grants and keys."""
+    output(as_json).result(registry(ctx).user_detail(name), render_user_detail)
+
+
+@users.command(name="remove")
+@click.argument("name")
+@click.option("--reason", help="Why (recorded in the audit log).")
+@key_option
+@json_option
+@click.pass_context
+def users_remove(ctx: click.Context, name: str, reason: str | None, key: Path | None, as_json: bool) -> None:
+    """Remove NAME: they can no longer act; their history stays and their signatures still verify (admins only)."""
+    output(as_json).result(registry(ctx).remove_user(name, reason=reason, key=key), render_user)
+
+
+@users.command(name="revoke-role")
+@click.argument("name")
+@click.argument("role")
+@click.option("--reason", help="Why (recorded in the audit log).")
+@key_option
+@json_option
+@click.pass_context
+def users_revoke_role(
+    ctx: click.Context, name: str, role: str, reason: str | None, key: Path | None, as_json: bool
+) -> None:
+    """Withdraw ROLE from NAME; the grant stays in the history (admins only)."""
+    output(as_json).result(registry(ctx).revoke_role(name, role, reason=reason, key=key), render_user)
 
 
 @click.group()

@@ -35,8 +35,8 @@ CLOCK_SKEW_S = 600
 GOVERNING: dict[str, str | None] = {
     "user add": "users add",
     "user update": "users add",
-    "user remove": "users add",
-    "role revoke": "users add",
+    "user remove": "users remove",
+    "role revoke": "users revoke-role",
     "policy set": "policy set",
     "review": "review",
     "approve": None,
@@ -47,6 +47,9 @@ GOVERNING: dict[str, str | None] = {
     "revoke": "revoke",
     "eval add": "eval add",
     "verify": None,
+    "tag": "tag",
+    "untag": "tag",
+    "note": "note",
     CHECKPOINT_ACTION: "audit checkpoint",
 }
 

@@ -9,6 +9,9 @@ reviewer, risk       approve or reject (as the policy's approval rule allows)
 release-manager      release, roll back, deprecate
 risk                 also revoke
 auditor              write audit checkpoints
+any role but         tag and untag versions
+  auditor
+any role             add notes to versions
 ==================  ==============================================================
 
 Verifying, listing, showing, pulling and reading the audit log need no role.
@@ -32,8 +35,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "deprecate": frozenset({"author", "release-manager"}),
     "revoke": frozenset({"risk"}),
     "users add": frozenset(),
+    "users remove": frozenset(),
+    "users revoke-role": frozenset(),
     "policy set": frozenset(),
     "audit checkpoint": frozenset({"auditor"}),
+    "tag": frozenset({"author", "reviewer", "risk", "release-manager"}),
+    "note": frozenset({"author", "reviewer", "risk", "release-manager", "auditor"}),
 }
 
 

@@ -5,7 +5,7 @@ checked against (:mod:`registry.identity.keyring`) and what the service returns
 from __future__ import annotations
 
 from registry.identity.keyring import KeyRing, write_keypair
-from registry.identity.results import UserInfo
+from registry.identity.results import GrantInfo, KeyInfo, UserDetail, UserInfo
 from registry.identity.service import Identity
 
-__all__ = ["Identity", "KeyRing", "UserInfo", "write_keypair"]
+__all__ = ["GrantInfo", "Identity", "KeyInfo", "KeyRing", "UserDetail", "UserInfo", "write_keypair"]

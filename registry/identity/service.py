@@ -24,9 +24,9 @@ from registry.domain.rules import RuleResult
 from registry.domain.suggest import did_you_mean
 from registry.errors import InvalidInput, NotFound, PermissionDenied, PolicyNotMet
 from registry.identity.keyring import KeyRing
-from registry.identity.results import UserInfo
+from registry.identity.results import GrantInfo, KeyInfo, UserDetail, UserInfo
 from registry.policies import active_policy
-from registry.storage.records import Records, RecordStore, RoleGrant, StoredKey
+from registry.storage.records import Records, RecordStore, RoleGrant, RoleRevocation, StoredKey, UserRemoval
 
 __all__ = ["Identity"]
 
@@ -41,7 +41,11 @@ class Identity:
 
     @staticmethod
     def roles(records: Records, name: str) -> set[str]:
-        return {g.role for g in records.grants(name)}
+        """The roles ``name`` holds now: grants not revoked; none once the user was removed."""
+        if records.removal(name) is not None:
+            return set()
+        revoked = {r.grant_id for r in records.revocations(name)}
+        return {g.role for g in records.grants(name) if g.id not in revoked}
 
     @staticmethod
     def key(records: Records, name: str) -> StoredKey | None:
@@ -77,6 +81,14 @@ class Identity:
             raise PermissionDenied(
                 f"{actor.name} is not a user of this registry (ADAPTERS_USER={actor.name}); an admin adds users with "
                 f"`adapters users add {actor.name} --role ROLE`",
+                actor.name,
+            )
+        removed = records.removal(actor.name)
+        if removed is not None:
+            raise PermissionDenied(
+                f"{actor.name} was removed from this registry at {removed.removed_at} by {removed.removed_by} and can "
+                "no longer act; their history stays (`adapters users show "
+                f"{actor.name}`)",
                 actor.name,
             )
         return Identity.roles(records, actor.name)
@@ -158,6 +170,7 @@ class Identity:
         fingerprint = signing.fingerprint(public_key, "the --public-key file") if public_key is not None else None
         with self.store.write() as records:
             self.require(records, actor, "users add")
+            _refuse_removed(records, name)
             at = self.clock()
             exists = records.user(name) is not None
             new_roles = [r for r in dict.fromkeys(roles) if r not in self.roles(records, name)]
@@ -185,13 +198,82 @@ class Identity:
             self.audit.append(records, actor, action, name, payload, signed=signed)
             return self._info(records, name)
 
+    def revoke_role(
+        self, actor: Actor, name: str, role: str, reason: str | None = None, signer: signing.Signer | None = None
+    ) -> UserInfo:
+        """Withdraw ``role`` from ``name`` (admins only, signed like ``users add``). The grant stays in the
+        history; what ``name`` did with the role stays valid. The last admin's admin role is not revoked."""
+        if role not in ROLES:
+            raise InvalidInput(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+        with self.store.write() as records:
+            self.require(records, actor, "users revoke-role")
+            info = self._info(records, name)
+            _refuse_removed(records, name)
+            if role not in info.roles:
+                held = ", ".join(info.roles) or "no role"
+                raise NotFound(f"{name} does not hold the role {role!r} (they hold {held}); nothing to revoke")
+            if role == "admin":
+                _refuse_last_admin(records, name, "revoke their admin role")
+            at = self.clock()
+            fields = {"action": "role revoke", "subject": name, "roles_revoked": [role], "reason": reason,
+                      "actor": actor.name, "at": at}  # fmt: skip
+            signed = self.sign(records, actor, active_policy(records).policy, signer, fields)
+            revoked = {r.grant_id for r in records.revocations(name)}
+            for grant in records.grants(name):
+                if grant.role == role and grant.id is not None and grant.id not in revoked:
+                    records.insert_revocation(RoleRevocation(grant.id, name, role, at, actor.name, reason))
+            self.audit.append(records, actor, "role revoke", name, {"roles_revoked": [role], "reason": reason},
+                              signed=signed)  # fmt: skip
+            return self._info(records, name)
+
+    def remove(
+        self, actor: Actor, name: str, reason: str | None = None, signer: signing.Signer | None = None
+    ) -> UserInfo:
+        """Remove ``name`` (admins only, signed like ``users add``): they can no longer act; their account,
+        grants, keys and everything they did stay, and their old signatures still verify. A removed
+        user's name is not given to anyone else. The last admin is not removed."""
+        with self.store.write() as records:
+            self.require(records, actor, "users remove")
+            self._info(records, name)
+            _refuse_removed(records, name)
+            if "admin" in self.roles(records, name):
+                _refuse_last_admin(records, name, "remove them")
+            at = self.clock()
+            fields = {"action": "user remove", "subject": name, "reason": reason, "actor": actor.name, "at": at}
+            signed = self.sign(records, actor, active_policy(records).policy, signer, fields)
+            records.insert_removal(UserRemoval(name, at, actor.name, reason))
+            self.audit.append(records, actor, "user remove", name, {"reason": reason}, signed=signed)
+            return self._info(records, name)
+
     def get(self, name: str) -> UserInfo:
         with self.store.read() as records:
             return self._info(records, name)
 
-    def list(self) -> list[UserInfo]:
+    def detail(self, name: str) -> UserDetail:
+        """One user with the history of their role grants and keys."""
         with self.store.read() as records:
-            return [self._info(records, u.name) for u in records.users()]
+            info = self._info(records, name)
+            revocations = {r.grant_id: r for r in records.revocations(name)}
+            grants = []
+            for g in records.grants(name):
+                r = revocations.get(g.id) if g.id is not None else None
+                if r is None:
+                    grants.append(GrantInfo(g.role, g.granted_at, g.granted_by))
+                else:
+                    grants.append(GrantInfo(g.role, g.granted_at, g.granted_by, r.revoked_at, r.revoked_by, r.reason))
+            keys = records.keys(name)
+            removal = records.removal(name)
+            return UserDetail(
+                info,
+                tuple(grants),
+                tuple(KeyInfo(k.fingerprint, k.added_at, k.added_by, k is keys[-1] and removal is None) for k in keys),
+                removal.reason if removal else None,
+            )
+
+    def list(self, include_removed: bool = False) -> list[UserInfo]:
+        with self.store.read() as records:
+            removed = {r.user for r in records.removals()}
+            return [self._info(records, u.name) for u in records.users() if include_removed or u.name not in removed]
 
     def _info(self, records: Records, name: str) -> UserInfo:
         user = records.user(name)
@@ -199,12 +281,15 @@ class Identity:
             hint = did_you_mean(name, [u.name for u in records.users()])
             raise NotFound(f"no user {name!r}{hint}; add one with `adapters users add {name} --role ROLE`")
         key = self.key(records, name)
+        removal = records.removal(name)
         return UserInfo(
             name=name,
             roles=tuple(sorted(self.roles(records, name))),
-            key_fingerprint=key.fingerprint if key else None,
+            key_fingerprint=key.fingerprint if key and removal is None else None,
             created_at=user.created_at,
             created_by=user.created_by,
+            removed_at=removal.removed_at if removal else None,
+            removed_by=removal.removed_by if removal else None,
         )
 
 
@@ -216,6 +301,24 @@ def _check(actor: Actor, roles: set[str], action: str) -> None:
             f"{actor.name} may not {action}: it needs one of the roles {', '.join(sorted(needed))}, and "
             f"{actor.name} has {have}; an admin grants roles with `adapters users add {actor.name} --role ROLE`",
             actor.name,
+        )
+
+
+def _refuse_removed(records: Records, name: str) -> None:
+    removal = records.removal(name)
+    if removal is not None:
+        raise InvalidInput(
+            f"{name} was removed at {removal.removed_at} by {removal.removed_by}; a removed user's name is not "
+            "reused, so their history stays theirs: add the person under a new name"
+        )
+
+
+def _refuse_last_admin(records: Records, name: str, what: str) -> None:
+    admins = [u.name for u in records.users() if "admin" in Identity.roles(records, u.name)]
+    if admins == [name]:
+        raise InvalidInput(
+            f"{name} is the registry's only admin; grant another user the admin role first "
+            f"(`adapters users add OTHER --role admin`), then {what}"
         )
 
 

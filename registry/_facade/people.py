@@ -1,0 +1,58 @@
+"""Users, roles and keys: administering who may act."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from registry._facade._base import FacadeBase, PathLike
+from registry.errors import InvalidInput
+from registry.identity import UserDetail, UserInfo, write_keypair
+
+__all__ = ["PeopleMethods"]
+
+
+def public_key_bytes(path: PathLike | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return Path(path).expanduser().read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read the public key {path}: {exc.strerror}") from None
+
+
+class PeopleMethods(FacadeBase):
+    def add_user(
+        self,
+        name: str,
+        *,
+        roles: Iterable[str] = (),
+        public_key: PathLike | None = None,
+        key: PathLike | None = None,
+    ) -> UserInfo:
+        """Register a user, grant roles and register their public key (a new key replaces the one in force:
+        key rotation; signatures made with the old key stay verifiable). Admins only (signed with the
+        admin's ``key`` when the policy in force requires signatures)."""
+        return self._identity.add(self._actor, name, list(roles), public_key_bytes(public_key), self._signer(key))
+
+    def remove_user(self, name: str, *, reason: str | None = None, key: PathLike | None = None) -> UserInfo:
+        """Remove a user: they can no longer act; their history stays, and their signatures still verify.
+        Admins only; the last admin cannot be removed."""
+        return self._identity.remove(self._actor, name, reason, self._signer(key))
+
+    def revoke_role(self, name: str, role: str, *, reason: str | None = None, key: PathLike | None = None) -> UserInfo:
+        """Withdraw a role from a user (the grant stays in the history). Admins only."""
+        return self._identity.revoke_role(self._actor, name, role, reason, self._signer(key))
+
+    def users(self, *, include_removed: bool = False) -> list[UserInfo]:
+        """The users (removed ones too with ``include_removed``), with their roles and key fingerprints."""
+        return self._identity.list(include_removed)
+
+    def user_detail(self, name: str) -> UserDetail:
+        """One user with the history of their role grants and keys."""
+        return self._identity.detail(name)
+
+    @staticmethod
+    def generate_key(out: PathLike, name: str) -> dict[str, str]:
+        """Write an Ed25519 key pair ``NAME.key`` (mode 0600) and ``NAME.pub`` into ``out``."""
+        return write_keypair(out, name)
