@@ -72,11 +72,12 @@ def render_ls(rows: Sequence[VersionSummary]) -> None:
     console.print(
         table(
             None,
-            ["REF", "STATE", "PEFT", "R", "BASE", "QUANT", "SIZE", "CREATED", "BY", "DIGEST"],
+            ["REF", "STATE", "CHANNELS", "PEFT", "R", "BASE", "QUANT", "SIZE", "CREATED", "BY", "DIGEST"],
             [
                 (
                     r.ref,
                     r.state,
+                    ",".join(r.channels) or "-",
                     r.peft_type,
                     r.r,
                     _short_base(r.base),
@@ -419,7 +420,8 @@ def render_policy(active: ActivePolicy) -> None:
 
 
 def render_user(info: UserInfo) -> None:
-    print(f"{info.name}: roles {', '.join(info.roles) or 'none'}; key {info.key_fingerprint or 'none'}")
+    removed = f"; removed {info.removed_at} by {info.removed_by}" if info.removed_at else ""
+    print(f"{info.name}: roles {', '.join(info.roles) or 'none'}; key {info.key_fingerprint or 'none'}{removed}")
 
 
 def render_users(infos: Sequence[UserInfo]) -> None:

@@ -16,8 +16,9 @@ if _typing.TYPE_CHECKING:
     from registry._registry import Registry
     from registry.audit.results import AuditReport, AuditVerification, Checkpoint
     from registry.audit.trust import TrustAnchor
-    from registry.catalog.results import ListFilter, PullResult, PushResult
+    from registry.catalog.results import Annotated, ListFilter, MetricCondition, PullResult, PushResult
     from registry.domain.actor import Actor
+    from registry.domain.annotations import NoteRecord, TagChange
     from registry.domain.audit import Event, Finding
     from registry.domain.compat import Check
     from registry.domain.lineage import Dataset, Evaluation, PushMetadata, Quantization
@@ -46,7 +47,7 @@ if _typing.TYPE_CHECKING:
         StorageError,
     )
     from registry.governance.results import ActionResult, ChannelState, PolicyCheck
-    from registry.identity import UserInfo
+    from registry.identity import GrantInfo, KeyInfo, UserDetail, UserInfo
     from registry.merge.results import MergedFile, MergeResult
     from registry.policies import ActivePolicy
     from registry.settings import Settings
@@ -109,6 +110,13 @@ _LOCATIONS = {
     "StorageError": "registry.errors",
     "TransitionRecord": "registry.domain.records",
     "UserInfo": "registry.identity",
+    "UserDetail": "registry.identity",
+    "GrantInfo": "registry.identity",
+    "KeyInfo": "registry.identity",
+    "Annotated": "registry.catalog.results",
+    "MetricCondition": "registry.catalog.results",
+    "NoteRecord": "registry.domain.annotations",
+    "TagChange": "registry.domain.annotations",
     "VerificationReport": "registry.domain.verification",
     "VersionInfo": "registry.domain.versions",
     "VersionSummary": "registry.domain.versions",
@@ -119,6 +127,7 @@ __all__ = [
     "ActivePolicy",
     "Actor",
     "AmbiguousReference",
+    "Annotated",
     "ApprovalRecord",
     "AuditReport",
     "AuditVerification",
@@ -137,6 +146,7 @@ __all__ = [
     "Event",
     "FileEntry",
     "Finding",
+    "GrantInfo",
     "IntegrityError",
     "InvalidAdapter",
     "InvalidInput",
@@ -144,11 +154,14 @@ __all__ = [
     "InvalidName",
     "InvalidReference",
     "InvalidTransition",
+    "KeyInfo",
     "ListFilter",
     "Manifest",
     "MergeResult",
     "MergedFile",
+    "MetricCondition",
     "NotFound",
+    "NoteRecord",
     "PermissionDenied",
     "PolicyCheck",
     "PolicyError",
@@ -163,8 +176,10 @@ __all__ = [
     "RuleResult",
     "Settings",
     "StorageError",
+    "TagChange",
     "TransitionRecord",
     "TrustAnchor",
+    "UserDetail",
     "UserInfo",
     "VerificationReport",
     "VersionInfo",

@@ -14,23 +14,27 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from registry._facade._base import DatasetLike, MetaLike, PathLike, RefLike, ref_of
+from registry._facade.annotations import AnnotationMethods
+from registry._facade.people import PeopleMethods
 from registry._io import Progress
 from registry.audit.keys import RegistryKeys
 from registry.audit.log import AuditLog
 from registry.audit.results import AuditReport, AuditVerification, Checkpoint
-from registry.catalog.results import ListFilter, PullResult, PushResult
+from registry.catalog.results import ListFilter, MetricCondition, PullResult, PushResult
 from registry.catalog.service import Catalog
 from registry.domain.actor import Actor
+from registry.domain.annotations import parse_tag
 from registry.domain.audit import Event
 from registry.domain.clock import Clock, now_iso
 from registry.domain.lineage import Dataset, Evaluation, PushMetadata, Quantization
-from registry.domain.refs import Ref, validate_name
+from registry.domain.refs import validate_name
 from registry.domain.signing import KeyFileSigner, Signer
 from registry.domain.verification import VerificationReport
 from registry.domain.versions import EvalRecord, VersionInfo, VersionSummary
 from registry.errors import InvalidInput, InvalidMetadata
 from registry.filehashes import FileHashCache
-from registry.identity import Identity, UserInfo, write_keypair
+from registry.identity import Identity
 from registry.settings import Settings
 from registry.storage.blobs import BlobStore, open_blob_store
 from registry.storage.db import Database
@@ -49,14 +53,7 @@ if TYPE_CHECKING:  # built on first use: `adapters ls` and `show` need none of t
 
 __all__ = ["Registry"]
 
-RefLike = str | Ref
-DatasetLike = str | Mapping[str, Any] | Dataset
-MetaLike = str | os.PathLike[str] | Mapping[str, Any] | PushMetadata
-PathLike = str | os.PathLike[str]
-
-
-def _ref(ref: RefLike) -> Ref:
-    return ref if isinstance(ref, Ref) else Ref.parse(ref)
+_ref = ref_of
 
 
 def _dataset(value: DatasetLike) -> Dataset:
@@ -96,7 +93,7 @@ def _public_key(path: PathLike | None) -> bytes | None:
         raise InvalidInput(f"cannot read public key {path}: {exc.strerror or exc}") from None
 
 
-class Registry:
+class Registry(PeopleMethods, AnnotationMethods):
     """A registry of PEFT adapters: one metadata database and one blob store.
 
     >>> reg = Registry()                       # ADAPTERS_HOME / ADAPTERS_DB / ADAPTERS_STORE
@@ -274,11 +271,22 @@ class Registry:
         max_rank: int | None = None,
         quantization: str | None = None,
         latest: bool = False,
+        state: str | None = None,
+        channel: str | None = None,
+        where: Iterable[str | MetricCondition] = (),
+        tags: Mapping[str, str] | Iterable[str] = (),
     ) -> list[VersionSummary]:
-        """One entry per version (or per adapter's latest version with ``latest=True``), filtered."""
+        """One entry per version (or per adapter's latest version with ``latest=True``), filtered; each
+        with the channels that point to it and its tags. ``where``: conditions on the latest value of a
+        metric (``"accuracy>=0.9"``, ``"loss@holdout<0.3"``); ``tags``: ``KEY=VALUE`` the version has now."""
+        conditions = tuple(c if isinstance(c, MetricCondition) else MetricCondition.parse(c) for c in where)
+        pairs = dict(tags) if isinstance(tags, Mapping) else dict(parse_tag(t) for t in tags)
         return self._catalog.list(
-            ListFilter(pattern, base, peft_type, min_rank, max_rank, quantization=quantization, latest=latest)
-        )
+            ListFilter(
+                pattern, base, peft_type, min_rank, max_rank, quantization=quantization, latest=latest,
+                state=state, channel=channel, where=conditions, tags=tuple(sorted(pairs.items())),
+            )
+        )  # fmt: skip
 
     def show(self, ref: RefLike) -> VersionInfo:
         """Every fact recorded about one version: evals, verifications, approvals, history, channels."""
@@ -441,18 +449,6 @@ class Registry:
 
     # -- users and keys ----------------------------------------------------------------------
 
-    def add_user(
-        self,
-        name: str,
-        *,
-        roles: Iterable[str] = (),
-        public_key: PathLike | None = None,
-        key: PathLike | None = None,
-    ) -> UserInfo:
-        """Register a user, grant roles and register their public key. Admins only (signed with the admin's
-        ``key`` when the policy in force requires signatures)."""
-        return self._identity.add(self._actor, name, list(roles), _public_key(public_key), self._signer(key))
-
     def init(self, *, admin: str, public_key: PathLike, trust_out: PathLike | None = None) -> TrustAnchor:
         """Record the registry's root of trust (its admin and their key) and write the trust file.
 
@@ -464,14 +460,6 @@ class Registry:
         if pem is None:
             raise InvalidInput("give the admin's public key (--public-key FILE)")
         return self._auditor.init(admin, pem, _path(trust_out))
-
-    def users(self) -> list[UserInfo]:
-        return self._identity.list()
-
-    @staticmethod
-    def generate_key(out: PathLike, name: str) -> dict[str, str]:
-        """Write an Ed25519 key pair ``NAME.key`` (mode 0600) and ``NAME.pub`` into ``out``."""
-        return write_keypair(out, name)
 
     # -- audit -------------------------------------------------------------------------------
 

@@ -106,6 +106,16 @@ def pull(ctx: click.Context, ref: str, out: str, force: bool, allow_revoked: boo
 @click.option("--max-rank", type=click.IntRange(min=0), help="Only versions with r <= N.")
 @click.option("--quantization", type=click.Choice(types.QUANTIZATION_METHODS), help="Only this training quantization.")
 @click.option("--latest", is_flag=True, help="Only the latest version of each adapter.")
+@click.option("--state", type=click.Choice(types.STATES), help="Only versions in this state.")
+@click.option("--channel", help="Only versions a channel points to now (e.g. production).")
+@click.option(
+    "--where",
+    "where",
+    multiple=True,
+    metavar="COND",
+    help='Only versions whose latest METRIC[@DATASET] meets COND, e.g. "accuracy>=0.9". Repeatable.',
+)
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only versions tagged KEY=VALUE. Repeatable.")
 @json_option
 @click.pass_context
 def ls_(
@@ -117,6 +127,10 @@ def ls_(
     max_rank: int | None,
     quantization: str | None,
     latest: bool,
+    state: str | None,
+    channel: str | None,
+    where: tuple[str, ...],
+    tags: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """List versions, one row each (PATTERN: a name, a namespace, or a glob like 'support-*')."""
@@ -128,6 +142,10 @@ def ls_(
         max_rank=max_rank,
         quantization=quantization,
         latest=latest,
+        state=state,
+        channel=channel,
+        where=where,
+        tags=tags,
     )
     output(as_json).result(rows, render_ls)
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from registry.domain.annotations import NoteRecord
 from registry.domain.versions import BaseModel, FileEntry
+from registry.errors import InvalidInput
 
-__all__ = ["ListFilter", "PullResult", "PushResult"]
+__all__ = ["Annotated", "ListFilter", "MetricCondition", "PullResult", "PushResult"]
 
 
 @dataclass(frozen=True)
@@ -78,3 +80,64 @@ class ListFilter:
     max_rank: int | None = None
     quantization: str | None = None
     latest: bool = False
+    state: str | None = None  # draft, in_review, approved, released, ...
+    channel: str | None = None  # versions a channel points to now
+    where: tuple[MetricCondition, ...] = ()  # every condition holds for the version's latest value
+    tags: tuple[tuple[str, str], ...] = ()  # (key, value): the version's tag key is value now
+
+
+@dataclass(frozen=True)
+class MetricCondition:
+    """``accuracy>=0.9`` (or ``accuracy@holdout>=0.9``): the latest recorded value of ``metric`` (on
+    ``dataset``, else on any dataset) compared with ``value``. A version without the metric does not match."""
+
+    metric: str
+    op: str  # one of < <= > >= = !=
+    value: float
+    dataset: str | None = None
+
+    OPERATORS: ClassVar[tuple[str, ...]] = ("<=", ">=", "!=", "<", ">", "=")
+
+    @classmethod
+    def parse(cls, text: str) -> MetricCondition:
+        """``METRIC[@DATASET] OP NUMBER``, OP one of < <= > >= = != (``==`` reads as ``=``)."""
+        spaced = text.replace("==", "=")
+        for op in cls.OPERATORS:
+            left, found, right = spaced.partition(op)
+            if found:
+                break
+        else:
+            raise InvalidInput(
+                f'cannot read the condition {text!r}: write METRIC OP NUMBER, e.g. "accuracy>=0.9" or '
+                '"loss@holdout<0.3" (OP: < <= > >= = !=)'
+            )
+        metric, _, dataset = left.strip().partition("@")
+        try:
+            value = float(right.strip())
+        except ValueError:
+            raise InvalidInput(f"in {text!r}, {right.strip()!r} is not a number") from None
+        if not metric:
+            raise InvalidInput(f"the condition {text!r} names no metric")
+        return cls(metric, op, value, dataset.strip() or None)
+
+    def __str__(self) -> str:
+        at = f"@{self.dataset}" if self.dataset else ""
+        return f"{self.metric}{at}{self.op}{self.value:g}"
+
+
+@dataclass(frozen=True)
+class Annotated:
+    """A version's tags and notes after ``tag``, ``untag`` or ``note``."""
+
+    ref: str
+    digest: str
+    tags: dict[str, str]
+    notes: tuple[NoteRecord, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ref": self.ref,
+            "digest": self.digest,
+            "tags": dict(self.tags),
+            "notes": [n.to_dict() for n in self.notes],
+        }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,18 +21,20 @@ from registry.catalog import push as pushing
 from registry.catalog.resolve import resolve, state_of
 from registry.catalog.results import ListFilter, PullResult, PushResult
 from registry.domain.actor import Actor
+from registry.domain.annotations import current_tags
 from registry.domain.clock import Clock
 from registry.domain.lineage import Evaluation, PushMetadata
 from registry.domain.refs import Ref
 from registry.domain.signing import Signer
-from registry.domain.state import channels_pointing_to
+from registry.domain.state import channel_targets_by_adapter, channels_pointing_to
 from registry.domain.versions import EvalRecord, Manifest, VersionInfo, VersionSummary
-from registry.errors import InvalidMetadata
+from registry.errors import InvalidInput, InvalidMetadata
 from registry.filehashes import FileHashCache
 from registry.identity import Identity
 from registry.policies import active_policy
 from registry.storage.blobs.base import BlobStore
 from registry.storage.records import RecordStore, VersionQuery
+from registry.types import STATES
 
 __all__ = ["Catalog"]
 
@@ -104,17 +107,41 @@ class Catalog:
         return version.ref, recorded
 
     def list(self, flt: ListFilter) -> list[VersionSummary]:
-        query = VersionQuery(
-            pattern=flt.pattern,
-            base=flt.base,
-            peft_type=flt.peft_type,
-            min_rank=flt.min_rank,
-            max_rank=flt.max_rank,
-            quantization=flt.quantization,
-            latest=flt.latest,
-        )
+        """The versions matching ``flt``, each with the channels that point to it now and its tags."""
+        if flt.state is not None and flt.state not in STATES:
+            raise InvalidInput(f"unknown state {flt.state!r}; states are {', '.join(STATES)}")
         with self.store.read() as records:
-            return records.list_versions(query)
+            ids: set[int] | None = None
+            for key, value in flt.tags:
+                found = records.tagged(key, value)
+                ids = found if ids is None else ids & found
+            query = VersionQuery(
+                pattern=flt.pattern,
+                base=flt.base,
+                peft_type=flt.peft_type,
+                min_rank=flt.min_rank,
+                max_rank=flt.max_rank,
+                quantization=flt.quantization,
+                latest=flt.latest,
+                state=flt.state,
+                where=tuple((c.metric, c.dataset, c.op, c.value) for c in flt.where),
+                version_ids=frozenset(ids) if ids is not None else None,
+            )
+            found_versions = records.list_versions(query)
+            if not found_versions:
+                return []
+            pointing: dict[tuple[str, int], list[str]] = {}
+            for move in channel_targets_by_adapter(records.moves(None)):
+                pointing.setdefault((move.name, move.version), []).append(move.channel)
+            wanted = [vid for vid, _ in found_versions] if len(found_versions) <= 500 else None
+            changes = records.tag_changes(wanted)
+            out = []
+            for vid, summary in found_versions:
+                channels = tuple(sorted(pointing.get((summary.name, summary.version), ())))
+                if flt.channel is not None and flt.channel not in channels:
+                    continue
+                out.append(replace(summary, channels=channels, tags=current_tags(changes.get(vid, ()))))
+            return out
 
     def show(self, ref: Ref) -> VersionInfo:
         """Every recorded fact of one version; costs the same in a registry of any size."""
@@ -124,6 +151,7 @@ class Catalog:
             keyring = self.identity.keyring(records)
             moves = keyring.moves(records.moves([version.adapter_id]))
             ids = [version.id]
+            tag_changes = records.tag_changes(ids).get(version.id, [])
             return VersionInfo(
                 manifest=manifest,
                 digest=version.digest,
@@ -134,4 +162,7 @@ class Catalog:
                 history=tuple(records.transitions(ids).get(version.id, ())),
                 channels=tuple(channels_pointing_to(moves, version.number)),
                 releases=tuple(m for m in moves if m.version == version.number),
+                tags=current_tags(tag_changes),
+                tag_history=tuple(tag_changes),
+                notes=tuple(records.notes(ids).get(version.id, ())),
             )

@@ -3,7 +3,8 @@
 Rule kinds (top-level keys of a policy file; every key is optional, unknown keys are errors):
 
 ``approvals``      ``count`` (int), ``roles`` (list; empty = any registered user), ``distinct``
-                   (approvers must be different people), ``author_may_approve`` (bool)
+                   (approvers must be different people), ``author_may_approve`` (bool),
+                   ``independent_of_author`` (no approver whose account, role or key the author granted)
 ``required``       ``metadata`` (dotted fields of the version that must be present, e.g.
                    ``description``, ``base.fingerprint``), ``datasets`` (``min`` datasets, and
                    ``fields`` every dataset must have, e.g. ``license``, ``sha256``)
@@ -32,7 +33,7 @@ from registry.types import DATASET_KEYS, QUANTIZATION_METHODS, ROLES, VERIFY_MOD
 __all__ = ["EvalThreshold", "Policy"]
 
 _TOP = ("name", "description", "approvals", "required", "evals", "verification", "limits", "channels", "signatures")
-_APPROVALS = ("count", "roles", "distinct", "author_may_approve")
+_APPROVALS = ("count", "roles", "distinct", "author_may_approve", "independent_of_author")
 _REQUIRED = ("metadata", "datasets")
 _REQUIRED_DATASETS = ("min", "fields")
 _EVAL = ("metric", "min", "max", "dataset")
@@ -62,6 +63,7 @@ class Policy:
     approval_roles: tuple[str, ...] = ()
     approvals_distinct: bool = True
     author_may_approve: bool = True
+    approvals_independent_of_author: bool = False
     required_metadata: tuple[str, ...] = ()
     min_datasets: int = 0
     dataset_fields: tuple[str, ...] = ()
@@ -108,6 +110,7 @@ class Policy:
             approval_roles=_roles(approvals.get("roles"), source),
             approvals_distinct=_bool(approvals, "distinct", True, source, "approvals"),
             author_may_approve=_bool(approvals, "author_may_approve", True, source, "approvals"),
+            approvals_independent_of_author=_bool(approvals, "independent_of_author", False, source, "approvals"),
             required_metadata=_metadata(required.get("metadata"), source),
             min_datasets=_int(datasets, "min", 0, source, "required.datasets"),
             dataset_fields=_choices(datasets.get("fields"), DATASET_KEYS, source, "required.datasets.fields"),

@@ -21,7 +21,9 @@ __all__ = [
     "RuleResult",
     "approval_eligibility",
     "approval_identity",
+    "approval_problems",
     "counted_approvals",
+    "eligibility_problems",
     "evaluate",
 ]
 
@@ -38,6 +40,8 @@ class PolicyContext:
     approvals: tuple[ApprovalRecord, ...] = ()
     released_to: tuple[str, ...] = ()
     channel: str | None = None
+    #: user -> everyone who created that user's account, granted them a role or registered their key
+    grantors: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -63,15 +67,33 @@ def _is_author(policy: Policy, ctx: PolicyContext, record: ApprovalRecord) -> bo
     return bool(ctx.author_key and record.key_fingerprint and record.key_fingerprint == ctx.author_key)
 
 
-def _approval_problem(policy: Policy, ctx: PolicyContext, record: ApprovalRecord) -> str | None:
-    """Why this approval cannot count (None when it counts)."""
+def approval_problems(policy: Policy, ctx: PolicyContext, record: ApprovalRecord) -> list[str]:
+    """Every reason this approval cannot count (none when it counts)."""
+    problems = []
     if policy.approval_roles and not set(record.roles) & set(policy.approval_roles):
-        return f"{record.actor} holds none of the roles {', '.join(policy.approval_roles)}"
+        problems.append(f"{record.actor} holds none of the roles {', '.join(policy.approval_roles)}")
     if not policy.author_may_approve and _is_author(policy, ctx, record):
-        return f"{record.actor} is the author of {ctx.ref} (or signs with the author's key); the author may not approve"
+        problems.append(
+            f"{record.actor} is the author of {ctx.ref} (or signs with the author's key); the author may not approve"
+        )
+    author = ctx.manifest.created_by
+    if (
+        policy.approvals_independent_of_author
+        and record.actor != author
+        and author in ctx.grantors.get(record.actor, ())
+    ):
+        problems.append(
+            f"{record.actor}'s account, a role or a key was granted by {author}, the author of {ctx.ref}; the policy "
+            "requires approvers independent of the author"
+        )
     if policy.signatures_required and record.signature_valid is not True:
-        return f"{record.actor}'s approval is not signed with their registered key"
-    return None
+        problems.append(f"{record.actor}'s approval is not signed with their registered key")
+    return problems
+
+
+def _approval_problem(policy: Policy, ctx: PolicyContext, record: ApprovalRecord) -> str | None:
+    problems = approval_problems(policy, ctx, record)
+    return problems[0] if problems else None
 
 
 def counted_approvals(policy: Policy, ctx: PolicyContext) -> list[ApprovalRecord]:
@@ -89,17 +111,25 @@ def counted_approvals(policy: Policy, ctx: PolicyContext) -> list[ApprovalRecord
 
 
 def approval_eligibility(policy: Policy, ctx: PolicyContext, record: ApprovalRecord) -> str | None:
-    """Why ``record`` (about to be added) may not approve, or None."""
-    problem = _approval_problem(policy, ctx, record)
-    if problem:
-        return problem
+    """Why ``record`` (about to be added) may not approve, or None (the first of :func:`eligibility_problems`)."""
+    problems = eligibility_problems(policy, ctx, record)
+    return problems[0] if problems else None
+
+
+def eligibility_problems(policy: Policy, ctx: PolicyContext, record: ApprovalRecord) -> list[str]:
+    """Every reason ``record`` (about to be added) may not approve."""
+    problems = approval_problems(policy, ctx, record)
     if policy.approvals_distinct:
         identity = approval_identity(record, policy.signatures_required)
         for earlier in counted_approvals(policy, ctx):
             if approval_identity(earlier, policy.signatures_required) == identity:
                 same = "key" if identity.startswith("sha256:") else "user"
-                return f"{ctx.ref} was already approved by {earlier.actor} at {earlier.at} (same {same}); approvers must be distinct"
-    return None
+                problems.append(
+                    f"{ctx.ref} was already approved by {earlier.actor} at {earlier.at} (same {same}); approvers must "
+                    "be distinct"
+                )
+                break
+    return problems
 
 
 def _field(manifest: Manifest, path: str) -> Any:

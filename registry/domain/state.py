@@ -11,7 +11,15 @@ from collections.abc import Iterable, Sequence
 
 from registry.domain.records import ChannelMove, TransitionRecord
 
-__all__ = ["channel_targets", "channels_pointing_to", "released_channels", "state_after_latest", "version_state"]
+__all__ = [
+    "INITIAL_STATE",
+    "channel_targets",
+    "channel_targets_by_adapter",
+    "channels_pointing_to",
+    "released_channels",
+    "state_after_latest",
+    "version_state",
+]
 
 INITIAL_STATE = "draft"
 
@@ -44,6 +52,14 @@ def channel_targets(moves: Iterable[ChannelMove]) -> dict[str, ChannelMove]:
     for m in moves:
         targets[m.channel] = m
     return dict(sorted(targets.items()))
+
+
+def channel_targets_by_adapter(moves: Iterable[ChannelMove]) -> list[ChannelMove]:
+    """Each (adapter, channel)'s latest move, for moves of several adapters (oldest first)."""
+    targets: dict[tuple[str, str], ChannelMove] = {}
+    for m in moves:
+        targets[(m.name, m.channel)] = m
+    return [targets[k] for k in sorted(targets)]
 
 
 def channels_pointing_to(moves: Sequence[ChannelMove], version: int) -> list[str]:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from registry.domain.adapterdir import PeftFacts
+from registry.domain.annotations import NoteRecord, TagChange
 from registry.domain.canonical import canonical_json, sha256_digest
 from registry.domain.lineage import Dataset, Quantization
 from registry.domain.records import ApprovalRecord, ChannelMove, TransitionRecord
@@ -189,6 +190,8 @@ class VersionSummary:
     base_fingerprint: str | None
     quantization: str
     size: int
+    channels: tuple[str, ...] = ()  # channels that point to this version now
+    tags: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def ref(self) -> str:
@@ -209,6 +212,8 @@ class VersionSummary:
             "base_fingerprint": self.base_fingerprint,
             "quantization": self.quantization,
             "size": self.size,
+            "channels": list(self.channels),
+            "tags": dict(self.tags),
         }
 
 
@@ -225,6 +230,9 @@ class VersionInfo:
     history: tuple[TransitionRecord, ...] = ()
     channels: tuple[str, ...] = ()  # channels that point to this version now
     releases: tuple[ChannelMove, ...] = ()  # every release or rollback that pointed a channel here
+    tags: Mapping[str, str] = field(default_factory=dict)  # set after push (``adapters tag``)
+    tag_history: tuple[TagChange, ...] = ()
+    notes: tuple[NoteRecord, ...] = ()  # appended after push (``adapters note``)
 
     @property
     def name(self) -> str:
@@ -255,4 +263,7 @@ class VersionInfo:
             "history": [t.to_dict() for t in self.history],
             "channels": list(self.channels),
             "releases": [m.to_dict() for m in self.releases],
+            "tags": dict(self.tags),
+            "tag_history": [t.to_dict() for t in self.tag_history],
+            "notes": [n.to_dict() for n in self.notes],
         }

@@ -10,7 +10,7 @@ released to, the author's key and the channel asked about.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from registry.domain.records import ApprovalRecord, ChannelMove
 from registry.domain.rules import PolicyContext
@@ -20,7 +20,7 @@ from registry.domain.versions import EvalRecord, Manifest
 from registry.identity import Identity, KeyRing
 from registry.storage.records import Records, StoredVersion
 
-__all__ = ["build_context", "load_context"]
+__all__ = ["build_context", "grantors_of", "load_context"]
 
 
 def build_context(
@@ -34,6 +34,7 @@ def build_context(
     author_key: str | None,
     keyring: KeyRing,
     channel: str | None = None,
+    grantors: Mapping[str, frozenset[str]] | None = None,
 ) -> PolicyContext:
     """A version's policy context from its records (approvals' signatures are checked here)."""
     return PolicyContext(
@@ -45,7 +46,21 @@ def build_context(
         approvals=keyring.approvals(approvals, version.ref, version.digest),
         released_to=tuple(sorted(released_channels(adapter_moves, version.number))),
         channel=channel,
+        grantors=grantors or {},
     )
+
+
+def grantors_of(records: Records) -> dict[str, frozenset[str]]:
+    """Each user -> everyone who created their account, granted them a role or registered their key (the
+    ``approvals.independent_of_author`` rule reads it)."""
+    out: dict[str, set[str]] = {}
+    for u in records.users():
+        out.setdefault(u.name, set()).add(u.created_by)
+    for g in records.grants():
+        out.setdefault(g.user, set()).add(g.granted_by)
+    for k in records.keys():  # noqa: SIM118 (registered keys, not a mapping)
+        out.setdefault(k.user, set()).add(k.added_by)
+    return {user: frozenset(who - {user}) for user, who in out.items()}
 
 
 def load_context(records: Records, version: StoredVersion, channel: str | None = None) -> PolicyContext:
@@ -63,4 +78,5 @@ def load_context(records: Records, version: StoredVersion, channel: str | None =
         author_key=author.fingerprint if author else None,
         keyring=Identity.keyring(records),
         channel=channel,
+        grantors=grantors_of(records),
     )

@@ -37,7 +37,7 @@ from registry.domain.rules import evaluate
 from registry.domain.state import channel_targets, version_state
 from registry.domain.versions import Manifest
 from registry.errors import InvalidInput
-from registry.governance.context import build_context
+from registry.governance.context import build_context, grantors_of
 from registry.identity import Identity
 from registry.policies import ActivePolicy, Policies
 from registry.storage.records import Records, StoredVersion
@@ -93,6 +93,7 @@ class _Facts:
         self.state = {vid: version_state(ts) for vid, ts in self.transitions.items()}
         keys = records.keys()
         self.latest_key = {k.user: k.fingerprint for k in keys}  # oldest first: the last one wins
+        self.grantors = grantors_of(records)
 
     def adapter_moves(self, name: str) -> list[ChannelMove]:
         return [m for m in self.moves if m.name == name]
@@ -184,6 +185,7 @@ def _version(
             evals=facts.evals.get(v.id, []), verifications=facts.verifications.get(v.id, []),
             approvals=facts.approvals.get(v.id, []), adapter_moves=moves,
             author_key=facts.latest_key.get(manifest.created_by), keyring=facts.keyring, channel=channel,
+            grantors=facts.grantors,
         )  # fmt: skip
         return policy_section(policy.policy, evaluate(policy.policy, ctx))
 
