@@ -17,18 +17,17 @@ sum rounded once; it is within ``2**-7 * (|W| + |delta|)`` of peft's for bfloat1
 for float16), and usually identical (see :func:`lora_fused`).
 
 Untouched tensors are copied byte for byte. The output keeps the base's shard layout and
-index and copies its other files (config, generation config, tokenizer, licence), so
-``AutoModelForCausalLM.from_pretrained(DIR)`` loads it as is. Memory holds about one
+index and copies the rest of its tree (config, generation config, tokenizer, licence, the module
+directories of a sentence-transformers model; see :mod:`registry.merge.tree`), so whatever loaded
+the base (``AutoModelForCausalLM.from_pretrained(DIR)``, ``SentenceTransformer(DIR)``) loads it as is. Memory holds about one
 tensor at a time plus the adapter; the directory appears complete or not at all.
 """
 
 from __future__ import annotations
 
 import json
-import re
-import shutil
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,7 +39,6 @@ from registry._io import (
     check_output_dir,
     fsync_dir,
     fsync_file,
-    hash_file,
     publish_dir,
     scratch_dir,
     temporary_sibling_dir,
@@ -50,13 +48,7 @@ from registry.basemodel import ResolvedBase, resolve_base
 from registry.catalog.resolve import check_push_record, resolve, state_of
 from registry.catalog.service import Catalog
 from registry.domain.actor import Actor
-from registry.domain.adapterdir import (
-    ADAPTER_CONFIG,
-    ADAPTER_WEIGHTS,
-    PROVENANCE_FILE,
-    TensorInfo,
-    read_adapter_dir,
-)
+from registry.domain.adapterdir import ADAPTER_WEIGHTS, TensorInfo, read_adapter_dir
 from registry.domain.compat import static_checks
 from registry.domain.refs import Ref
 from registry.domain.versions import Manifest
@@ -65,14 +57,8 @@ from registry.filehashes import FileHashCache
 from registry.merge.kernels import Transform, single_threaded_torch
 from registry.merge.plan import mergeable_method, plan_merge
 from registry.merge.results import METHOD, MergedFile, MergeOptions, MergeResult
-from registry.merge.shards import (
-    FLOATING,
-    ShardTensor,
-    code_of,
-    numel,
-    read_header,
-    write_shard,
-)
+from registry.merge.shards import code_of, read_header, write_shard
+from registry.merge.tree import copy_tree, plan_tree
 
 if TYPE_CHECKING:
     pass
@@ -80,10 +66,6 @@ if TYPE_CHECKING:
 __all__ = ["Merger"]
 
 MERGE_RECORD = "adapters-merge.json"
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".gguf")
-_TOKENIZER_FILES = re.compile(
-    r"^(tokenizer(_config)?\.json|special_tokens_map\.json|added_tokens\.json|tokenizer\.model|vocab\.(json|txt)|merges\.txt|chat_template\.(json|jinja))$"
-)
 
 
 # -- the plan: which base tensor gets which operation ----------------------------------------
@@ -124,7 +106,9 @@ class Merger:
             with _failures_explained(adapter_dir, f"the temporary directory {adapter_dir}", "set TMPDIR elsewhere"):
                 self.catalog.export_files(manifest, adapter_dir)
             with _failures_explained(target.parent, str(target.parent), "choose another output directory", target):
-                files, merged, copied = self._write(manifest, label, directory, adapter_dir, target, options, progress)
+                files, merged, copied, left_out = self._write(
+                    manifest, label, directory, adapter_dir, target, options, progress
+                )
         return MergeResult(
             ref=label,
             digest=row.digest,
@@ -139,7 +123,7 @@ class Merger:
             merged_tensors=merged,
             copied_tensors=copied,
             seconds=time.perf_counter() - started,
-            warnings=warnings,
+            warnings=warnings + left_out,
         )
 
     def _base(
@@ -169,10 +153,12 @@ class Merger:
         target: Path,
         options: MergeOptions,
         progress: Progress | None,
-    ) -> tuple[tuple[MergedFile, ...], int, int]:
+    ) -> tuple[tuple[MergedFile, ...], int, int, tuple[str, ...]]:
+        """Write the merged directory; (its files, tensors merged, tensors copied, warnings about the base's files)."""
         source = read_adapter_dir(adapter_dir)
         method = mergeable_method(source.config, label)
         shards = _base_shards(base_dir)
+        tree = plan_tree(base_dir, base_dir, {s.name for s in shards})
         headers = {s: read_header(s) for s in shards}
         base_shapes = {t.name: t.shape for entries, _ in headers.values() for t in entries}
         checks, _ = static_checks(
@@ -209,7 +195,7 @@ class Merger:
                 pending.append(syncer.submit(fsync_file, tmp / shard.name))  # overlaps with the next shard
             for future in pending:
                 future.result()
-            written += _copy_other_files(base_dir, adapter_dir, tmp, headers, out_code, options.dtype)
+            written += copy_tree(tree, adapter_dir, tmp, headers, options.dtype)
             files = tuple(sorted(written, key=lambda f: f.path))
             record = {
                 "method": METHOD, "ref": label, "digest": manifest.digest, "base": manifest.base.to_dict(),
@@ -218,7 +204,7 @@ class Merger:
             atomic_write_bytes(tmp / MERGE_RECORD, json.dumps(record, indent=2).encode("utf-8") + b"\n")
             fsync_dir(tmp)
             publish_dir(tmp, target)
-        return files, transform.merged, transform.copied
+        return files, transform.merged, transform.copied, tree.warnings()
 
 
 @contextmanager
@@ -250,57 +236,6 @@ def _base_shards(base_dir: Path) -> list[Path]:
             "(re-save the base with save_pretrained(safe_serialization=True))"
         )
     return shards
-
-
-def _copy_other_files(
-    base_dir: Path,
-    adapter_dir: Path,
-    tmp: Path,
-    headers: Mapping[Path, tuple[list[ShardTensor], dict[str, str]]],
-    out_code: str | None,
-    dtype: str | None,
-) -> list[MergedFile]:
-    """Config (with the new dtype), index (with the new total size), generation config, tokenizer and
-    other small files of the base; tokenizer files the adapter carries win (a resized vocabulary)."""
-    out: list[MergedFile] = []
-    shard_names = {p.name for p in headers}
-    for src in sorted(base_dir.iterdir()):
-        if (
-            src.name in shard_names
-            or src.name.endswith(_WEIGHT_SUFFIXES)
-            or src.name.startswith(".")
-            or not src.is_file()
-        ):
-            continue
-        if src.name == "model.safetensors.index.json":
-            index = _json(src)
-            if out_code:
-                from registry.merge.shards import ITEMSIZE
-
-                total = sum(
-                    ITEMSIZE[out_code if t.dtype in FLOATING else t.dtype] * numel(t.shape)
-                    for entries, _ in headers.values() for t in entries
-                )  # fmt: skip
-                index.setdefault("metadata", {})["total_size"] = total
-            data = json.dumps(index, indent=2).encode("utf-8") + b"\n"
-        elif src.name == "config.json" and dtype:
-            config = _json(src)
-            for key in ("torch_dtype", "dtype"):
-                if key in config or key == "torch_dtype":
-                    config[key] = dtype
-            data = json.dumps(config, indent=2).encode("utf-8") + b"\n"
-        else:
-            shutil.copyfile(src, tmp / src.name)
-            out.append(MergedFile(src.name, hash_file(tmp / src.name)[0], (tmp / src.name).stat().st_size))
-            continue
-        atomic_write_bytes(tmp / src.name, data)
-        out.append(MergedFile(src.name, hash_file(tmp / src.name)[0], len(data)))
-    for src in sorted(adapter_dir.iterdir()):
-        if _TOKENIZER_FILES.match(src.name) and src.name not in (ADAPTER_CONFIG, PROVENANCE_FILE):
-            shutil.copyfile(src, tmp / src.name)
-            out = [f for f in out if f.path != src.name]
-            out.append(MergedFile(src.name, hash_file(tmp / src.name)[0], (tmp / src.name).stat().st_size))
-    return out
 
 
 def _precision_warnings(manifest: Manifest, options: MergeOptions) -> tuple[str, ...]:
