@@ -175,8 +175,10 @@ def _show_base(console: Any, info: VersionInfo) -> None:
         _kv(
             [
                 ("name", m.base.name),
+                *([("path", m.base.path)] if m.base.path and m.base.path != m.base.name else []),
                 ("revision", m.base.revision),
                 ("fingerprint", m.base.fingerprint or "none (not found locally at push)"),
+                ("weight files", m.base.files),
                 ("found in", m.base.source),
                 ("training quantization", quant),
             ]

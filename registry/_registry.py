@@ -218,6 +218,7 @@ class Registry:
         *,
         name: str,
         base: str | None = None,
+        base_name: str | None = None,
         base_revision: str | None = None,
         quantization: str | Mapping[str, Any] | Quantization | None = None,
         datasets: Iterable[DatasetLike] = (),
@@ -231,12 +232,14 @@ class Registry:
         """Store the adapter directory ``path`` as the next version of ``name``.
 
         ``meta`` (a YAML/JSON file path or a mapping) gives the same facts as the keyword
-        arguments; the keyword arguments win.
+        arguments; the keyword arguments win. ``base`` is a directory or a Hub id; ``base_name``
+        names it (its Hub id) when ``base`` is a directory.
         """
         if training is not None and not isinstance(training, Mapping):
             raise InvalidMetadata("training must be a mapping of parameter to value", "training")
         flags = PushMetadata(
             base=base,
+            base_name=base_name,
             base_revision=base_revision,
             quantization=Quantization.parse(quantization) if quantization is not None else None,
             datasets=tuple(_dataset(d) for d in datasets),

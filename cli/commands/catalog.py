@@ -15,6 +15,12 @@ __all__ = ["ls_", "pull", "push", "show"]
 @click.argument("directory", type=click.Path(file_okay=False, path_type=str))
 @click.option("--name", "-n", required=True, help="Adapter name, e.g. support-summarizer or team/support-summarizer.")
 @click.option("--base", help="Base model: a local directory or a Hugging Face id (never downloaded).")
+@click.option(
+    "--base-name",
+    metavar="NAME",
+    help="The base's identity (its Hugging Face id) when --base is a local directory; default: the id of a Hub "
+    "cache snapshot or the adapter config's base_model_name_or_path, else the directory's path.",
+)
 @click.option("--base-revision", help="Revision of the base (a Hub commit, branch or tag).")
 @click.option(
     "--quantization",
@@ -33,8 +39,8 @@ __all__ = ["ls_", "pull", "push", "show"]
 @click.option(
     "--meta",
     type=click.Path(dir_okay=False, exists=True),
-    help="YAML/JSON file with base, base_revision, quantization, datasets, evals, training, description, "
-    "parent; flags override it.",
+    help="YAML/JSON file with base, base_name, base_revision, quantization, datasets, evals, training, "
+    "description, parent; flags override it.",
 )
 @click.option("--description", help="What this version is.")
 @click.option("--parent", metavar="REF", help="The version this one was derived from.")
@@ -45,6 +51,7 @@ def push(
     directory: str,
     name: str,
     base: str | None,
+    base_name: str | None,
     base_revision: str | None,
     quantization: str | None,
     datasets: tuple[str, ...],
@@ -65,6 +72,7 @@ def push(
             directory,
             name=name,
             base=base,
+            base_name=base_name,
             base_revision=base_revision,
             quantization=quantization,
             datasets=datasets,

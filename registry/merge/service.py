@@ -44,12 +44,12 @@ from registry._io import (
     temporary_sibling_dir,
     write_failure,
 )
-from registry.basemodel import ResolvedBase, resolve_base
+from registry.basemodel import ResolvedBase, recorded_base_spec, resolve_base
 from registry.catalog.resolve import check_push_record, resolve, state_of
 from registry.catalog.service import Catalog
 from registry.domain.actor import Actor
 from registry.domain.adapterdir import ADAPTER_WEIGHTS, TensorInfo, read_adapter_dir
-from registry.domain.compat import static_checks
+from registry.domain.compat import difference_text, fingerprint_matches, static_checks, weights_difference
 from registry.domain.refs import Ref
 from registry.domain.versions import Manifest
 from registry.errors import InvalidInput, NotFound, PermissionDenied
@@ -96,7 +96,7 @@ class Merger:
                 )
         manifest = row.manifest()
         label = f"{manifest.name}:{manifest.version}"
-        resolved, directory = self._base(manifest, label, base, options, progress)
+        resolved = self._base(manifest, label, base, options, progress)
         recorded, actual = manifest.base.fingerprint, resolved.base.fingerprint
         warnings = _precision_warnings(manifest, options)
         target = Path(out).expanduser().absolute()
@@ -107,7 +107,7 @@ class Merger:
                 self.catalog.export_files(manifest, adapter_dir)
             with _failures_explained(target.parent, str(target.parent), "choose another output directory", target):
                 files, merged, copied, left_out = self._write(
-                    manifest, label, directory, adapter_dir, target, options, progress
+                    manifest, label, resolved, adapter_dir, target, options, progress
                 )
         return MergeResult(
             ref=label,
@@ -128,27 +128,31 @@ class Merger:
 
     def _base(
         self, manifest: Manifest, label: str, base: str | None, options: MergeOptions, progress: Progress | None
-    ) -> tuple[ResolvedBase, Path]:
+    ) -> ResolvedBase:
         """The base to merge into, on this machine, and the recorded one unless a mismatch is allowed."""
-        spec = base or manifest.base.name
-        if not spec:
-            raise InvalidInput(f"{label} has no recorded base; pass --base DIR")
-        resolved = resolve_base(spec, None, self.hashes, progress)
-        if resolved.directory is None:
+        spec, name = recorded_base_spec(manifest.base, base, label)
+        resolved = resolve_base(spec, None, self.hashes, progress, name=name)
+        if resolved.model_dir is None:
             raise NotFound(f"base {spec!r} is not on this machine; pass --base with the base model's directory")
         recorded, actual = manifest.base.fingerprint, resolved.base.fingerprint
-        if recorded and actual and recorded != actual and not options.allow_base_mismatch:
+        if (
+            recorded
+            and actual
+            and not fingerprint_matches(recorded, actual, resolved.also_known_as)
+            and not options.allow_base_mismatch
+        ):
+            diff = difference_text(weights_difference(manifest.base.weights, resolved.base.weights))
             raise InvalidInput(
-                f"the base's weights ({actual[:19]}…) are not the ones {label} was trained on ({recorded[:19]}…); "
-                "merge into the recorded base, or pass --allow-base-mismatch (recorded)"
+                f"the base's weights ({actual[:19]}…) are not the ones {label} was trained on ({recorded[:19]}…)"
+                f"{diff}; merge into the recorded base, or pass --allow-base-mismatch (recorded)"
             )
-        return resolved, resolved.directory
+        return resolved
 
     def _write(
         self,
         manifest: Manifest,
         label: str,
-        base_dir: Path,
+        resolved: ResolvedBase,
         adapter_dir: Path,
         target: Path,
         options: MergeOptions,
@@ -157,8 +161,12 @@ class Merger:
         """Write the merged directory; (its files, tensors merged, tensors copied, warnings about the base's files)."""
         source = read_adapter_dir(adapter_dir)
         method = mergeable_method(source.config, label)
+        root, base_dir = resolved.directory, resolved.model_dir
+        if root is None or base_dir is None:  # _base() refused that already
+            raise NotFound(f"base {resolved.base.name!r} is not on this machine")
         shards = _base_shards(base_dir)
-        tree = plan_tree(base_dir, base_dir, {s.name for s in shards})
+        tree = plan_tree(root, base_dir, {s.name for s in shards})
+        at = base_dir.relative_to(root)  # where the shards sit in the base's tree, and so in the output
         headers = {s: read_header(s) for s in shards}
         base_shapes = {t.name: t.shape for entries, _ in headers.values() for t in entries}
         checks, _ = static_checks(
@@ -187,12 +195,12 @@ class Merger:
             ThreadPoolExecutor(max_workers=1) as syncer,
         ):
             pending = []
+            (tmp / at).mkdir(parents=True, exist_ok=True)
             for shard in shards:
-                digest, size, _ = write_shard(
-                    shard, tmp / shard.name, transform, out_code, progress, headers[shard], fsync=False
-                )
-                written.append(MergedFile(shard.name, digest, size))
-                pending.append(syncer.submit(fsync_file, tmp / shard.name))  # overlaps with the next shard
+                dest = tmp / at / shard.name
+                digest, size, _ = write_shard(shard, dest, transform, out_code, progress, headers[shard], fsync=False)
+                written.append(MergedFile((at / shard.name).as_posix(), digest, size))
+                pending.append(syncer.submit(fsync_file, dest))  # overlaps with the next shard
             for future in pending:
                 future.result()
             written += copy_tree(tree, adapter_dir, tmp, headers, options.dtype)
