@@ -23,6 +23,11 @@ __all__ = ["ls_", "pull", "push", "show"]
 )
 @click.option("--base-revision", help="Revision of the base (a Hub commit, branch or tag).")
 @click.option(
+    "--allow-unverified-base",
+    is_flag=True,
+    help="Push even though the base directory holds no weight files to fingerprint (recorded as unverified).",
+)
+@click.option(
     "--quantization",
     type=click.Choice(types.QUANTIZATION_METHODS),
     help="Quantization of the base during training (QLoRA: nf4). Default: none.",
@@ -53,6 +58,7 @@ def push(
     base: str | None,
     base_name: str | None,
     base_revision: str | None,
+    allow_unverified_base: bool,
     quantization: str | None,
     datasets: tuple[str, ...],
     evals: tuple[str, ...],
@@ -74,6 +80,7 @@ def push(
             base=base,
             base_name=base_name,
             base_revision=base_revision,
+            allow_unverified_base=allow_unverified_base,
             quantization=quantization,
             datasets=datasets,
             evals=evals,

@@ -29,7 +29,7 @@ from registry.domain.adapterdir import AdapterSource, read_adapter_dir
 from registry.domain.lineage import Dataset, PushMetadata, Quantization
 from registry.domain.refs import Ref, validate_name
 from registry.domain.versions import BaseModel, EvalRecord, FileEntry, Manifest, ParentRef
-from registry.errors import InvalidAdapter, NotFound
+from registry.errors import InvalidAdapter, InvalidMetadata, NotFound
 
 if TYPE_CHECKING:
     from registry.catalog.service import Catalog
@@ -122,15 +122,24 @@ def _record(
 def _resolve_base(
     catalog: Catalog, meta: PushMetadata, adapter: AdapterSource, progress: Progress | None
 ) -> ResolvedBase:
-    """The base as found on this machine, named by its id where one is known."""
+    """The base as found on this machine, named by its id where one is known; a base directory without
+    weight files is refused unless ``allow_unverified_base`` (then recorded as unverified)."""
     resolved = _named(_find_base(catalog, meta, adapter, progress), meta, adapter)
-    if resolved.directory is not None and resolved.base.fingerprint is None:
-        note = (
-            f"base {resolved.base.name} has no weight files (*.safetensors, *.bin, ...) in {resolved.directory}; "
-            "no fingerprint recorded"
+    if resolved.directory is None or resolved.base.fingerprint is not None:
+        return resolved
+    base = resolved.base
+    if not meta.allow_unverified_base:
+        raise InvalidMetadata(
+            f"base {base.name} has no weight files (*.safetensors, *.bin, ...) in {resolved.directory}, so nothing "
+            "could later prove which weights this adapter was trained on; nothing was stored. Pass the directory "
+            "that holds the base's weights, or --allow-unverified-base to push it without a fingerprint (recorded)",
+            "base",
         )
-        return replace(resolved, warnings=(*resolved.warnings, note))
-    return resolved
+    note = (
+        f"--allow-unverified-base: base {base.name} has no weight files in {resolved.directory}; the version is "
+        "recorded with no fingerprint and marked unverified"
+    )
+    return replace(resolved, base=replace(base, unverified=True), warnings=(*resolved.warnings, note))
 
 
 def _find_base(catalog: Catalog, meta: PushMetadata, adapter: AdapterSource, progress: Progress | None) -> ResolvedBase:

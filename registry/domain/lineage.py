@@ -258,6 +258,7 @@ class PushMetadata:
     description: str | None = None
     parent: str | None = None
     base_name: str | None = None  # the base's identity (a Hub id) when ``base`` is a directory
+    allow_unverified_base: bool = False  # a decision, not a fact: a flag only, never read from a file
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], source: str = "metadata") -> PushMetadata:
@@ -332,6 +333,7 @@ class PushMetadata:
             self,
             base=other.base if other.base is not None else self.base,
             base_name=other.base_name if other.base_name is not None else self.base_name,
+            allow_unverified_base=other.allow_unverified_base or self.allow_unverified_base,
             base_revision=other.base_revision if other.base_revision is not None else self.base_revision,
             quantization=other.quantization if other.quantization is not None else self.quantization,
             datasets=_merge_by(self.datasets, other.datasets, key=lambda d: d.name),

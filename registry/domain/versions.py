@@ -54,9 +54,10 @@ class BaseModel:
     ``path`` the local directory it was read from, if one was given. ``source`` says how the
     fingerprint was obtained: ``local`` (a directory), ``hf-cache`` (the local Hugging Face cache)
     or ``unresolved`` (recorded by name only). ``weights`` lists the ``(path, sha256)`` of the
-    weight files the fingerprint was computed over, so a different base can be told file by file.
+    weight files the fingerprint was computed over, so a different base can be told file by file;
+    ``unverified`` says the base directory held no weight files and the push was allowed anyway.
 
-    ``path`` and ``weights`` were added after the first release: a manifest
+    ``path``, ``weights`` and ``unverified`` were added after the first release: a manifest
     without them is read as it is, and written back byte for byte (its digest unchanged), because
     they are only written when they are set.
     """
@@ -68,6 +69,7 @@ class BaseModel:
     files: int | None = None
     path: str | None = None
     weights: tuple[tuple[str, str], ...] | None = None
+    unverified: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -81,6 +83,8 @@ class BaseModel:
             d["path"] = self.path
         if self.weights is not None:
             d["weights"] = [{"path": p, "sha256": sha} for p, sha in self.weights]
+        if self.unverified:
+            d["unverified"] = True
         return d
 
     @classmethod
@@ -94,6 +98,7 @@ class BaseModel:
             files=d.get("files"),
             path=d.get("path"),
             weights=tuple((w["path"], w["sha256"]) for w in weights) if weights is not None else None,
+            unverified=bool(d.get("unverified", False)),
         )
 
 

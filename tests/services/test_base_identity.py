@@ -1,5 +1,6 @@
 """A base is named by its id and read from its directory; its fingerprint does not depend on where its
-weights sit inside the directory named; a different base is told file by file."""
+weights sit inside the directory named; a different base is told file by file; a base without weights is
+refused unless the push says it is unverified."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from safetensors.torch import load_file, save_file
 
 import tinymodels
 from cli.main import cli
-from registry import InvalidInput, Registry
+from registry import InvalidInput, InvalidMetadata, Registry
 from registry.basemodel import resolve_base
 from registry.domain.canonical import listing_digest
 from registry.domain.compat import check_fingerprint, weights_difference
@@ -179,3 +180,40 @@ def test_without_both_weight_lists_no_files_are_named() -> None:
         BaseModel(fingerprint="sha256:" + "1" * 64), BaseModel(fingerprint="sha256:" + "2" * 64), False
     )
     assert check.passed is False and check.details == () and "weight files" not in check.message
+
+
+# -- a base without weights --------------------------------------------------------------------
+
+
+def _weightless_base(tmp_path: Path, llama: tinymodels.Tiny) -> Path:
+    base = tmp_path / "configs-only"
+    base.mkdir()
+    shutil.copy(llama.base / "config.json", base / "config.json")
+    return base
+
+
+def test_a_base_directory_without_weights_is_refused(reg: Registry, llama: tinymodels.Tiny, tmp_path: Path) -> None:
+    base = _weightless_base(tmp_path, llama)
+    with pytest.raises(InvalidMetadata, match=r"no weight files .*nothing was stored.*--allow-unverified-base"):
+        reg.push(llama.adapter, name="a", base=str(base))
+    assert reg.ls() == []
+    blobs = reg._blobs.root / "sha256"
+    assert not blobs.exists() or not any(p.is_file() for p in blobs.rglob("*"))
+
+
+def test_an_unverified_base_is_pushed_when_allowed_and_shown(
+    backend: object, llama: tinymodels.Tiny, tmp_path: Path
+) -> None:
+    base = _weightless_base(tmp_path, llama)
+    refused = _run("push", str(llama.adapter), "--name", "a", "--base", str(base))
+    assert refused.exit_code == 1 and "--allow-unverified-base" in refused.stderr  # type: ignore[attr-defined]
+    assert json.loads(_run("ls", "--json").stdout) == []  # type: ignore[attr-defined]
+    pushed = _run("push", str(llama.adapter), "--name", "a", "--base", str(base), "--allow-unverified-base")
+    assert pushed.exit_code == 0 and "marked unverified" in pushed.stderr  # type: ignore[attr-defined]
+    shown = json.loads(_run("show", "a", "--json").stdout)  # type: ignore[attr-defined]
+    assert shown["base"]["unverified"] is True and shown["base"]["fingerprint"] is None
+    assert "UNVERIFIED" in _run("show", "a").stdout  # type: ignore[attr-defined]
+    with Registry() as reg:
+        assert (
+            reg.push(llama.adapter, name="b", base=str(llama.base), allow_unverified_base=True).base.unverified is False
+        )
