@@ -1,9 +1,10 @@
 """The streaming merge against peft's load + merge_and_unload + save_pretrained and `cp -r`, in one run.
 
-    python benchmarks/merge.py [--repeat 3]
+    python benchmarks/merge.py [--repeat 3] [--size 1.1b|small]
 
 Base: a random bf16 Llama with ~1.1B parameters (hidden 2048, intermediate 5632, 22 layers,
-32 heads, 4 KV heads, vocab 32000) in 3 safetensors shards; adapter: an r=16 LoRA on every
+32 heads, 4 KV heads, vocab 32000) in 3 safetensors shards (``--size small``: ~45M parameters,
+hidden 512, 4 layers, for a quick run); adapter: an r=16 LoRA on every
 linear layer. Each contender runs in its own process, so its peak RSS is its own
 (``wait4``'s ru_maxrss); wall times are the whole process and, for the Python paths, the
 operation alone (without interpreter start-up and the imports of torch, transformers, peft). Every run starts with a warm
@@ -28,9 +29,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from _models import LLAMA_1B, OUT, write_llama, write_lora
+from _models import LLAMA_1B, LLAMA_SMALL, OUT, write_llama, write_lora
 
 from registry import Registry
+
+SIZES = {"1.1b": LLAMA_1B, "small": LLAMA_SMALL}
 
 _OURS = """
 import json, sys, time
@@ -72,11 +75,13 @@ def run(cmd: list[str]) -> tuple[float, float, int, dict[str, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--size", choices=sorted(SIZES), default="1.1b", help="the base's size (default 1.1b)")
     args = parser.parse_args()
-    base = write_llama(OUT / "llama-1.1b-bf16", LLAMA_1B)
+    cfg = SIZES[args.size]
+    base = write_llama(OUT / f"llama-{args.size}-bf16", cfg)
     work = Path(tempfile.mkdtemp(prefix="bench-merge-", dir=OUT))
     try:
-        adapter = write_lora(work / "lora-r16", LLAMA_1B, r=16)
+        adapter = write_lora(work / "lora-r16", cfg, r=16)
         home = work / "home"
         with Registry(home) as reg:
             reg.push(adapter, name="bench", base=str(base))
