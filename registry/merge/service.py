@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,7 +48,7 @@ from registry.basemodel import ResolvedBase, recorded_base_spec, resolve_base
 from registry.catalog.resolve import check_push_record, resolve, state_of
 from registry.catalog.service import Catalog
 from registry.domain.actor import Actor
-from registry.domain.adapterdir import ADAPTER_WEIGHTS, TensorInfo, read_adapter_dir
+from registry.domain.adapterdir import ADAPTER_WEIGHTS, AdapterSource, TensorInfo, read_adapter_dir
 from registry.domain.compat import difference_text, fingerprint_matches, static_checks, weights_difference
 from registry.domain.refs import Ref
 from registry.domain.versions import Manifest
@@ -169,16 +169,7 @@ class Merger:
         at = base_dir.relative_to(root)  # where the shards sit in the base's tree, and so in the output
         headers = {s: read_header(s) for s in shards}
         base_shapes = {t.name: t.shape for entries, _ in headers.values() for t in entries}
-        checks, _ = static_checks(
-            source.facts,
-            source.config,
-            source.tensors,
-            [TensorInfo(n, "", s) for n, s in base_shapes.items()],
-            _json(base_dir / "config.json"),
-        )
-        for c in checks:
-            if c.name in ("tensor-shapes", "tensor-modules") and c.passed is False:
-                raise InvalidInput(f"{label} does not fit this base, nothing was written: {c.message}")
+        _check_fits(label, source, base_shapes, _json(base_dir / "config.json"))
         plan = plan_merge(method, source.config, {t.name: t.shape for t in source.tensors}, base_shapes)
         missing = plan.targets() - set(base_shapes)
         if missing:
@@ -213,6 +204,17 @@ class Merger:
             fsync_dir(tmp)
             publish_dir(tmp, target)
         return files, transform.merged, transform.copied, tree.warnings()
+
+
+def _check_fits(
+    label: str, source: AdapterSource, base_shapes: Mapping[str, tuple[int, ...]], base_config: Mapping[str, Any]
+) -> None:
+    """Refuse an adapter whose tensors do not fit the base's (by the static checks of shapes and modules)."""
+    base_tensors = [TensorInfo(n, "", s) for n, s in base_shapes.items()]
+    checks, _ = static_checks(source.facts, source.config, source.tensors, base_tensors, base_config)
+    for c in checks:
+        if c.name in ("tensor-shapes", "tensor-modules") and c.passed is False:
+            raise InvalidInput(f"{label} does not fit this base, nothing was written: {c.message}")
 
 
 @contextmanager
