@@ -23,6 +23,14 @@ LLAMA_1B = dict(
     num_key_value_heads=4,
     vocab_size=32000,
 )
+LLAMA_SMALL = dict(  # ~45M parameters, 90 MB in bf16: a quick run on a shared machine
+    hidden_size=512,
+    intermediate_size=1408,
+    num_hidden_layers=4,
+    num_attention_heads=8,
+    num_key_value_heads=4,
+    vocab_size=32000,
+)
 LLAMA_7B = dict(
     hidden_size=4096,
     intermediate_size=11008,

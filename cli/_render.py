@@ -176,13 +176,21 @@ def _show_base(console: Any, info: VersionInfo) -> None:
         _kv(
             [
                 ("name", m.base.name),
+                *([("path", m.base.path)] if m.base.path and m.base.path != m.base.name else []),
                 ("revision", m.base.revision),
-                ("fingerprint", m.base.fingerprint or "none (not found locally at push)"),
+                ("fingerprint", m.base.fingerprint or _no_fingerprint(m.base.unverified)),
+                ("weight files", m.base.files),
                 ("found in", m.base.source),
                 ("training quantization", quant),
             ]
         )
     )
+
+
+def _no_fingerprint(unverified: bool) -> str:
+    if unverified:
+        return "none: UNVERIFIED (the base directory held no weight files; pushed with --allow-unverified-base)"
+    return "none (not found locally at push)"
 
 
 def _show_lineage(console: Any, info: VersionInfo) -> None:

@@ -215,7 +215,9 @@ class Registry(PeopleMethods, AnnotationMethods):
         *,
         name: str,
         base: str | None = None,
+        base_name: str | None = None,
         base_revision: str | None = None,
+        allow_unverified_base: bool = False,
         quantization: str | Mapping[str, Any] | Quantization | None = None,
         datasets: Iterable[DatasetLike] = (),
         evals: Mapping[str, float] | Iterable[str | Evaluation] = (),
@@ -228,13 +230,17 @@ class Registry(PeopleMethods, AnnotationMethods):
         """Store the adapter directory ``path`` as the next version of ``name``.
 
         ``meta`` (a YAML/JSON file path or a mapping) gives the same facts as the keyword
-        arguments; the keyword arguments win.
+        arguments; the keyword arguments win. ``base`` is a directory or a Hub id; ``base_name``
+        names it (its Hub id) when ``base`` is a directory. A base directory without weight files
+        is refused unless ``allow_unverified_base`` (recorded).
         """
         if training is not None and not isinstance(training, Mapping):
             raise InvalidMetadata("training must be a mapping of parameter to value", "training")
         flags = PushMetadata(
             base=base,
+            base_name=base_name,
             base_revision=base_revision,
+            allow_unverified_base=allow_unverified_base,
             quantization=Quantization.parse(quantization) if quantization is not None else None,
             datasets=tuple(_dataset(d) for d in datasets),
             evals=_evals(evals),

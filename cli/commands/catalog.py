@@ -15,7 +15,18 @@ __all__ = ["ls_", "pull", "push", "show"]
 @click.argument("directory", type=click.Path(file_okay=False, path_type=str))
 @click.option("--name", "-n", required=True, help="Adapter name, e.g. support-summarizer or team/support-summarizer.")
 @click.option("--base", help="Base model: a local directory or a Hugging Face id (never downloaded).")
+@click.option(
+    "--base-name",
+    metavar="NAME",
+    help="The base's identity (its Hugging Face id) when --base is a local directory; default: the id of a Hub "
+    "cache snapshot or the adapter config's base_model_name_or_path, else the directory's path.",
+)
 @click.option("--base-revision", help="Revision of the base (a Hub commit, branch or tag).")
+@click.option(
+    "--allow-unverified-base",
+    is_flag=True,
+    help="Push even though the base directory holds no weight files to fingerprint (recorded as unverified).",
+)
 @click.option(
     "--quantization",
     type=click.Choice(types.QUANTIZATION_METHODS),
@@ -33,8 +44,8 @@ __all__ = ["ls_", "pull", "push", "show"]
 @click.option(
     "--meta",
     type=click.Path(dir_okay=False, exists=True),
-    help="YAML/JSON file with base, base_revision, quantization, datasets, evals, training, description, "
-    "parent; flags override it.",
+    help="YAML/JSON file with base, base_name, base_revision, quantization, datasets, evals, training, "
+    "description, parent; flags override it.",
 )
 @click.option("--description", help="What this version is.")
 @click.option("--parent", metavar="REF", help="The version this one was derived from.")
@@ -45,7 +56,9 @@ def push(
     directory: str,
     name: str,
     base: str | None,
+    base_name: str | None,
     base_revision: str | None,
+    allow_unverified_base: bool,
     quantization: str | None,
     datasets: tuple[str, ...],
     evals: tuple[str, ...],
@@ -65,7 +78,9 @@ def push(
             directory,
             name=name,
             base=base,
+            base_name=base_name,
             base_revision=base_revision,
+            allow_unverified_base=allow_unverified_base,
             quantization=quantization,
             datasets=datasets,
             evals=evals,

@@ -16,10 +16,11 @@ version references, which ``adapters gc`` removes.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from registry._io import Progress
-from registry.basemodel import ResolvedBase, resolve_base
+from registry.basemodel import ResolvedBase, looks_like_hub_id, resolve_base
 from registry.catalog.resolve import resolve
 from registry.catalog.results import PushResult
 from registry.datasets import resolve_dataset
@@ -28,7 +29,7 @@ from registry.domain.adapterdir import AdapterSource, read_adapter_dir
 from registry.domain.lineage import Dataset, PushMetadata, Quantization
 from registry.domain.refs import Ref, validate_name
 from registry.domain.versions import BaseModel, EvalRecord, FileEntry, Manifest, ParentRef
-from registry.errors import InvalidAdapter, NotFound
+from registry.errors import InvalidAdapter, InvalidMetadata, NotFound
 
 if TYPE_CHECKING:
     from registry.catalog.service import Catalog
@@ -121,25 +122,76 @@ def _record(
 def _resolve_base(
     catalog: Catalog, meta: PushMetadata, adapter: AdapterSource, progress: Progress | None
 ) -> ResolvedBase:
+    """The base as found on this machine, named by its id where one is known; a base directory without
+    weight files is refused unless ``allow_unverified_base`` (then recorded as unverified)."""
+    resolved = _named(_find_base(catalog, meta, adapter, progress), meta, adapter)
+    if resolved.directory is None or resolved.base.fingerprint is not None:
+        return resolved
+    base = resolved.base
+    if not meta.allow_unverified_base:
+        raise InvalidMetadata(
+            f"base {base.name} has no weight files (*.safetensors, *.bin, ...) in {resolved.directory}, so nothing "
+            "could later prove which weights this adapter was trained on; nothing was stored. Pass the directory "
+            "that holds the base's weights, or --allow-unverified-base to push it without a fingerprint (recorded)",
+            "base",
+        )
+    note = (
+        f"--allow-unverified-base: base {base.name} has no weight files in {resolved.directory}; the version is "
+        "recorded with no fingerprint and marked unverified"
+    )
+    return replace(resolved, base=replace(base, unverified=True), warnings=(*resolved.warnings, note))
+
+
+def _find_base(catalog: Catalog, meta: PushMetadata, adapter: AdapterSource, progress: Progress | None) -> ResolvedBase:
     if meta.base:
-        return resolve_base(meta.base, meta.base_revision, catalog.hashes, progress)
+        return resolve_base(meta.base, meta.base_revision, catalog.hashes, progress, name=meta.base_name)
     recorded = adapter.facts.base_model_name_or_path
     if not recorded:
+        if meta.base_name:
+            return ResolvedBase(
+                base=BaseModel(name=meta.base_name, revision=meta.base_revision, source="unresolved"),
+                directory=None,
+                warnings=(f"base {meta.base_name} is recorded by name only: pass --base DIR to fingerprint it",),
+            )
         return ResolvedBase(
             base=BaseModel(revision=meta.base_revision),
             directory=None,
             warnings=("no base model recorded: pass --base (a model directory or a Hugging Face id)",),
         )
     try:
-        resolved = resolve_base(recorded, meta.base_revision, catalog.hashes, progress)
+        resolved = resolve_base(recorded, meta.base_revision, catalog.hashes, progress, name=meta.base_name)
     except NotFound:
         resolved = ResolvedBase(
-            base=BaseModel(name=recorded, revision=meta.base_revision, source="unresolved"), directory=None
+            base=BaseModel(name=meta.base_name or recorded, revision=meta.base_revision, source="unresolved"),
+            directory=None,
         )
     note = f"no --base given; using base_model_name_or_path {recorded!r} from the adapter config"
-    if resolved.base.fingerprint is None:
+    if resolved.base.fingerprint is None and resolved.directory is None:
         note += " (not found on this machine, so no content fingerprint); pass --base to fingerprint it"
-    return ResolvedBase(resolved.base, resolved.directory, resolved.files, (note,))
+    return replace(resolved, warnings=(note,))
+
+
+def _named(resolved: ResolvedBase, meta: PushMetadata, adapter: AdapterSource) -> ResolvedBase:
+    """A base found only by its directory is named by the adapter config's Hub id, if it has one.
+
+    The base's own config.json ``_name_or_path`` is not used: it often names the model the base was
+    fine-tuned from (all-MiniLM-L6-v2's says nreimers/MiniLM-L6-H384-uncased), not the base.
+    """
+    base = resolved.base
+    if meta.base_name or base.path is None or base.name != base.path:
+        return resolved  # named explicitly, or by its Hub cache snapshot, or not a directory
+    config_id = adapter.facts.base_model_name_or_path
+    if config_id and looks_like_hub_id(config_id):
+        note = (
+            f"base {base.path} named {config_id!r} after the adapter config's base_model_name_or_path; "
+            "pass --base-name to name it otherwise"
+        )
+        return replace(resolved, base=replace(base, name=config_id), warnings=(*resolved.warnings, note))
+    note = (
+        f"base {base.path} is named by its path, which means nothing on another machine; pass --base-name "
+        "with its Hugging Face id (e.g. meta-llama/Llama-3.1-8B) to name it"
+    )
+    return replace(resolved, warnings=(*resolved.warnings, note))
 
 
 def _parent(catalog: Catalog, text: str) -> ParentRef:

@@ -14,38 +14,86 @@ patterns.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from registry.domain.adapterdir import PeftFacts, TensorInfo, pattern_value, strip_peft_prefix, target_matches
 from registry.domain.methods import method_for, prompt
 from registry.domain.methods.base import MAX_LISTED, Check, Shapes, find_module, shape_text, split_suffix
 
-__all__ = ["Check", "base_modules", "check_fingerprint", "find_module", "static_checks"]
+if TYPE_CHECKING:  # versions imports verification, which imports this module
+    from registry.domain.versions import BaseModel
+
+__all__ = [
+    "Check",
+    "base_modules",
+    "check_fingerprint",
+    "difference_text",
+    "find_module",
+    "fingerprint_matches",
+    "static_checks",
+    "weights_difference",
+]
 
 _EMBEDDING_KEYS = ("embed_tokens.weight", "wte.weight", "word_embeddings.weight", "embed_in.weight", "shared.weight")
 
 
-def check_fingerprint(recorded: str | None, actual: str | None, allow_mismatch: bool) -> Check:
-    """The base given now is the base recorded at push, by content."""
+def weights_difference(
+    recorded: Sequence[tuple[str, str]] | None, actual: Sequence[tuple[str, str]] | None
+) -> tuple[str, ...]:
+    """Which weight files differ between two ``(path, sha256)`` lists, one line each ("changed: PATH",
+    "removed: PATH" (recorded, not in the base given), "added: PATH"); empty when either list is unknown."""
+    if recorded is None or actual is None:
+        return ()
+    before, now = dict(recorded), dict(actual)
+    changed = [f"changed: {p}" for p in sorted(before) if p in now and now[p] != before[p]]
+    removed = [f"removed: {p}" for p in sorted(before) if p not in now]
+    added = [f"added: {p}" for p in sorted(now) if p not in before]
+    return tuple(changed + removed + added)
+
+
+def difference_text(lines: Sequence[str]) -> str:
+    """``lines`` of :func:`weights_difference` as a clause for a message ("" when there are none)."""
+    if not lines:
+        return ""
+    shown = 5
+    more = f" and {len(lines) - shown} more" if len(lines) > shown else ""
+    return f" (weight files {', '.join(lines[:shown])}{more})"
+
+
+def fingerprint_matches(recorded: str | None, actual: str | None, also_known_as: Sequence[str] = ()) -> bool:
+    """The base given has the recorded fingerprint (``also_known_as``: its fingerprint as listed by earlier releases)."""
+    return recorded is not None and (recorded == actual or recorded in also_known_as)
+
+
+def check_fingerprint(
+    recorded: BaseModel, actual: BaseModel, allow_mismatch: bool, also_known_as: Sequence[str] = ()
+) -> Check:
+    """The base given now is the base recorded at push, by content; a mismatch names the files that differ
+    when both sides' weight files are known."""
     name = "base-fingerprint"
-    if recorded is None:
+    want, have = recorded.fingerprint, actual.fingerprint
+    if want is None:
         return Check(name, None, "not checked: no base fingerprint was recorded at push (the base was not found then)")
-    if actual is None:
+    if have is None:
         return Check(name, None, "not checked: the base given has no weight files to fingerprint")
-    if recorded == actual:
-        return Check(name, True, f"the base's weights match the fingerprint recorded at push ({actual[:19]}…)")
+    if fingerprint_matches(want, have, also_known_as):
+        return Check(name, True, f"the base's weights match the fingerprint recorded at push ({want[:19]}…)")
+    diff = weights_difference(recorded.weights, actual.weights)
     if allow_mismatch:
         return Check(
             name,
             True,
-            f"MISMATCH ALLOWED (--allow-base-mismatch): the base's fingerprint {actual[:19]}… differs from the "
-            f"{recorded[:19]}… recorded at push",
+            f"MISMATCH ALLOWED (--allow-base-mismatch): the base's fingerprint {have[:19]}… differs from the "
+            f"{want[:19]}… recorded at push{difference_text(diff)}",
+            diff,
         )
     return Check(
         name,
         False,
-        f"the base's weights ({actual[:19]}…) are not the ones recorded at push ({recorded[:19]}…): this is a "
-        "different base or a different revision; verify against the recorded base, or pass --allow-base-mismatch",
+        f"the base's weights ({have[:19]}…) are not the ones recorded at push ({want[:19]}…){difference_text(diff)}: "
+        "this is a different base or a different revision; verify against the recorded base, or pass "
+        "--allow-base-mismatch",
+        diff,
     )
 
 

@@ -27,7 +27,17 @@ __all__ = [
     "Quantization",
 ]
 
-META_KEYS = ("base", "base_revision", "quantization", "datasets", "evals", "training", "description", "parent")
+META_KEYS = (
+    "base",
+    "base_name",
+    "base_revision",
+    "quantization",
+    "datasets",
+    "evals",
+    "training",
+    "description",
+    "parent",
+)
 _METRIC_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-/]*$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -247,6 +257,8 @@ class PushMetadata:
     training: Mapping[str, Any] | None = None
     description: str | None = None
     parent: str | None = None
+    base_name: str | None = None  # the base's identity (a Hub id) when ``base`` is a directory
+    allow_unverified_base: bool = False  # a decision, not a fact: a flag only, never read from a file
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], source: str = "metadata") -> PushMetadata:
@@ -286,6 +298,7 @@ class PushMetadata:
 
         return cls(
             base=text("base"),
+            base_name=text("base_name"),
             base_revision=text("base_revision"),
             quantization=Quantization.parse(values["quantization"]) if values.get("quantization") is not None else None,
             datasets=tuple(parsed_datasets),
@@ -319,6 +332,8 @@ class PushMetadata:
         return replace(
             self,
             base=other.base if other.base is not None else self.base,
+            base_name=other.base_name if other.base_name is not None else self.base_name,
+            allow_unverified_base=other.allow_unverified_base or self.allow_unverified_base,
             base_revision=other.base_revision if other.base_revision is not None else self.base_revision,
             quantization=other.quantization if other.quantization is not None else self.quantization,
             datasets=_merge_by(self.datasets, other.datasets, key=lambda d: d.name),

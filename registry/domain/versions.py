@@ -51,8 +51,16 @@ class FileEntry:
 class BaseModel:
     """The base model an adapter was trained on, identified by content where possible.
 
-    ``source`` says how the fingerprint was obtained: ``local`` (a directory),
-    ``hf-cache`` (the local Hugging Face cache) or ``unresolved`` (recorded by name only).
+    ``name`` is its identity (a Hugging Face id where one is known, else the directory's path) and
+    ``path`` the local directory it was read from, if one was given. ``source`` says how the
+    fingerprint was obtained: ``local`` (a directory), ``hf-cache`` (the local Hugging Face cache)
+    or ``unresolved`` (recorded by name only). ``weights`` lists the ``(path, sha256)`` of the
+    weight files the fingerprint was computed over, so a different base can be told file by file;
+    ``unverified`` says the base directory held no weight files and the push was allowed anyway.
+
+    ``path``, ``weights`` and ``unverified`` were added after the first release: a manifest
+    without them is read as it is, and written back byte for byte (its digest unchanged), because
+    they are only written when they are set.
     """
 
     name: str | None = None
@@ -60,15 +68,39 @@ class BaseModel:
     fingerprint: str | None = None
     source: str | None = None
     files: int | None = None
+    path: str | None = None
+    weights: tuple[tuple[str, str], ...] | None = None
+    unverified: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "name": self.name,
             "revision": self.revision,
             "fingerprint": self.fingerprint,
             "source": self.source,
             "files": self.files,
         }
+        if self.path is not None:
+            d["path"] = self.path
+        if self.weights is not None:
+            d["weights"] = [{"path": p, "sha256": sha} for p, sha in self.weights]
+        if self.unverified:
+            d["unverified"] = True
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> BaseModel:
+        weights = d.get("weights")
+        return cls(
+            name=d.get("name"),
+            revision=d.get("revision"),
+            fingerprint=d.get("fingerprint"),
+            source=d.get("source"),
+            files=d.get("files"),
+            path=d.get("path"),
+            weights=tuple((w["path"], w["sha256"]) for w in weights) if weights is not None else None,
+            unverified=bool(d.get("unverified", False)),
+        )
 
 
 @dataclass(frozen=True)
@@ -144,7 +176,7 @@ class Manifest:
             description=d.get("description"),
             files=tuple(FileEntry(**f) for f in d["files"]),
             peft=PeftFacts.from_dict(d["peft"]),
-            base=BaseModel(**d["base"]),
+            base=BaseModel.from_dict(d["base"]),
             quantization=Quantization.parse(d["quantization"]),
             datasets=tuple(Dataset.from_mapping(x) for x in d.get("datasets") or []),
             training=d.get("training"),

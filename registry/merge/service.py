@@ -17,16 +17,15 @@ sum rounded once; it is within ``2**-7 * (|W| + |delta|)`` of peft's for bfloat1
 for float16), and usually identical (see :func:`lora_fused`).
 
 Untouched tensors are copied byte for byte. The output keeps the base's shard layout and
-index and copies its other files (config, generation config, tokenizer, licence), so
-``AutoModelForCausalLM.from_pretrained(DIR)`` loads it as is. Memory holds about one
+index and copies the rest of its tree (config, generation config, tokenizer, licence, the module
+directories of a sentence-transformers model; see :mod:`registry.merge.tree`), so whatever loaded
+the base (``AutoModelForCausalLM.from_pretrained(DIR)``, ``SentenceTransformer(DIR)``) loads it as is. Memory holds about one
 tensor at a time plus the adapter; the directory appears complete or not at all.
 """
 
 from __future__ import annotations
 
 import json
-import re
-import shutil
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -40,24 +39,17 @@ from registry._io import (
     check_output_dir,
     fsync_dir,
     fsync_file,
-    hash_file,
     publish_dir,
     scratch_dir,
     temporary_sibling_dir,
     write_failure,
 )
-from registry.basemodel import ResolvedBase, resolve_base
+from registry.basemodel import ResolvedBase, recorded_base_spec, resolve_base
 from registry.catalog.resolve import check_push_record, resolve, state_of
 from registry.catalog.service import Catalog
 from registry.domain.actor import Actor
-from registry.domain.adapterdir import (
-    ADAPTER_CONFIG,
-    ADAPTER_WEIGHTS,
-    PROVENANCE_FILE,
-    TensorInfo,
-    read_adapter_dir,
-)
-from registry.domain.compat import static_checks
+from registry.domain.adapterdir import ADAPTER_WEIGHTS, AdapterSource, TensorInfo, read_adapter_dir
+from registry.domain.compat import difference_text, fingerprint_matches, static_checks, weights_difference
 from registry.domain.refs import Ref
 from registry.domain.versions import Manifest
 from registry.errors import InvalidInput, NotFound, PermissionDenied
@@ -65,14 +57,8 @@ from registry.filehashes import FileHashCache
 from registry.merge.kernels import Transform, single_threaded_torch
 from registry.merge.plan import mergeable_method, plan_merge
 from registry.merge.results import METHOD, MergedFile, MergeOptions, MergeResult
-from registry.merge.shards import (
-    FLOATING,
-    ShardTensor,
-    code_of,
-    numel,
-    read_header,
-    write_shard,
-)
+from registry.merge.shards import code_of, read_header, write_shard
+from registry.merge.tree import copy_tree, plan_tree
 
 if TYPE_CHECKING:
     pass
@@ -80,10 +66,6 @@ if TYPE_CHECKING:
 __all__ = ["Merger"]
 
 MERGE_RECORD = "adapters-merge.json"
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".gguf")
-_TOKENIZER_FILES = re.compile(
-    r"^(tokenizer(_config)?\.json|special_tokens_map\.json|added_tokens\.json|tokenizer\.model|vocab\.(json|txt)|merges\.txt|chat_template\.(json|jinja))$"
-)
 
 
 # -- the plan: which base tensor gets which operation ----------------------------------------
@@ -114,7 +96,7 @@ class Merger:
                 )
         manifest = row.manifest()
         label = f"{manifest.name}:{manifest.version}"
-        resolved, directory = self._base(manifest, label, base, options, progress)
+        resolved = self._base(manifest, label, base, options, progress)
         recorded, actual = manifest.base.fingerprint, resolved.base.fingerprint
         warnings = _precision_warnings(manifest, options)
         target = Path(out).expanduser().absolute()
@@ -124,7 +106,9 @@ class Merger:
             with _failures_explained(adapter_dir, f"the temporary directory {adapter_dir}", "set TMPDIR elsewhere"):
                 self.catalog.export_files(manifest, adapter_dir)
             with _failures_explained(target.parent, str(target.parent), "choose another output directory", target):
-                files, merged, copied = self._write(manifest, label, directory, adapter_dir, target, options, progress)
+                files, merged, copied, left_out = self._write(
+                    manifest, label, resolved, adapter_dir, target, options, progress
+                )
         return MergeResult(
             ref=label,
             digest=row.digest,
@@ -139,52 +123,53 @@ class Merger:
             merged_tensors=merged,
             copied_tensors=copied,
             seconds=time.perf_counter() - started,
-            warnings=warnings,
+            warnings=warnings + left_out,
         )
 
     def _base(
         self, manifest: Manifest, label: str, base: str | None, options: MergeOptions, progress: Progress | None
-    ) -> tuple[ResolvedBase, Path]:
+    ) -> ResolvedBase:
         """The base to merge into, on this machine, and the recorded one unless a mismatch is allowed."""
-        spec = base or manifest.base.name
-        if not spec:
-            raise InvalidInput(f"{label} has no recorded base; pass --base DIR")
-        resolved = resolve_base(spec, None, self.hashes, progress)
-        if resolved.directory is None:
+        spec, name = recorded_base_spec(manifest.base, base, label)
+        resolved = resolve_base(spec, None, self.hashes, progress, name=name)
+        if resolved.model_dir is None:
             raise NotFound(f"base {spec!r} is not on this machine; pass --base with the base model's directory")
         recorded, actual = manifest.base.fingerprint, resolved.base.fingerprint
-        if recorded and actual and recorded != actual and not options.allow_base_mismatch:
+        if (
+            recorded
+            and actual
+            and not fingerprint_matches(recorded, actual, resolved.also_known_as)
+            and not options.allow_base_mismatch
+        ):
+            diff = difference_text(weights_difference(manifest.base.weights, resolved.base.weights))
             raise InvalidInput(
-                f"the base's weights ({actual[:19]}…) are not the ones {label} was trained on ({recorded[:19]}…); "
-                "merge into the recorded base, or pass --allow-base-mismatch (recorded)"
+                f"the base's weights ({actual[:19]}…) are not the ones {label} was trained on ({recorded[:19]}…)"
+                f"{diff}; merge into the recorded base, or pass --allow-base-mismatch (recorded)"
             )
-        return resolved, resolved.directory
+        return resolved
 
     def _write(
         self,
         manifest: Manifest,
         label: str,
-        base_dir: Path,
+        resolved: ResolvedBase,
         adapter_dir: Path,
         target: Path,
         options: MergeOptions,
         progress: Progress | None,
-    ) -> tuple[tuple[MergedFile, ...], int, int]:
+    ) -> tuple[tuple[MergedFile, ...], int, int, tuple[str, ...]]:
+        """Write the merged directory; (its files, tensors merged, tensors copied, warnings about the base's files)."""
         source = read_adapter_dir(adapter_dir)
         method = mergeable_method(source.config, label)
+        root, base_dir = resolved.directory, resolved.model_dir
+        if root is None or base_dir is None:  # _base() refused that already
+            raise NotFound(f"base {resolved.base.name!r} is not on this machine")
         shards = _base_shards(base_dir)
+        tree = plan_tree(root, base_dir, {s.name for s in shards})
+        at = base_dir.relative_to(root)  # where the shards sit in the base's tree, and so in the output
         headers = {s: read_header(s) for s in shards}
         base_shapes = {t.name: t.shape for entries, _ in headers.values() for t in entries}
-        checks, _ = static_checks(
-            source.facts,
-            source.config,
-            source.tensors,
-            [TensorInfo(n, "", s) for n, s in base_shapes.items()],
-            _json(base_dir / "config.json"),
-        )
-        for c in checks:
-            if c.name in ("tensor-shapes", "tensor-modules") and c.passed is False:
-                raise InvalidInput(f"{label} does not fit this base, nothing was written: {c.message}")
+        _check_fits(label, source, base_shapes, _json(base_dir / "config.json"))
         plan = plan_merge(method, source.config, {t.name: t.shape for t in source.tensors}, base_shapes)
         missing = plan.targets() - set(base_shapes)
         if missing:
@@ -201,15 +186,15 @@ class Merger:
             ThreadPoolExecutor(max_workers=1) as syncer,
         ):
             pending = []
+            (tmp / at).mkdir(parents=True, exist_ok=True)
             for shard in shards:
-                digest, size, _ = write_shard(
-                    shard, tmp / shard.name, transform, out_code, progress, headers[shard], fsync=False
-                )
-                written.append(MergedFile(shard.name, digest, size))
-                pending.append(syncer.submit(fsync_file, tmp / shard.name))  # overlaps with the next shard
+                dest = tmp / at / shard.name
+                digest, size, _ = write_shard(shard, dest, transform, out_code, progress, headers[shard], fsync=False)
+                written.append(MergedFile((at / shard.name).as_posix(), digest, size))
+                pending.append(syncer.submit(fsync_file, dest))  # overlaps with the next shard
             for future in pending:
                 future.result()
-            written += _copy_other_files(base_dir, adapter_dir, tmp, headers, out_code, options.dtype)
+            written += copy_tree(tree, adapter_dir, tmp, headers, options.dtype)
             files = tuple(sorted(written, key=lambda f: f.path))
             record = {
                 "method": METHOD, "ref": label, "digest": manifest.digest, "base": manifest.base.to_dict(),
@@ -218,7 +203,18 @@ class Merger:
             atomic_write_bytes(tmp / MERGE_RECORD, json.dumps(record, indent=2).encode("utf-8") + b"\n")
             fsync_dir(tmp)
             publish_dir(tmp, target)
-        return files, transform.merged, transform.copied
+        return files, transform.merged, transform.copied, tree.warnings()
+
+
+def _check_fits(
+    label: str, source: AdapterSource, base_shapes: Mapping[str, tuple[int, ...]], base_config: Mapping[str, Any]
+) -> None:
+    """Refuse an adapter whose tensors do not fit the base's (by the static checks of shapes and modules)."""
+    base_tensors = [TensorInfo(n, "", s) for n, s in base_shapes.items()]
+    checks, _ = static_checks(source.facts, source.config, source.tensors, base_tensors, base_config)
+    for c in checks:
+        if c.name in ("tensor-shapes", "tensor-modules") and c.passed is False:
+            raise InvalidInput(f"{label} does not fit this base, nothing was written: {c.message}")
 
 
 @contextmanager
@@ -250,57 +246,6 @@ def _base_shards(base_dir: Path) -> list[Path]:
             "(re-save the base with save_pretrained(safe_serialization=True))"
         )
     return shards
-
-
-def _copy_other_files(
-    base_dir: Path,
-    adapter_dir: Path,
-    tmp: Path,
-    headers: Mapping[Path, tuple[list[ShardTensor], dict[str, str]]],
-    out_code: str | None,
-    dtype: str | None,
-) -> list[MergedFile]:
-    """Config (with the new dtype), index (with the new total size), generation config, tokenizer and
-    other small files of the base; tokenizer files the adapter carries win (a resized vocabulary)."""
-    out: list[MergedFile] = []
-    shard_names = {p.name for p in headers}
-    for src in sorted(base_dir.iterdir()):
-        if (
-            src.name in shard_names
-            or src.name.endswith(_WEIGHT_SUFFIXES)
-            or src.name.startswith(".")
-            or not src.is_file()
-        ):
-            continue
-        if src.name == "model.safetensors.index.json":
-            index = _json(src)
-            if out_code:
-                from registry.merge.shards import ITEMSIZE
-
-                total = sum(
-                    ITEMSIZE[out_code if t.dtype in FLOATING else t.dtype] * numel(t.shape)
-                    for entries, _ in headers.values() for t in entries
-                )  # fmt: skip
-                index.setdefault("metadata", {})["total_size"] = total
-            data = json.dumps(index, indent=2).encode("utf-8") + b"\n"
-        elif src.name == "config.json" and dtype:
-            config = _json(src)
-            for key in ("torch_dtype", "dtype"):
-                if key in config or key == "torch_dtype":
-                    config[key] = dtype
-            data = json.dumps(config, indent=2).encode("utf-8") + b"\n"
-        else:
-            shutil.copyfile(src, tmp / src.name)
-            out.append(MergedFile(src.name, hash_file(tmp / src.name)[0], (tmp / src.name).stat().st_size))
-            continue
-        atomic_write_bytes(tmp / src.name, data)
-        out.append(MergedFile(src.name, hash_file(tmp / src.name)[0], len(data)))
-    for src in sorted(adapter_dir.iterdir()):
-        if _TOKENIZER_FILES.match(src.name) and src.name not in (ADAPTER_CONFIG, PROVENANCE_FILE):
-            shutil.copyfile(src, tmp / src.name)
-            out = [f for f in out if f.path != src.name]
-            out.append(MergedFile(src.name, hash_file(tmp / src.name)[0], (tmp / src.name).stat().st_size))
-    return out
 
 
 def _precision_warnings(manifest: Manifest, options: MergeOptions) -> tuple[str, ...]:

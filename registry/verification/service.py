@@ -15,7 +15,7 @@ from typing import Any
 
 from registry._io import scratch_dir
 from registry.audit.log import AuditLog
-from registry.basemodel import ResolvedBase, resolve_base
+from registry.basemodel import ResolvedBase, recorded_base_spec, resolve_base
 from registry.catalog.resolve import check_push_record, resolve
 from registry.catalog.service import Catalog
 from registry.domain.actor import Actor
@@ -84,18 +84,16 @@ class Verifier:
             version = resolve(records, ref)
             check_push_record(records, version)
         manifest = version.manifest()
-        spec = base or manifest.base.name
-        if not spec:
-            raise InvalidInput(f"{version.ref} has no recorded base; pass --base DIR")
-        resolved = resolve_base(spec, None, self.hashes)
-        if resolved.directory is None:
+        spec, name = recorded_base_spec(manifest.base, base, version.ref)
+        resolved = resolve_base(spec, None, self.hashes, name=name)
+        if resolved.model_dir is None:
             raise NotFound(
-                f"base {spec!r} is not on this machine (neither a directory nor in the local Hugging Face cache); "
-                "pass --base with the base model's directory"
+                f"base {base or manifest.base.name!r} is not on this machine (neither a directory nor in the local "
+                "Hugging Face cache); pass --base with the base model's directory"
             )
         # the base's headers are read whatever the mode: they also prove it is safetensors (never a pickle)
-        base_tensors, base_config = _base_headers(resolved, resolved.directory)
-        checks = [check_fingerprint(manifest.base.fingerprint, resolved.base.fingerprint, options.allow_base_mismatch)]
+        base_tensors, base_config = _base_headers(resolved, resolved.model_dir)
+        checks = [check_fingerprint(manifest.base, resolved.base, options.allow_base_mismatch, resolved.also_known_as)]
         with scratch_dir("adapters-verify-") as tmp:
             adapter_dir = Path(tmp)
             self.catalog.export_files(manifest, adapter_dir)
@@ -143,7 +141,7 @@ class Verifier:
             compute_dtype=options.compute_dtype or ("bfloat16" if device == "cuda" else "float32"),
         )
         reference, reference_check, note = self._reference(version_id, resolved.base.fingerprint, settings.key)
-        directory = resolved.directory
+        directory = resolved.model_dir
         if directory is None:  # resolve_base found no directory: verify() refused that already
             raise NotFound(f"base {resolved.base.name!r} is not on this machine")
         outcome = run_load_check(directory, adapter_dir, settings, reference)
