@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from registry.domain.actor import Actor
@@ -15,9 +17,19 @@ from registry.storage.records import RecordStore
 
 if TYPE_CHECKING:
     from registry.audit.log import AuditLog
+    from registry.audit.service import Auditor
+    from registry.catalog.service import Catalog
+    from registry.filehashes import FileHashCache
+    from registry.governance.channels import Channels
+    from registry.governance.service import Governance
     from registry.identity import Identity
+    from registry.merge.service import Merger
+    from registry.policies import Policies
+    from registry.settings import Settings
+    from registry.storage.blobs import BlobStore
+    from registry.verification.service import Verifier
 
-__all__ = ["DatasetLike", "FacadeBase", "MetaLike", "PathLike", "RefLike", "ref_of"]
+__all__ = ["DatasetLike", "FacadeBase", "MetaLike", "PathLike", "RefLike", "path_of", "ref_of"]
 
 RefLike = str | Ref
 DatasetLike = str | Mapping[str, Any] | Dataset
@@ -29,14 +41,63 @@ def ref_of(ref: RefLike) -> Ref:
     return ref if isinstance(ref, Ref) else Ref.parse(ref)
 
 
-class FacadeBase:
-    """The attributes :class:`registry.Registry` sets up, as the parts of the facade see them."""
+def path_of(value: PathLike | None) -> Path | None:
+    return Path(value).expanduser() if value is not None else None
 
+
+class FacadeBase:
+    """The attributes :class:`registry.Registry` sets up, as the parts of the facade see them, and the
+    services built on first use (``adapters ls`` and ``show`` need none of them)."""
+
+    settings: Settings
     _actor: Actor
     _clock: Clock
     _records: RecordStore
     _audit: AuditLog
     _identity: Identity
+    _catalog: Catalog
+    _blobs: BlobStore
+    _hashes: FileHashCache
 
     def _signer(self, key: PathLike | None) -> Signer | None:
         raise NotImplementedError
+
+    def describe(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    @cached_property
+    def _policies(self) -> Policies:
+        from registry.policies import Policies
+
+        return Policies(self._records, self._identity, self._audit, self._clock)
+
+    @cached_property
+    def _verifier(self) -> Verifier:
+        from registry.verification.service import Verifier
+
+        return Verifier(self._catalog, self._hashes, self._audit, self._clock)
+
+    @cached_property
+    def _governance(self) -> Governance:
+        from registry.governance.service import Governance
+
+        return Governance(self._records, self._identity, self._policies, self._audit, self._clock)
+
+    @cached_property
+    def _channels(self) -> Channels:
+        from registry.governance.channels import Channels
+
+        return Channels(self._governance)
+
+    @cached_property
+    def _merger(self) -> Merger:
+        from registry.merge.service import Merger
+
+        return Merger(self._catalog, self._hashes)
+
+    @cached_property
+    def _auditor(self) -> Auditor:
+        from registry.audit.service import Auditor
+
+        trust_dir = self.settings.config_dir / "trust"
+        return Auditor(self._records, self._audit, self._identity, self._policies, self._blobs, self._clock, trust_dir)
