@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from registry._facade._base import FacadeBase, PathLike, RefLike, ref_of
 from registry._io import Progress
 from registry.domain.verification import VerificationReport
-from registry.merge.results import MergeResult
+
+if TYPE_CHECKING:
+    from registry.merge.results import MergeResult
 
 __all__ = ["CheckMethods"]
 
