@@ -45,6 +45,7 @@ _HINTS = {
     "draft": "run `adapters review {ref}` first",
     "in_review": "it needs approvals: `adapters approve {ref}`",
     "approved": "it can be released: `adapters release {ref} --channel CHANNEL`",
+    "released": "it is released; release it to another channel, or push a new version to change it",
     "rejected": "a rejected version is final; push a new version",
     "deprecated": "a deprecated version is not released again; push or release another version",
     "revoked": "a revoked version can no longer be used",

@@ -66,28 +66,43 @@ class Channels:
         """
         validate_channel(channel)
         details: Mapping[str, Any] | None = None
+        signed = signer is not None
         if prepare is not None:
-            with self.store.read() as records:
-                self.g.identity.allowed(records, actor, "release")
-                if self._checks(records, ref, channel) is None:  # already released there
-                    return self._unchanged(actor, ref, channel)
+            try:
+                with self.store.read() as records:
+                    self.g.identity.allowed(records, actor, "release")
+                    if self._checks(records, actor, ref, channel, signed) is None:  # already released there
+                        return self._unchanged(actor, ref, channel)
+            except PolicyNotMet:
+                # refused before the merge: check again where the refusal can be recorded
+                self.g.write_or_refuse(actor, lambda records: self._refused_release(records, actor, ref, channel, signed),
+                                       channel=channel)  # fmt: skip
+                raise
             details = prepare()
+
+        def release(records: Records) -> ActionResult:
+            self.g.identity.require(records, actor, "release")
+            checked = self._checks(records, actor, ref, channel, signed)
+            if checked is None:
+                if discard is not None:
+                    discard()
+                return self._unchanged(actor, ref, channel)
+            return self._move(records, actor, "release", channel, checked, signer, reason, details)
+
         try:
-            with self.store.write() as records:
-                self.g.identity.require(records, actor, "release")
-                checked = self._checks(records, ref, channel)
-                if checked is None:
-                    if discard is not None:
-                        discard()
-                    return self._unchanged(actor, ref, channel)
-                return self._move(records, actor, "release", channel, checked, signer, reason, details)
+            return self.g.write_or_refuse(actor, release, channel=channel, reason=reason)
         except BaseException:
             if discard is not None:
                 discard()
             raise
 
-    def _checks(self, records: Records, ref: Ref, channel: str) -> _Checked | None:
-        """The release's checks, or None when the channel already points to the version."""
+    def _refused_release(self, records: Records, actor: Actor, ref: Ref, channel: str, signed: bool) -> None:
+        self.g.identity.require(records, actor, "release")
+        self._checks(records, actor, ref, channel, signed)
+
+    def _checks(self, records: Records, actor: Actor, ref: Ref, channel: str, signed: bool) -> _Checked | None:
+        """The release's checks, or None when the channel already points to the version. Every rule of the
+        channel's policy is evaluated, and the release's own signature when the policy requires one."""
         v = self.g.version(records, ref)
         to_state = next_state(v.ref, v.state, "release")
         current = channel_targets(records.moves([v.stored.adapter_id])).get(channel)
@@ -95,6 +110,15 @@ class Channels:
             return None
         active = self.g.policies.active(records, channel)
         results = evaluate(active.policy, load_context(records, v.stored, channel))
+        if active.policy.signatures_required and not signed:
+            results.append(
+                RuleResult(
+                    "signatures",
+                    False,
+                    f"the policy requires release to be signed with {actor.name}'s registered key: pass "
+                    "--key FILE or set ADAPTERS_KEY to your private key (adapters keys generate)",
+                )
+            )
         if not all(r.passed for r in results):
             raise PolicyNotMet("release", v.ref, active.policy, results)
         current_id = _version_id(records, v.stored.adapter_id, current.version) if current else None
@@ -113,7 +137,8 @@ class Channels:
     ) -> ActionResult:
         """Move ``channel`` back to the version it pointed to before (or to version ``to``)."""
         validate_channel(channel)
-        with self.store.write() as records:
+
+        def rollback(records: Records) -> ActionResult:
             self.g.identity.require(records, actor, "rollback")
             aid = adapter_id(records, name)
             moves = records.moves([aid], channel)
@@ -131,6 +156,8 @@ class Channels:
                 v, to_state, _version_id(records, aid, current), self.g.policies.active(records, channel), ()
             )
             return self._move(records, actor, "rollback", channel, checked, signer, reason, None)
+
+        return self.g.write_or_refuse(actor, rollback, channel=channel, reason=reason)
 
     def _move(
         self,

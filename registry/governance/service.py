@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 from registry.audit.log import AuditLog
 from registry.catalog.resolve import resolve, state_of
@@ -21,7 +22,7 @@ from registry.domain.lifecycle import next_state
 from registry.domain.policy import Policy
 from registry.domain.records import ApprovalRecord, TransitionRecord
 from registry.domain.refs import Ref
-from registry.domain.rules import PolicyContext, RuleResult, approval_eligibility, counted_approvals, evaluate
+from registry.domain.rules import PolicyContext, RuleResult, counted_approvals, eligibility_problems, evaluate
 from registry.domain.state import channels_pointing_to
 from registry.errors import InvalidInput, PolicyNotMet
 from registry.governance.context import load_context
@@ -31,6 +32,8 @@ from registry.policies import Policies
 from registry.storage.records import Records, RecordStore, StoredVersion
 
 __all__ = ["Governance", "Version"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -92,33 +95,42 @@ class Governance:
     def decide(
         self, actor: Actor, ref: Ref, decision: str, comment: str | None, signer: signing.Signer | None
     ) -> ActionResult:
-        """Approve or reject under the registry's policy in force."""
+        """Approve or reject under the registry's policy in force.
+
+        Every rule is evaluated before anything is signed or written, and a refusal names all the rules
+        the decision fails at once (the signature, each approval rule, each policy rule), and is
+        recorded as a ``approve refused`` / ``reject refused`` event.
+        """
         if decision not in ("approve", "reject"):
             raise InvalidInput(f"a decision is approve or reject, not {decision!r}")
-        with self.store.write() as records:
+
+        def decide(records: Records) -> ActionResult:
             roles = self.identity.member(records, actor)
             v = self.version(records, ref)
             next_state(v.ref, v.state, decision)  # raises with the allowed actions
             policy = self.policies.active(records).policy
             ctx = load_context(records, v.stored)
             at = self.clock()
+            registered = self.identity.key(records, actor.name)
+            candidate = ApprovalRecord(
+                actor=actor.name, decision=decision, roles=tuple(sorted(roles)), at=at, comment=comment,
+                policy_digest=policy.digest, key_fingerprint=registered.fingerprint if registered else None,
+                signature_valid=True,
+            )  # fmt: skip
+            results = _decision_rules(policy, ctx, candidate, decision, signed=signer is not None)
+            if not all(r.passed for r in results):
+                raise PolicyNotMet(decision, v.ref, policy, results)
             fields = {"action": decision, "ref": v.ref, "digest": v.digest, "policy": policy.digest,
                       "actor": actor.name, "at": at}  # fmt: skip
             signed = self.identity.sign(records, actor, policy, signer, fields)
             fingerprint = signed.key if signed else None
-            record = ApprovalRecord(
-                actor=actor.name,
-                decision=decision,
-                roles=tuple(sorted(roles)),
-                at=at,
-                comment=comment,
-                policy_digest=policy.digest,
+            record = replace(
+                candidate,
                 key_fingerprint=fingerprint,
                 signature=signed.signature if signed else None,
                 signed_payload=signed.payload if signed else None,
                 signature_valid=True if signed else None,
             )
-            results = self._eligible(policy, ctx, record, decision)
             records.insert_approval(v.stored.id, record)
             after = replace(ctx, approvals=(*ctx.approvals, record))
             counted = len(counted_approvals(policy, after))
@@ -138,23 +150,35 @@ class Governance:
                  "state": state},
                 signed=signed,
             )  # fmt: skip
-        return ActionResult(
-            decision, v.ref, v.digest, state, v.state, actor.name, at, policy.name, policy.digest,
-            approvals=counted, approvals_required=policy.approval_count, signed_with=fingerprint, results=results,
-        )  # fmt: skip
+            return ActionResult(
+                decision, v.ref, v.digest, state, v.state, actor.name, at, policy.name, policy.digest,
+                approvals=counted, approvals_required=policy.approval_count, signed_with=fingerprint,
+                results=tuple(r for r in results if r.rule != "signatures"),
+            )  # fmt: skip
 
-    @staticmethod
-    def _eligible(policy: Policy, ctx: PolicyContext, record: ApprovalRecord, decision: str) -> tuple[RuleResult, ...]:
-        """Refuse a decision the policy does not allow; the rules an approval passed."""
-        problem = approval_eligibility(policy, ctx, replace(record, decision="approve"))
-        if problem:
-            raise PolicyNotMet(decision, ctx.ref, policy, [RuleResult("approvals", False, problem)])
-        if decision != "approve":
-            return ()
-        results = evaluate(policy, ctx, skip=("approvals", "channels", "signatures"))
-        if not all(r.passed for r in results):
-            raise PolicyNotMet(decision, ctx.ref, policy, results)
-        return tuple(results)
+        return self.write_or_refuse(actor, decide, comment=comment)
+
+    def write_or_refuse(self, actor: Actor, body: Callable[[Records], T], **context: Any) -> T:
+        """Run ``body`` in a write transaction. When the policy refuses it (:class:`PolicyNotMet`) before
+        anything was written, the refusal is recorded instead: an ``ACTION refused`` event naming the
+        version, the policy and every rule that failed, so refused attempts (a self-approval, an
+        early release) are part of the audited history. Then the refusal is raised."""
+        refused: PolicyNotMet | None = None
+        with self.store.write() as records:
+            try:
+                return body(records)
+            except PolicyNotMet as exc:
+                if records.pending_facts:
+                    raise  # something was written: roll everything back, record nothing
+                payload = {
+                    "policy": exc.policy.digest,
+                    "policy_name": exc.policy.name,
+                    "rules": [{"rule": r.rule, "message": r.message} for r in exc.results if not r.passed],
+                    **{k: v for k, v in context.items() if v is not None},
+                }
+                self.audit.append(records, actor, f"{exc.action} refused", exc.ref, payload)
+                refused = exc
+        raise refused
 
     def deprecate(
         self, actor: Actor, ref: Ref, reason: str | None, signer: signing.Signer | None = None
@@ -217,3 +241,30 @@ def _not_a_channel_target(records: Records, v: Version) -> None:
             f"may never be a channel's target; roll the channel back first (adapters rollback {name} "
             f"--channel {pointing[0]}), then revoke"
         )
+
+
+def _decision_rules(
+    policy: Policy, ctx: PolicyContext, candidate: ApprovalRecord, decision: str, signed: bool
+) -> list[RuleResult]:
+    """Every rule a decision is held to, passed or not: the signature the policy requires, each reason the
+    decider may not approve (roles, author, independence, distinctness), and for an approval the policy's
+    rules on the version itself."""
+    results: list[RuleResult] = []
+    if policy.signatures_required:
+        results.append(
+            RuleResult("signatures", True, "signed")
+            if signed
+            else RuleResult(
+                "signatures",
+                False,
+                f"the policy requires {decision} to be signed with {candidate.actor}'s registered key: pass --key "
+                "FILE or set ADAPTERS_KEY to your private key (adapters keys generate)",
+            )
+        )
+    problems = eligibility_problems(policy, ctx, replace(candidate, decision="approve"))
+    results += [RuleResult("approvals", False, p) for p in problems]
+    if not problems:
+        results.append(RuleResult("approvals", True, f"{candidate.actor} may {decision}"))
+    if decision == "approve":
+        results += evaluate(policy, ctx, skip=("approvals", "channels", "signatures"))
+    return results

@@ -47,3 +47,18 @@ def test_revoked_is_final_and_every_other_state_can_be_revoked() -> None:
     for state in STATES:
         if state != "revoked":
             assert TRANSITIONS[(state, "revoke")] == "revoked"
+
+
+def test_every_refusal_reads_whole_and_says_what_to_do() -> None:
+    """No empty parentheses, every state with a way out."""
+    from registry.domain.lifecycle import ACTIONS
+
+    for state in STATES:
+        for action in ACTIONS:
+            if (state, action) in TRANSITIONS:
+                continue
+            with pytest.raises(InvalidTransition) as exc:
+                next_state("a:1", state, action)
+            message = str(exc.value)
+            assert "()" not in message and "  " not in message, message
+            assert "(" in message, f"{state}/{action} gives no hint: {message}"

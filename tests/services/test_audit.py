@@ -80,7 +80,7 @@ def test_every_state_changing_action_appends_an_event(reg: Registry, llama, tmp_
     assert reg.audit_verify().ok
 
 
-def test_a_refused_action_records_nothing(reg: Registry, llama, tmp_path: Path) -> None:
+def test_a_refused_action_records_only_the_refusal(reg: Registry, llama, tmp_path: Path) -> None:
     strict = tmp_path / "strict.yaml"
     strict.write_text("evals: [{metric: accuracy, min: 0.99}]\n")
     reg.set_policy(strict)
@@ -88,9 +88,15 @@ def test_a_refused_action_records_nothing(reg: Registry, llama, tmp_path: Path) 
     reg.review(ref)
     before = len(reg.audit_log())
     with pytest.raises(PolicyNotMet):
-        reg.approve(ref)
-    assert len(reg.audit_log()) == before
-    assert reg.show(ref).approvals == ()
+        reg.approve(ref, comment="looks fine to me")
+    events = reg.audit_log()
+    assert len(events) == before + 1
+    refused = events[-1]
+    assert (refused.action, refused.subject, refused.actor) == ("approve refused", ref, reg.user)
+    assert [r["rule"] for r in refused.data["rules"]] == ["evals:accuracy"]
+    assert refused.data["comment"] == "looks fine to me" and "facts" not in refused.data
+    assert reg.show(ref).approvals == () and reg.show(ref).state == "in_review"
+    assert reg.audit_verify().ok
 
 
 @pytest.mark.parametrize(

@@ -253,3 +253,58 @@ def test_a_bad_policy_file_is_refused_and_nothing_changes(reg: Registry, tmp_pat
     with pytest.raises(InvalidInput, match="unknown key 'quorum'"):
         reg.set_policy(bad)
     assert reg.policy().builtin
+
+
+def test_a_refused_decision_names_every_failing_rule_at_once(team, llama, tmp_path: Path) -> None:
+    """An unsigned self-approval by an author without a reviewer role: the signature, the role and the
+    author rule in one refusal (not one per attempt), recorded as 'approve refused'."""
+    ref = _ready(team, llama, tmp_path)
+    team("alice").add_user("frank", roles=["author"])
+    frank = team("frank")
+    with pytest.raises(PolicyNotMet) as exc:
+        frank.approve(ref)
+    failed = [r for r in exc.value.results if not r.passed]
+    messages = " | ".join(r.message for r in failed)
+    assert {r.rule for r in failed} == {"signatures", "approvals"}
+    assert "requires approve to be signed" in messages
+    assert "frank holds none of the roles reviewer, risk" in messages
+    # alice, the author, signing: the author rule is named; her signature is fine
+    with pytest.raises(PolicyNotMet) as exc:
+        team("alice").approve(ref)
+    assert [r.rule for r in exc.value.results if not r.passed] == ["approvals"]
+    refused = [e for e in team("carol").audit_log(ref) if e.action == "approve refused"]
+    assert [e.actor for e in refused] == ["frank", "alice"]
+    assert len(refused[0].data["rules"]) == 2 and refused[1].data["rules"][0]["rule"] == "approvals"
+    assert team("carol").audit_verify(trust=team.trust.path).ok
+
+
+def test_a_refused_release_is_recorded(team, llama, tmp_path: Path) -> None:
+    ref = _ready(team, llama, tmp_path)
+    _approve_twice(team, ref)
+    with pytest.raises(PolicyNotMet, match="release it to staging first"):
+        team("dave").release(ref, channel="production")
+    last = team("carol").audit_log(ref)[-1]
+    assert last.action == "release refused" and last.data["channel"] == "production"
+    assert [r["rule"] for r in last.data["rules"]] == ["channels:order"]
+    assert team("carol").show(ref).channels == ()
+    team("dave").release(ref, channel="staging")
+    assert team("carol").audit_verify(trust=team.trust.path).ok
+
+
+def test_approvers_independent_of_the_author(team, llama, tmp_path: Path) -> None:
+    """An admin who is also an author cannot approve alone through reviewers they created themselves."""
+    policy = tmp_path / "independent.yaml"
+    text = (ROOT / "policies" / "regulated.yaml").read_text()
+    policy.write_text(
+        text.replace("  author_may_approve: false", "  author_may_approve: false\n  independent_of_author: true")
+    )
+    team("alice").set_policy(policy)
+    ref = _ready(team, llama, tmp_path)
+    with pytest.raises(PolicyNotMet, match="bob's account, a role or a key was granted by alice"):
+        team("bob").approve(ref)
+    # an approver another admin registered is independent of alice
+    team("alice").add_user("carol", roles=["admin"])
+    team.keys.joinpath("ivan.key").exists() or Registry.generate_key(team.keys, "ivan")
+    team("carol").add_user("ivan", roles=["reviewer"], public_key=team.keys / "ivan.pub")
+    assert team("ivan").approve(ref, key=team.key("ivan")).approvals == 1
+    assert team("carol").audit_verify(trust=team.trust.path).ok
