@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from registry.audit.report.people import independence_alerts, people_section
 from registry.audit.report.sections import (
     channel_sections,
     inventory,
@@ -29,6 +30,8 @@ from registry.audit.report.sections import (
 )
 from registry.audit.results import AuditVerification
 from registry.catalog.resolve import adapter_id, resolve
+from registry.domain.annotations import current_tags
+from registry.domain.audit import Event
 from registry.domain.canonical import canonical_json, sha256_digest
 from registry.domain.clock import Clock
 from registry.domain.records import ChannelMove
@@ -94,6 +97,13 @@ class _Facts:
         keys = records.keys()
         self.latest_key = {k.user: k.fingerprint for k in keys}  # oldest first: the last one wins
         self.grantors = grantors_of(records)
+        self.tags = records.tag_changes(ids)
+        self.notes = records.notes(ids)
+        refs = {v.ref for v in versions}
+        self.refused: dict[str, list[Event]] = defaultdict(list)
+        for e in records.refusals():
+            if e.subject in refs:
+                self.refused[e.subject].append(e)
 
     def adapter_moves(self, name: str) -> list[ChannelMove]:
         return [m for m in self.moves if m.name == name]
@@ -152,6 +162,7 @@ def build(
         "integrity": integrity,
         "inventory": inventory(adapters) if kind == "registry" else [],
         "adapters": adapters,
+        "people": people_section(records),
     }
 
 
@@ -200,7 +211,9 @@ def _version(
         channel_checks.append(result)
         if channel in current and state == "released":
             _policy_alerts(v.ref, f"on {channel}", result, alerts)
-    return version_section(
+    approvals = facts.approvals.get(v.id, [])
+    alerts += independence_alerts(v.ref, manifest.created_by, approvals, facts.grantors)
+    section = version_section(
         manifest, v.digest, state,
         evals=facts.evals.get(v.id, []), verifications=facts.verifications.get(v.id, []),
         approvals=facts.keyring.approvals(facts.approvals.get(v.id, []), v.ref, v.digest),
@@ -209,6 +222,16 @@ def _version(
         thresholds={(e.metric, e.dataset): e for e in active.policy.evals},
         policy=registry_check, channel_policies=channel_checks, within_scope=scope.within,
     )  # fmt: skip
+    changes = facts.tags.get(v.id, [])
+    section["tags"] = current_tags(changes)
+    section["tag_history"] = [t.to_dict() for t in changes if scope.within(t.at)]
+    section["notes"] = [n.to_dict() for n in facts.notes.get(v.id, []) if scope.within(n.at)]
+    section["refused"] = [
+        {"at": e.at, "actor": e.actor, "action": e.action.removesuffix(" refused"), "policy": e.data.get("policy_name"),
+         "channel": e.data.get("channel"), "rules": e.data.get("rules", [])}
+        for e in facts.refused.get(v.ref, []) if scope.within(e.at)
+    ]  # fmt: skip
+    return section
 
 
 def _policy_alerts(ref: str, where: str, check: Mapping[str, Any], alerts: list[dict[str, Any]]) -> None:

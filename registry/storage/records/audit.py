@@ -54,6 +54,11 @@ class AuditQueries(Queries):
             )
         return [_event(r) for r in self._all(query)]
 
+    def refusals(self) -> list[Event]:
+        """The events recording refused governance attempts (``approve refused``, ``release refused``, ...)."""
+        query = select(AUDIT_EVENTS).where(AUDIT_EVENTS.c.action.like("% refused")).order_by(AUDIT_EVENTS.c.seq)
+        return [_event(r) for r in self._all(query)]
+
     # -- what verification reads -----------------------------------------------------------------------
 
     def fact_rows(self, table: str) -> list[dict[str, Any]]:
