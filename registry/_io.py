@@ -23,6 +23,9 @@ from registry.errors import DestinationExists, RegistryError, StorageError
 
 __all__ = [
     "CHUNK_SIZE",
+    "DIR_MODE",
+    "FILE_MODE",
+    "PRIVATE_MODE",
     "Progress",
     "atomic_write_bytes",
     "check_output_dir",
@@ -202,8 +205,18 @@ def fsync_file(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-def _create_file(directory: Path, prefix: str, mode: int = 0o600) -> tuple[int, Path]:
-    """A new file under an owned temporary name (see :mod:`registry._temporary`), opened read-write."""
+#: Files and directories the registry hands out (pulled and merged directories, provenance, reports,
+#: checkpoints, public keys) are created with these modes, less the process's umask: a serving process
+#: running as another user can read what a umask of 022 lets it. Private keys are 0600 whatever the
+#: umask; the blob store's blobs are made read-only (0444) once complete.
+FILE_MODE = 0o666
+DIR_MODE = 0o777
+PRIVATE_MODE = 0o600
+
+
+def _create_file(directory: Path, prefix: str, mode: int = FILE_MODE) -> tuple[int, Path]:
+    """A new file under an owned temporary name (see :mod:`registry._temporary`), opened read-write,
+    with ``mode`` less the umask."""
     while True:
         tmp = directory / temporary_name(prefix)
         try:
@@ -212,19 +225,20 @@ def _create_file(directory: Path, prefix: str, mode: int = 0o600) -> tuple[int, 
             continue
 
 
-def create_temporary_file(directory: Path, mode: int = 0o600) -> tuple[int, Path]:
+def create_temporary_file(directory: Path, mode: int = PRIVATE_MODE) -> tuple[int, Path]:
     """A new ``{pid}.{host}.{random}.incomplete`` file in ``directory`` (a blob store's ``tmp/``)."""
     return _create_file(directory, "", mode)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write a file so that readers see the old content or the new, never a half.
+def atomic_write_bytes(path: Path, data: bytes, private: bool = False) -> None:
+    """Write a file so that readers see the old content or the new, never a half: mode 0666 less the
+    umask, or 0600 from its creation on when ``private`` (a private key).
 
     Leftovers of earlier writers of ``path`` that were killed are removed first.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_orphans(path.parent, f".{path.name}.")
-    fd, tmp = _create_file(path.parent, f".{path.name}.")
+    fd, tmp = _create_file(path.parent, f".{path.name}.", PRIVATE_MODE if private else FILE_MODE)
     try:
         pwrite_all(fd, data, 0)
         os.fsync(fd)
@@ -240,11 +254,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def _create_dir(parent: Path, prefix: str) -> Path:
+def _create_dir(parent: Path, prefix: str, mode: int = DIR_MODE) -> Path:
     while True:
         tmp = parent / temporary_name(prefix)
         try:
-            os.mkdir(tmp, 0o700)
+            os.mkdir(tmp, mode)
             return tmp
         except FileExistsError:  # pragma: no cover - 48 random bits
             continue
@@ -279,7 +293,7 @@ def scratch_dir(prefix: str) -> Iterator[Path]:
     runs with the same ``prefix`` are removed first."""
     parent = Path(tempfile.gettempdir())
     remove_orphans(parent, prefix)
-    with _removed_on_exit(_create_dir(parent, prefix)) as tmp:
+    with _removed_on_exit(_create_dir(parent, prefix, 0o700)) as tmp:  # private scratch space
         yield tmp
 
 

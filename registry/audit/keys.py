@@ -15,7 +15,6 @@ is put in the state directory.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from registry._io import atomic_write_bytes
@@ -64,8 +63,7 @@ class RegistryKeys:
         path = self.key_path(registry_id)
         private, public = signing.generate_keypair()
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, private)
-        os.chmod(path, 0o600)
+        atomic_write_bytes(path, private, private=True)
         atomic_write_bytes(path.with_suffix(".pub"), public)
         return private
 

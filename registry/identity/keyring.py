@@ -89,8 +89,7 @@ def write_keypair(out: str | os.PathLike[str], name: str) -> dict[str, str]:
         )
     private, public = signing.generate_keypair()
     directory.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(private_path, private)
-    os.chmod(private_path, 0o600)
+    atomic_write_bytes(private_path, private, private=True)
     atomic_write_bytes(public_path, public)
     return {
         "private_key": str(private_path),

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from registry._io import copy_range, pwrite_all
+from registry._io import FILE_MODE, copy_range, pwrite_all
 from registry.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -254,7 +254,7 @@ def write_shard(
     total = data_start + offset
     changed = 0
     src_fd = os.open(src, os.O_RDONLY)
-    dst_fd = os.open(dst, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    dst_fd = os.open(dst, os.O_RDWR | os.O_CREAT | os.O_EXCL, FILE_MODE)
     writer = _Writer(src_fd, dst_fd)
     writer.start()
     try:

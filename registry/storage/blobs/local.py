@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from registry._io import Progress, copy_hashing, create_temporary_file, fsync_dir, write_failure
+from registry._io import FILE_MODE, Progress, copy_hashing, create_temporary_file, fsync_dir, write_failure
 from registry._temporary import remove_orphans
 from registry.errors import BlobMissing, IntegrityError, StorageError
 from registry.storage.blobs.base import BlobInfo, StoredBlob, blob_key, check_sha256
@@ -132,7 +132,7 @@ class LocalBlobStore:
         source = self.path(sha256)
         if not source.is_file():
             raise BlobMissing(sha256, self.url)
-        fd = os.open(dst, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(dst, os.O_RDWR | os.O_CREAT | os.O_EXCL, FILE_MODE)
         try:
             return copy_hashing(source, fd, progress, label or dst.name, fsync=True)
         except FileNotFoundError:  # removed between the check and the copy
