@@ -11,7 +11,6 @@ import os
 import shlex
 import shutil
 import tempfile
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +23,13 @@ __all__ = ["build_demo_models", "run_demo"]
 
 def build_demo_models(root: Path) -> tuple[Path, Path, Path]:
     """A tiny random Llama base, a LoRA adapter trained on it (random, non-zero) and a small dataset."""
+    from registry import quiet_libraries
+
+    with quiet_libraries(transformers=True):  # progress bars and notices of peft and transformers
+        return _build_demo_models(root)
+
+
+def _build_demo_models(root: Path) -> tuple[Path, Path, Path]:
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -59,16 +65,14 @@ def _compare_outputs(base_dir: Path, original: Path, pulled: Path) -> float:
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    from registry import quiet_libraries
+
     ids = torch.arange(1, 17).unsqueeze(0)
     outputs = []
-    for adapter in (original, pulled):
-        with warnings.catch_warnings():  # library deprecation notices are not the demo's business
-            warnings.simplefilter("ignore")
+    with quiet_libraries(transformers=True), torch.no_grad():
+        for adapter in (original, pulled):
             model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_dir), adapter)
-        with torch.no_grad():
             outputs.append(model(ids).logits)
     return float((outputs[0] - outputs[1]).abs().max())
 
@@ -78,12 +82,12 @@ def _compare_merged(base_dir: Path, adapter_dir: Path, merged: Path) -> float:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
+    from registry import quiet_libraries
+
     ids = torch.arange(1, 17).unsqueeze(0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_libraries(transformers=True), torch.no_grad():
         peft_model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_dir), adapter_dir)
         merged_model = AutoModelForCausalLM.from_pretrained(merged)
-    with torch.no_grad():
         return float((peft_model(ids).logits - merged_model(ids).logits).abs().max())
 
 

@@ -6,17 +6,21 @@ and ``--help`` stay fast.
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import re
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TextIO, cast
 
 if TYPE_CHECKING:
     from rich.console import Console
 
 __all__ = [
     "Output",
+    "TrimmedLines",
     "emit_json",
     "human_size",
     "progress_bars",
@@ -72,11 +76,74 @@ def emit_json(value: Any) -> None:
         sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
 
+#: The width of piped output when COLUMNS does not say.
+PIPED_WIDTH = 160
+
+
 def stdout_console() -> Console:
+    """The console results are printed on: the terminal's width, or (piped) COLUMNS or 160 columns.
+
+    Piped output is read by people in logs and wide terminals: it is not folded at 80 columns.
+    Every line is written without the spaces rich pads tables with (:class:`TrimmedLines`).
+    """
     from rich.console import Console
 
-    # Piped output is read by people in logs and wide terminals: do not fold it at 80 columns.
-    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160)
+    width = None
+    if not sys.stdout.isatty():
+        columns = os.environ.get("COLUMNS", "")
+        width = int(columns) if columns.isdigit() and int(columns) > 0 else PIPED_WIDTH
+    return Console(file=cast(IO[str], TrimmedLines(sys.stdout)), soft_wrap=False, width=width)
+
+
+class TrimmedLines(io.TextIOBase):
+    """A text stream writing to ``stream`` each line without its trailing spaces or tabs.
+
+    rich pads every cell of a table, the last one included, to its column's width; people who
+    pipe the output into a file, a diff or a review comment should not get that padding. A line
+    is held until its end arrives (or a flush), so padding split over writes is trimmed too;
+    colour codes after the padding (a forced-colour terminal) are kept.
+    """
+
+    _TAIL = re.compile(r"(?:[ \t]|\x1b\[[0-9;]*m)+$")
+    _STYLE = re.compile(r"\x1b\[[0-9;]*m")
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self._stream = stream
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        *lines, self._partial = (self._partial + text).split("\n")
+        if lines:
+            self._stream.write("".join(self._trimmed(line) + "\n" for line in lines))
+        return len(text)
+
+    def _trimmed(self, line: str) -> str:
+        if "\x1b" not in line:
+            return line.rstrip(" \t")
+        tail = self._TAIL.search(line)
+        if tail is None:
+            return line
+        return line[: tail.start()] + "".join(self._STYLE.findall(tail.group()))
+
+    def flush(self) -> None:
+        if self._partial:
+            self._stream.write(self._partial)
+            self._partial = ""
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]  # io.TextIOBase declares it read-only
+        return getattr(self._stream, "encoding", None) or "utf-8"
+
+    def writable(self) -> bool:
+        return True
 
 
 def stderr_console() -> Console:
@@ -139,20 +206,3 @@ def progress_bars(enabled: bool) -> Iterator[Callable[[str, int, int], None] | N
             bars.update(task, completed=done)
 
         yield report
-
-
-def short_digest(digest: str | None, n: int = 12) -> str:
-    if not digest:
-        return "-"
-    return digest.removeprefix("sha256:")[:n]
-
-
-def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Any:
-    from rich.table import Table
-
-    t = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
-    for c in columns:
-        t.add_column(c, overflow="fold")
-    for r in rows:
-        t.add_row(*("-" if v is None else str(v) for v in r))
-    return t

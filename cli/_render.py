@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from cli._output import human_size, short_digest, stdout_console, table
+from cli._output import human_size, stdout_console
+from cli._render_show import quantization_text, render_show, when
+from cli._tables import prose, render_table, short_digest, whole
 
 if TYPE_CHECKING:
+    from rich.text import Text
+
     from registry import (
         ActionResult,
         ActivePolicy,
@@ -20,7 +24,6 @@ if TYPE_CHECKING:
         PushResult,
         UserInfo,
         VerificationReport,
-        VersionInfo,
         VersionSummary,
     )
 
@@ -46,7 +49,7 @@ __all__ = [
     "render_verification",
 ]
 
-_MARK = {True: "[green]✓ pass[/]", False: "[red]✗ FAIL[/]", None: "[yellow]· n/a [/]"}
+_MARK = {True: "[green]✓ pass[/]", False: "[red]✗ FAIL[/]", None: "[yellow]· n/a[/]"}
 
 
 def render_push(result: PushResult) -> None:
@@ -69,28 +72,16 @@ def render_ls(rows: Sequence[VersionSummary]) -> None:
     if not rows:
         console.print("no versions match (push one with `adapters push DIR --name NAME`)", style="dim")
         return
-    console.print(
-        table(
-            None,
-            ["REF", "STATE", "CHANNELS", "PEFT", "R", "BASE", "QUANT", "SIZE", "CREATED", "BY", "DIGEST"],
-            [
-                (
-                    r.ref,
-                    r.state,
-                    ",".join(r.channels) or "-",
-                    r.peft_type,
-                    r.r,
-                    _short_base(r.base),
-                    r.quantization,
-                    human_size(r.size),
-                    r.created_at[:19].replace("T", " "),
-                    r.created_by,
-                    short_digest(r.digest),
-                )
-                for r in rows
-            ],
-        )
-    )
+    columns = [
+        whole("REF"), whole("STATE"), prose("CHANNELS", drop=8), whole("PEFT", drop=5), whole("R", drop=3), prose("BASE", drop=1),
+        whole("QUANT", drop=7), whole("SIZE", drop=4), prose("CREATED", drop=2), prose("BY", drop=6), whole("DIGEST"),
+    ]  # fmt: skip
+    rows_ = [
+        (r.ref, r.state, ",".join(r.channels) or "-", r.peft_type, r.r, _short_base(r.base), r.quantization, human_size(r.size),
+         when(r.created_at), r.created_by, short_digest(r.digest))
+        for r in rows
+    ]  # fmt: skip
+    render_table(console, None, columns, rows_)
 
 
 def _short_base(name: str | None, width: int = 40) -> str:
@@ -99,176 +90,59 @@ def _short_base(name: str | None, width: int = 40) -> str:
     return name if len(name) <= width else "…" + name[-(width - 1) :]
 
 
-def _kv(pairs: Sequence[tuple[str, Any]]) -> Any:
-    from rich.table import Table
-
-    t = Table.grid(padding=(0, 2))
-    t.add_column(style="bold")
-    t.add_column(overflow="fold")
-    for k, v in pairs:
-        if isinstance(v, (list, tuple)):
-            v = ", ".join(str(x) for x in v) or "-"
-        elif isinstance(v, dict):
-            v = ", ".join(f"{a}={b}" for a, b in v.items()) or "-"
-        t.add_row(k, "-" if v is None or v == "" else str(v))
-    return t
-
-
-def render_show(info: VersionInfo) -> None:
-    console = stdout_console()
-    for section in (_show_identity, _show_adapter, _show_base, _show_lineage, _show_records, _show_history):
-        section(console, info)
-    console.print()
-    files = [(f.path, human_size(f.size), f.sha256) for f in info.manifest.files]
-    console.print(table("Files", ["PATH", "SIZE", "SHA256"], files))
-
-
-def _when(at: str) -> str:
-    return at[:19].replace("T", " ")
-
-
-def _show_identity(console: Any, info: VersionInfo) -> None:
-    m = info.manifest
-    channels = f"  channels: {', '.join(info.channels)}" if info.channels else ""
-    console.print(f"[bold]{info.ref}[/bold]  {info.digest}  \\[{info.state}]{channels}", highlight=False)
-    console.print(
-        _kv(
-            [
-                ("created", f"{m.created_at} by {m.created_by}"),
-                ("description", m.description),
-                ("parent", f"{m.parent.name}:{m.parent.version} {m.parent.digest}" if m.parent else None),
-                ("size", f"{human_size(m.size)} in {len(m.files)} files"),
-            ]
-        )
-    )
-
-
-def _show_adapter(console: Any, info: VersionInfo) -> None:
-    p = info.manifest.peft
-    console.print("\n[bold underline]Adapter[/]")
-    console.print(
-        _kv(
-            [
-                ("peft type", p.type),
-                ("task type", p.task_type),
-                ("r / alpha", f"{p.r} / {p.lora_alpha}" if p.r is not None else None),
-                ("rsLoRA / DoRA", f"{p.use_rslora} / {p.use_dora}"),
-                ("target modules", p.target_modules),
-                ("modules to save", p.modules_to_save),
-                ("rank pattern", p.rank_pattern),
-                ("alpha pattern", p.alpha_pattern),
-                ("tensors", f"{p.tensors} ({', '.join(f'{k}×{v}' for k, v in p.dtypes.items())})"),
-                ("parameters", f"{p.parameters:,}"),
-                ("peft version", p.peft_version),
-            ]
-        )
-    )
-
-
-def _show_base(console: Any, info: VersionInfo) -> None:
-    m = info.manifest
-    q = m.quantization
-    quant = q.method
-    if q.double_quant is not None or q.compute_dtype:
-        quant += f" (double quant: {q.double_quant}, compute dtype: {q.compute_dtype})"
-    console.print("\n[bold underline]Base model[/]")
-    console.print(
-        _kv(
-            [
-                ("name", m.base.name),
-                *([("path", m.base.path)] if m.base.path and m.base.path != m.base.name else []),
-                ("revision", m.base.revision),
-                ("fingerprint", m.base.fingerprint or _no_fingerprint(m.base.unverified)),
-                ("weight files", m.base.files),
-                ("found in", m.base.source),
-                ("training quantization", quant),
-            ]
-        )
-    )
-
-
-def _no_fingerprint(unverified: bool) -> str:
-    if unverified:
-        return "none: UNVERIFIED (the base directory held no weight files; pushed with --allow-unverified-base)"
-    return "none (not found locally at push)"
-
-
-def _show_lineage(console: Any, info: VersionInfo) -> None:
-    m = info.manifest
-    if m.datasets:
-        console.print()
-        rows = [
-            (d.name, d.split, d.rows, d.license, d.revision, short_digest(d.sha256, 16), d.uri or d.path)
-            for d in m.datasets
-        ]
-        console.print(table("Datasets", ["NAME", "SPLIT", "ROWS", "LICENSE", "REVISION", "SHA256", "URI / PATH"], rows))
-    if m.training:
-        console.print("\n[bold underline]Training[/]")
-        console.print(_kv(list(m.training.items())))
-
-
-def _show_records(console: Any, info: VersionInfo) -> None:
-    if info.evals:
-        console.print()
-        evals = [(e.metric, f"{e.value:g}", e.dataset, _when(e.recorded_at), e.recorded_by) for e in info.evals]
-        console.print(table("Evaluations", ["METRIC", "VALUE", "DATASET", "RECORDED", "BY"], evals))
-    console.print()
-    if info.verifications:
-        console.print()
-        reports = [
-            (v.id, _when(v.created_at), v.created_by, v.mode, "pass" if v.passed else "FAIL",
-             short_digest(v.base_fingerprint), v.device or "-", ", ".join(c.name for c in v.failures) or "-")
-            for v in info.verifications
-        ]  # fmt: skip
-        console.print(
-            table("Verifications", ["#", "WHEN", "BY", "MODE", "RESULT", "BASE", "DEVICE", "FAILED CHECKS"], reports)
-        )
-    if info.approvals:
-        console.print()
-        signed = {True: "valid", False: "INVALID", None: "no"}
-        approvals = [
-            (_when(a.at), a.actor, ", ".join(a.roles), a.decision, signed[a.signature_valid],
-             short_digest(a.policy_digest), a.comment)
-            for a in info.approvals
-        ]  # fmt: skip
-        console.print(
-            table("Approvals", ["WHEN", "WHO", "ROLES", "DECISION", "SIGNED", "POLICY", "COMMENT"], approvals)
-        )
-
-
-def _show_history(console: Any, info: VersionInfo) -> None:
-    if not (info.history or info.releases):
-        return
-    console.print()
-    rows = [(t.at, t.actor, f"{t.action}: {t.from_state} -> {t.to_state}", t.reason) for t in info.history]
-    rows += [(m.at, m.actor, f"{m.action} to {m.channel}", m.reason) for m in info.releases]
-    console.print(
-        table("History", ["WHEN", "WHO", "WHAT", "WHY"], [(_when(a), b, c, d) for a, b, c, d in sorted(rows)])
-    )
-
-
 def render_verification(report: VerificationReport) -> None:
+    from rich.text import Text
+
     console = stdout_console()
     verdict = "[green]PASSED[/]" if report.passed else "[red]FAILED[/]"
     console.print(f"[bold]verify {report.ref}[/bold] ({report.mode}) against {report.base_name}: {verdict}")
-    for check in report.checks:
-        console.print(f"  {_MARK[check.passed]}  [bold]{check.name}[/]: {check.message}", highlight=False)
-        if check.passed is False:
-            for detail in check.details[1:]:
-                console.print(f"             {detail}", highlight=False)
+    _checklist(
+        console,
+        [(c.passed, c.name, c.message, c.details[1:] if c.passed is False else ()) for c in report.checks],
+    )
     for note in report.not_checked:
-        console.print(f"  [yellow]· not checked[/]: {note}", highlight=False)
+        _indented(console, Text.assemble(("· not checked", "yellow"), ": ", note))
     if report.device:
-        memory = human_size(report.peak_memory_bytes)
+        _indented(console, Text(_load_facts(report)))
+    _indented(console, Text(f"report #{report.id} recorded at {report.created_at} by {report.created_by}", "dim"))
+
+
+def _indented(console: Any, text: Text) -> None:
+    """A line two spaces in, its continuation lines too."""
+    from rich.padding import Padding
+
+    console.print(Padding(text, (0, 0, 0, 2)))
+
+
+def _load_facts(report: VerificationReport) -> str:
+    """Where and how the load check ran, saying only what is known."""
+    q = report.quantization or {}
+    parts = [f"device {report.device}" + (f" ({report.device_name})" if report.device_name else "")]
+    if q.get("method"):
+        parts.append(quantization_text(q.get("method"), q.get("double_quant"), q.get("compute_dtype")))
+    if report.load_seconds is not None:
+        parts.append(f"load {report.load_seconds:.2f} s")
+    if report.peak_memory_bytes is not None:
         kind = "CUDA max allocated" if report.peak_memory_kind == "cuda_max_allocated" else "process peak RSS"
-        q = report.quantization or {}
-        seconds = f"{report.load_seconds:.2f} s" if report.load_seconds is not None else "-"
-        console.print(
-            f"  device {report.device} ({report.device_name}); {q.get('method')} double_quant={q.get('double_quant')} "
-            f"compute {q.get('compute_dtype')}; load {seconds}; peak memory {memory} ({kind})",
-            highlight=False,
-        )
-    console.print(f"  report #{report.id} recorded at {report.created_at} by {report.created_by}", style="dim")
+        parts.append(f"peak memory {human_size(report.peak_memory_bytes)} ({kind})")
+    return "; ".join(parts)
+
+
+def _checklist(console: Any, items: Sequence[tuple[bool | None, str, str, Sequence[str]]]) -> None:
+    """``  ✓ pass  name: message`` per item, a long message wrapping under itself, not under the mark."""
+    from rich.padding import Padding
+    from rich.table import Table
+    from rich.text import Text
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
+    for passed, name, message, details in items:
+        body = Text.assemble((name, "bold"), ": ", message)  # Text: a message is never read as markup
+        for detail in details:
+            body.append("\n   " + detail)
+        grid.add_row(Text.from_markup(_MARK[passed]), body)
+    console.print(Padding(grid, (0, 0, 0, 2)))
 
 
 def render_action(result: ActionResult) -> None:
@@ -300,7 +174,7 @@ def render_action(result: ActionResult) -> None:
     if result.policy_digest:
         extra.append(f"policy {result.policy} {short_digest(result.policy_digest)}")
     if result.signed_with:
-        extra.append(f"signed with {result.signed_with[:19]}…")
+        extra.append(f"signed with {short_digest(result.signed_with)}")
     if extra:
         console.print("  " + "; ".join(extra), style="dim", highlight=False)
 
@@ -315,25 +189,15 @@ def render_channels(name: str, states: Sequence[ChannelState]) -> None:
             f"[bold]{name}@{c.channel}[/bold] -> {name}:{c.current} ({c.current_state}) {short_digest(c.current_digest)}",
             highlight=False,
         )
-        console.print(
-            table(
-                None,
-                ["WHEN", "ACTION", "VERSION", "FROM", "BY", "SIGNED", "POLICY", "REASON"],
-                [
-                    (
-                        m.at[:19].replace("T", " "),
-                        m.action,
-                        m.version,
-                        m.previous,
-                        m.actor,
-                        {True: "valid", False: "INVALID", None: "no"}[m.signature_valid],
-                        short_digest(m.policy_digest),
-                        m.reason,
-                    )
-                    for m in c.history
-                ],
-            )
-        )
+        columns = [prose("WHEN", drop=2), whole("ACTION"), whole("VERSION"), whole("FROM", drop=3), prose("BY", drop=4),
+                   whole("SIGNED", drop=5), whole("POLICY", drop=6), prose("REASON", drop=1)]  # fmt: skip
+        signed = {True: "valid", False: "INVALID", None: "no"}
+        rows = [
+            (when(m.at), m.action, m.version, m.previous, m.actor, signed[m.signature_valid],
+             short_digest(m.policy_digest), m.reason)
+            for m in c.history
+        ]  # fmt: skip
+        render_table(console, None, columns, rows)
 
 
 def render_policy_check(check: PolicyCheck) -> None:
@@ -344,18 +208,16 @@ def render_policy_check(check: PolicyCheck) -> None:
         f"[bold]{check.ref}[/bold] against policy {check.policy!r} ({short_digest(check.policy_digest)}){where}: {verdict}",
         highlight=False,
     )
-    for r in check.results:
-        console.print(f"  {_MARK[r.passed]}  [bold]{r.rule}[/]: {r.message}", highlight=False)
+    _checklist(console, [(r.passed, r.rule, r.message, ()) for r in check.results])
 
 
 def render_audit_log(events: Sequence[Event]) -> None:
     console = stdout_console()
-    console.print(
-        table(
-            None,
-            ["SEQ", "WHEN", "ACTOR", "ACTION", "SUBJECT", "HASH"],
-            [(e.seq, e.at[:19].replace("T", " "), e.actor, e.action, e.subject, e.hash[:12]) for e in events],
-        )
+    render_table(
+        console,
+        None,
+        [whole("SEQ"), prose("WHEN", drop=1), prose("ACTOR", drop=2), whole("ACTION"), whole("SUBJECT"), whole("HASH")],
+        [(e.seq, when(e.at), e.actor, e.action, e.subject, short_digest(e.hash)) for e in events],
     )
 
 
@@ -401,9 +263,8 @@ def render_merge(result: MergeResult) -> None:
         f"({result.merged_tensors} tensors merged, {result.copied_tensors} copied, {human_size(size)}, {result.seconds:.2f} s)",
         highlight=False,
     )
-    console.print(
-        table(None, ["FILE", "SIZE", "SHA256"], [(f.path, human_size(f.size), f.sha256) for f in result.files])
-    )
+    files = [(f.path, human_size(f.size), short_digest(f.sha256)) for f in result.files]
+    render_table(console, None, [prose("FILE"), whole("SIZE", drop=1), whole("SHA256")], files)
 
 
 def render_evals(recorded: dict[str, Any]) -> None:
@@ -433,12 +294,14 @@ def render_user(info: UserInfo) -> None:
 
 
 def render_users(infos: Sequence[UserInfo]) -> None:
-    stdout_console().print(
-        table(
-            None,
-            ["USER", "ROLES", "KEY", "ADDED", "BY"],
-            [(i.name, ", ".join(i.roles), i.key_fingerprint, i.created_at[:19], i.created_by) for i in infos],
-        )
+    render_table(
+        stdout_console(),
+        None,
+        [whole("USER"), prose("ROLES", drop=2), whole("KEY"), prose("ADDED", drop=3), prose("BY", drop=4)],
+        [
+            (i.name, ", ".join(i.roles), short_digest(i.key_fingerprint), when(i.created_at), i.created_by)
+            for i in infos
+        ],
     )
 
 

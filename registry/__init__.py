@@ -13,6 +13,7 @@ import importlib as _importlib
 import typing as _typing
 
 if _typing.TYPE_CHECKING:
+    from registry._quiet import quiet_libraries
     from registry._registry import Registry
     from registry.audit.results import AuditReport, AuditVerification, Checkpoint
     from registry.audit.trust import TrustAnchor
@@ -63,6 +64,7 @@ _LOCATIONS = {
     "Actor": "registry.domain.actor",
     "BlobStore": "registry.storage.blobs",
     "open_blob_store": "registry.storage.blobs",
+    "quiet_libraries": "registry._quiet",
     "ActionResult": "registry.governance.results",
     "ActivePolicy": "registry.policies",
     "AmbiguousReference": "registry.errors",
@@ -185,6 +187,7 @@ __all__ = [
     "VersionInfo",
     "VersionSummary",
     "open_blob_store",
+    "quiet_libraries",
 ]
 
 

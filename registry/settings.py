@@ -16,7 +16,8 @@
                     ``$XDG_STATE_HOME/adapters``, i.e. ``~/.local/state/adapters``)
 ``ADAPTERS_CONFIG_DIR``  the user's configuration: trust files of registries (``trust/REGISTRY-ID.json``)
                     and, for remote registries, credentials (default ``$XDG_CONFIG_HOME/adapters``)
-``ADAPTERS_DEBUG``  ``1`` shows tracebacks in the CLI
+``ADAPTERS_DEBUG``  ``1`` shows tracebacks in the CLI, and the warnings and progress bars of
+                    transformers, peft and bitsandbytes (hidden otherwise)
 =================  ==========================================================
 """
 
@@ -28,7 +29,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "debug_enabled"]
+
+
+def debug_enabled(env: Mapping[str, str] | None = None) -> bool:
+    """Whether ``ADAPTERS_DEBUG`` is set (to anything but 0)."""
+    env = os.environ if env is None else env
+    return env.get("ADAPTERS_DEBUG", "") not in ("", "0")
 
 
 def _default_user(env: Mapping[str, str]) -> str:
@@ -79,7 +86,7 @@ class Settings:
             db_url=db_url,
             store=store,
             user=_default_user(env),
-            debug=env.get("ADAPTERS_DEBUG", "") not in ("", "0"),
+            debug=debug_enabled(env),
             key=Path(key).expanduser() if key else None,
             registry_key=Path(registry_key).expanduser() if registry_key else None,
             state_dir=Path(state).expanduser(),

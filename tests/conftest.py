@@ -26,6 +26,8 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "adapters-home"
     for var in ("ADAPTERS_DB", "ADAPTERS_STORE", "ADAPTERS_DEBUG", "ADAPTERS_KEY"):
         monkeypatch.delenv(var, raising=False)
+    # Nor the terminal's width: piped output is COLUMNS wide (pytest-xdist's workers set COLUMNS=80).
+    monkeypatch.delenv("COLUMNS", raising=False)
     monkeypatch.setenv("ADAPTERS_HOME", str(home))
     monkeypatch.setenv("ADAPTERS_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("ADAPTERS_CONFIG_DIR", str(tmp_path / "config"))

@@ -128,8 +128,11 @@ def lora_weight(
 
 
 def nf4_roundtrip(w: torch.Tensor, quant_type: str, double_quant: bool) -> torch.Tensor:
-    """dequantize(quantize(W)) with bitsandbytes, as a 4-bit base held W during training."""
-    logging_quiet()
+    """dequantize(quantize(W)) with bitsandbytes, as a 4-bit base held W during training.
+
+    Called inside the merge's :func:`registry._quiet.quiet_libraries` block, which keeps the
+    warning bitsandbytes' CPU backend logs at import (an optional kernel not on the Hub) quiet.
+    """
     import bitsandbytes.functional as bnbf
 
     packed, state = bnbf.quantize_4bit(
@@ -154,12 +157,6 @@ def single_threaded_torch() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
-
-
-def logging_quiet() -> None:
-    import logging
-
-    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 
 class Transform:

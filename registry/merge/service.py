@@ -44,6 +44,7 @@ from registry._io import (
     temporary_sibling_dir,
     write_failure,
 )
+from registry._quiet import quiet_libraries
 from registry.basemodel import ResolvedBase, recorded_base_spec, resolve_base
 from registry.catalog.resolve import check_push_record, resolve, state_of
 from registry.catalog.service import Catalog
@@ -105,7 +106,10 @@ class Merger:
             adapter_dir = Path(tmp)
             with _failures_explained(adapter_dir, f"the temporary directory {adapter_dir}", "set TMPDIR elsewhere"):
                 self.catalog.export_files(manifest, adapter_dir)
-            with _failures_explained(target.parent, str(target.parent), "choose another output directory", target):
+            with (
+                _failures_explained(target.parent, str(target.parent), "choose another output directory", target),
+                quiet_libraries(),  # torch's and bitsandbytes' notices (ADAPTERS_DEBUG=1 shows them)
+            ):
                 files, merged, copied, left_out = self._write(
                     manifest, label, resolved, adapter_dir, target, options, progress
                 )

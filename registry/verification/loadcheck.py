@@ -19,15 +19,14 @@ torch, transformers, peft and bitsandbytes are imported here only, inside functi
 from __future__ import annotations
 
 import gc
-import logging
 import platform
 import resource
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from registry._quiet import quiet_libraries
 from registry.domain.canonical import canonical_json, sha256_digest
 from registry.domain.compat import Check
 from registry.errors import InvalidInput
@@ -319,30 +318,35 @@ def run_load_check(
     settings: LoadSettings,
     reference: tuple[ProbeSample, str] | None,
 ) -> LoadOutcome:
-    """Load base (4-bit) + adapter and run the probe. ``reference`` is (sample, 'at TIME by USER')."""
-    # bitsandbytes' CPU backend tries to fetch an optional kernel from the Hub and logs a warning
-    # when it cannot (always, offline); its own fallback is what runs. Keep that out of our output.
-    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+    """Load base (4-bit) + adapter and run the probe. ``reference`` is (sample, 'at TIME by USER').
+
+    The libraries' progress bars, warnings and log lines (bitsandbytes' CPU backend, for one, logs
+    a warning whenever it cannot fetch an optional kernel from the Hub; its own fallback is what
+    runs) are kept out of the caller's output, unless ADAPTERS_DEBUG is set (registry._quiet).
+    """
+    with quiet_libraries(transformers=True):
+        return _load_and_probe(base_dir, adapter_dir, settings, reference)
+
+
+def _load_and_probe(
+    base_dir: Path, adapter_dir: Path, settings: LoadSettings, reference: tuple[ProbeSample, str] | None
+) -> LoadOutcome:
     import torch
     from peft import PeftModel
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     device = settings.device
     libraries = library_versions()
     device_name = _device_name(device)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        base = _load_base(base_dir, settings)
-        try:
-            model = PeftModel.from_pretrained(base, str(adapter_dir))
-        except Exception as exc:  # peft/torch raise many kinds (size mismatch, KeyError, ValueError)
-            failed = Check("adapter-load", False, f"peft could not attach the adapter to the base: {exc}")
-            peak, kind = _peak_memory(device)
-            return LoadOutcome((failed,), device_name, libraries, time.perf_counter() - start, peak, kind)
+    base = _load_base(base_dir, settings)
+    try:
+        model = PeftModel.from_pretrained(base, str(adapter_dir))
+    except Exception as exc:  # peft/torch raise many kinds (size mismatch, KeyError, ValueError)
+        failed = Check("adapter-load", False, f"peft could not attach the adapter to the base: {exc}")
+        peak, kind = _peak_memory(device)
+        return LoadOutcome((failed,), device_name, libraries, time.perf_counter() - start, peak, kind)
     load_seconds = time.perf_counter() - start
     model.eval()
     loaded = f"base loaded in 4-bit ({settings.quant}) on {device} and adapter attached in {load_seconds:.2f} s"

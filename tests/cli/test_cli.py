@@ -191,9 +191,34 @@ def test_light_commands_do_not_import_torch(backend, llama, args: list[str]) -> 
     assert proc.stderr.rsplit("HEAVY=", 1)[1].strip() == ""
 
 
+def _adapters(*args: str, debug: bool = False) -> subprocess.CompletedProcess[str]:
+    """``adapters ARGS`` in a process of its own, in an environment like a user's shell (the tests'
+    HF_HUB_DISABLE_PROGRESS_BARS=1 removed, so the libraries' progress bars would show)."""
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"}
+    if debug:
+        env["ADAPTERS_DEBUG"] = "1"
+    code = "from cli.main import main; main()"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=600)
+
+
+#: What transformers, peft and bitsandbytes print on their own (progress bars, warnings, log lines).
+CHATTER = ("Loading weights", "Writing model shards", "Warning", "Failed to load", "it/s]")
+
+
+def test_verify_prints_no_library_chatter_unless_adapters_debug(sqlite_reg, llama) -> None:
+    assert run("push", str(llama.adapter), "--name", "a", "--base", str(llama.base)).exit_code == 0
+    quiet = _adapters("verify", "a", "--mode", "all", "--device", "cpu")
+    assert quiet.returncode == 0, quiet.stderr
+    assert "adapter-load" in quiet.stdout and quiet.stderr == "", quiet.stderr
+    debug = _adapters("verify", "a", "--mode", "all", "--device", "cpu", debug=True)
+    assert debug.returncode == 0, debug.stderr
+    assert any(noise in debug.stderr for noise in CHATTER), debug.stderr  # the libraries' own output, not hidden
+
+
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
-    result = run("demo")
-    assert result.exit_code == 0, result.stderr
+    result = _adapters("demo")
+    assert result.returncode == 0, result.stderr
+    assert not [noise for noise in CHATTER if noise in result.stderr], result.stderr
     out = result.stdout
     for command in (
         "$ adapters push",

@@ -84,3 +84,10 @@ def test_policy_show_help_lists_the_builtin_policies() -> None:
 def test_names_are_refused_with_the_right_article(backend, llama) -> None:
     bad = run("push", str(llama.adapter), "--name", "Bad Name")
     assert bad.exit_code in (1, 2) and "an adapter name is" in bad.stderr and "a adapter" not in bad.stderr
+
+
+def test_a_misspelled_user_is_suggested(backend) -> None:
+    assert run("users", "add", "bob", "--role", "reviewer").exit_code == 0
+    shown = run("users", "show", "bbo")
+    assert shown.exit_code == 1 and "no user 'bbo'; did you mean 'bob'?" in shown.stderr
+    assert "bob" in run("users", "show", "bob").stdout

@@ -13,57 +13,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-import tinymodels
 from registry import InvalidInput
+from reportflow import push_ready, regulated_workflow
 from tamper import tampering
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _push_ready(
-    team, adapter: Path, base: Path, name: str, data: Path, accuracy: float, parent: str | None = None
-) -> str:
-    alice = team("alice")
-    ref = alice.push(
-        adapter,
-        name=name,
-        base=str(base),
-        quantization="nf4",
-        description=f"{name} at accuracy {accuracy}",
-        datasets=[f"name=tickets,license=cc-by-4.0,revision=2026-10,path={data}"],
-        evals={"accuracy": accuracy},
-        training={"learning_rate": 0.0002, "epochs": 3},
-        parent=parent,
-    ).ref
-    alice.review(ref)
-    assert alice.verify(ref, mode="load", device="cpu").passed
-    team("bob").approve(ref, key=team.key("bob"), comment="eval report reviewed")
-    team("carol").approve(ref, key=team.key("carol"), comment="risk accepted")
-    return ref
-
-
 @pytest.fixture
 def workflow(team, tiny_models, tmp_path: Path):
     """support:1..3 and chat:1, with releases, a rollback, a revocation and a merged release."""
-    llama = tiny_models["llama"]
-    data = tmp_path / "tickets.jsonl"
-    data.write_text("".join(json.dumps({"q": i}) + "\n" for i in range(40)))
-    second = tinymodels.make_adapter("llama", llama.base, tmp_path / "second", seed=7)
-    dave = team("dave")
-    s1 = _push_ready(team, llama.adapter, llama.base, "support", data, 0.88)
-    dave.release(s1, channel="staging", key=team.key("dave"))
-    dave.release(s1, channel="production", key=team.key("dave"))
-    s2 = _push_ready(team, second, llama.base, "support", data, 0.91, parent=s1)
-    dave.release(s2, channel="staging", key=team.key("dave"))
-    dave.release(s2, channel="production", key=team.key("dave"), merge=True, out=tmp_path / "merged-support-2")
-    dave.rollback("support", channel="production", key=team.key("dave"), reason="complaints about tone")
-    dave.rollback("support", channel="staging", key=team.key("dave"))
-    team("carol").revoke(s2, reason="trained on tickets without consent")
-    s3 = _push_ready(team, llama.adapter, llama.base, "support", data, 0.93)
-    team("alice").add_evals(s3, {"accuracy": 0.94}, dataset=None)
-    c1 = team("alice").push(llama.adapter, name="chat", base=str(llama.base), description="draft").ref
-    team("alice").audit_checkpoint(tmp_path / "cp.json")
-    return team, {"s1": s1, "s2": s2, "s3": s3, "c1": c1}
+    return regulated_workflow(team, tiny_models, tmp_path)
 
 
 def test_json_report_of_the_registry_holds_every_fact(workflow, tmp_path: Path) -> None:
@@ -313,6 +273,9 @@ def test_the_html_renders_in_a_real_browser(workflow, tmp_path: Path) -> None:
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert "<title>Audit report: adapter registry</title>" in dom.stdout
     assert dom.stdout.count('<section class="version"') == 4
+    # the rendered page: the chart's axes labelled with numbers, no absent value shown as None
+    assert re.search(r'<text class="tick y"[^>]*>0</text>', dom.stdout) and ">version</text>" in dom.stdout
+    assert "None" not in dom.stdout and 'class="nowrap"' in dom.stdout
     console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line or "Refused to" in line]
     assert console == [], console
     shot_dir = Path(os.environ.get("ADAPTERS_SCREENSHOT_DIR", tmp_path))
@@ -333,7 +296,7 @@ def test_the_reports_policy_checks_equal_policy_check_for_every_version(team, ti
     data.write_text('{"q": 1}\n')
     alice, dave = team("alice"), team("dave")
     alice.set_policy(ROOT / "policies" / "default.yaml", channel="canary")  # a channel with a laxer policy
-    s1 = _push_ready(team, llama.adapter, llama.base, "support", data, 0.9)
+    s1 = push_ready(team, llama.adapter, llama.base, "support", data, 0.9)
     dave.release(s1, channel="staging", key=team.key("dave"))
     dave.release(s1, channel="production", key=team.key("dave"))
     # alice is the author and holds the reviewer role: under canary's default policy she may approve

@@ -14,40 +14,13 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
+from registry.audit.report import phrases
+from registry.audit.report.stylesheet import CSS as _CSS
 from registry.audit.report.svg import lineage_svg, metric_svg
 
 __all__ = ["FOOTER_MARKER", "render_html"]
 
 FOOTER_MARKER = '<footer id="report-sha256">'
-
-_CSS = """
-:root { --bad: #b3261e; --warn: #8a5300; --ok: #137333; --line: #d5d5d5; }
-* { box-sizing: border-box; }
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1f1f1f; margin: 0 auto; max-width: 1100px; padding: 24px; }
-h1 { font-size: 24px; margin: 0 0 4px; } h2 { font-size: 19px; margin: 28px 0 8px; border-bottom: 2px solid var(--line); }
-h3 { font-size: 16px; margin: 18px 0 6px; } h4 { font-size: 14px; margin: 14px 0 4px; color: #444; }
-.meta { color: #555; margin: 0; }
-table { border-collapse: collapse; width: 100%; margin: 6px 0 10px; font-size: 13px; }
-th, td { border: 1px solid var(--line); padding: 4px 6px; text-align: left; vertical-align: top; }
-th { background: #f4f4f4; } td.k { width: 22%; font-weight: 600; background: #fafafa; }
-code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px; word-break: break-all; }
-.alerts { border: 2px solid var(--bad); background: #fce8e6; padding: 10px 16px; border-radius: 6px; }
-.alerts.clean { border-color: var(--ok); background: #e6f4ea; }
-.alerts h2 { border: 0; margin-top: 4px; color: var(--bad); } .alerts.clean h2 { color: var(--ok); }
-.critical { color: var(--bad); font-weight: 600; } .warning { color: var(--warn); font-weight: 600; }
-.pass { color: var(--ok); font-weight: 600; } .fail { color: var(--bad); font-weight: 600; } .na { color: #777; }
-.state { display: inline-block; padding: 1px 8px; border-radius: 10px; background: #eee; font-size: 12px; }
-.state.released { background: #e6f4ea; } .state.revoked, .state.rejected { background: #fce8e6; }
-section.version { border-top: 1px solid var(--line); margin-top: 18px; }
-svg { max-width: 100%; height: auto; } .charts svg { margin: 0 12px 8px 0; }
-footer { margin-top: 32px; color: #555; font-size: 12px; border-top: 1px solid var(--line); padding-top: 8px; }
-@media print {
-  body { max-width: none; padding: 0; font-size: 11px; }
-  section.version { page-break-before: always; break-before: page; }
-  table, svg, .alerts { page-break-inside: avoid; break-inside: avoid; }
-  a { color: inherit; text-decoration: none; }
-}
-"""
 
 
 def _e(value: Any) -> str:
@@ -56,14 +29,44 @@ def _e(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, (list, tuple)):
-        return escape(", ".join(str(v) for v in value))
+        return escape(", ".join(str(v) for v in value if v is not None))
     if isinstance(value, dict):
-        return escape(", ".join(f"{k}={v}" for k, v in value.items()))
+        return escape(", ".join(f"{k}={v}" for k, v in value.items() if v is not None))
     return escape(str(value))
 
 
 def _mono(value: Any) -> str:
-    return f'<span class="mono">{_e(value)}</span>'
+    """A digest, fingerprint or hash in full, on one line."""
+    if not value:
+        return _e(None)
+    return f'<span class="mono nowrap">{_e(value)}</span>'
+
+
+def _short(value: str | None) -> str:
+    """A digest in a table: its first 12 hex digits on one line, the full value in the title."""
+    if not value:
+        return _e(None)
+    return f'<span class="mono nowrap" title="{escape(value)}">{escape(phrases.short(value) or "")}</span>'
+
+
+def _when(at: str | None) -> str:
+    """A recorded time on one line, to the second; the exact time in the title."""
+    if not at:
+        return _e(None)
+    return (
+        f'<time class="nowrap" datetime="{escape(at)}" title="{escape(at)}">{escape(phrases.moment(at) or at)}</time>'
+    )
+
+
+def _ref(ref: str | None) -> str:
+    return f'<span class="nowrap">{_e(ref)}</span>' if ref else _e(None)
+
+
+def _pair(a: Any, b: Any) -> str:
+    """``a / b``, or absent when both are."""
+    if _e(a) == _e(b) == _e(None):
+        return _e(None)
+    return f"{_e(a)} / {_e(b)}"
 
 
 def _verdict(passed: bool | None) -> str:
@@ -79,7 +82,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], empty: str = "
         return f'<p class="na">{escape(empty)}</p>'
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _kv(pairs: Sequence[tuple[str, str]]) -> str:
@@ -110,7 +113,7 @@ def _integrity(report: Mapping[str, Any]) -> str:
     i = report["integrity"]
     cp = i["checkpoint"]
     checkpoint = (
-        f"{_e(cp['path'])}: {_e(cp['size'])} events, signed {_e(cp['at'])}; signature "
+        f"{_e(cp['path'])}: {_e(cp['size'])} events, signed {_when(cp['at'])}; signature "
         f"{_verdict(cp['signature_valid'])}, matches the log {_verdict(cp['ok'])}"
         if cp
         else '<span class="warning">no checkpoint available: take one with <code>adapters audit checkpoint</code></span>'
@@ -131,7 +134,7 @@ def _integrity(report: Mapping[str, Any]) -> str:
 
 def _policy(report: Mapping[str, Any]) -> str:
     p = report["policy"]
-    origin = "built-in default" if p["builtin"] else f"set {escape(str(p['set_at']))} by {escape(str(p['set_by']))}"
+    origin = "built-in default" if p["builtin"] else f"set {_when(p['set_at'])} by {_e(p['set_by'])}"
     return (
         '<section id="policy"><h2>Policy in force</h2>'
         + _kv([("name", _e(p["name"])), ("digest", _mono(p["digest"])), ("scope", _e(p["scope"])), ("origin", origin)])
@@ -167,22 +170,22 @@ def _channels(adapter: Mapping[str, Any]) -> str:
     for c in adapter["channels"]:
         rows = [
             [
-                _e(m["at"]),
+                _when(m["at"]),
                 _e(m["action"]),
-                f'<a href="#{_anchor(m["ref"])}">{escape(m["ref"])}</a>',
+                f'<a class="nowrap" href="#{_anchor(m["ref"])}">{escape(m["ref"])}</a>',
                 _e(m["previous"]),
                 _e(m["actor"]),
                 _verdict(m["signature_valid"])
                 if m["signature_valid"] is not None
                 else '<span class="na">unsigned</span>',
-                _mono((m["policy_digest"] or "")[:19]),
+                _short(m["policy_digest"]),
                 _e(m["reason"]),
                 _e(len(m["merged"]["files"])) + " files" if m.get("merged") else _e(None),
             ]
             for m in c["history"]
         ]
         out.append(
-            f"<h4>{escape(adapter['name'])}@{escape(c['channel'])} &rarr; {escape(c['ref'])}</h4>"
+            f"<h4>{escape(adapter['name'])}@{escape(c['channel'])} &rarr; {_ref(c['ref'])}</h4>"
             + _table(
                 ["when", "action", "version", "from", "by", "signature", "policy", "reason", "merged checkpoint"], rows
             )
@@ -205,7 +208,7 @@ def _identity(v: Mapping[str, Any]) -> str:
             _kv(
                 [
                     ("digest", _mono(v["digest"])),
-                    ("created", f"{_e(v['created_at'])} by {_e(v['created_by'])}"),
+                    ("created", f"{_when(v['created_at'])} by {_e(v['created_by'])}"),
                     ("description", _e(v["description"])),
                     ("size", f"{v['size']:,} bytes in {len(v['files'])} files"),
                 ]
@@ -225,11 +228,11 @@ def _adapter_facts(v: Mapping[str, Any]) -> str:
             _kv(
                 [
                     ("PEFT type", _e(a["peft_type"])),
-                    ("rank r / alpha", f"{_e(a['r'])} / {_e(a['lora_alpha'])}"),
-                    ("rsLoRA / DoRA", f"{_e(a['use_rslora'])} / {_e(a['use_dora'])}"),
+                    ("rank r / alpha", _pair(a["r"], a["lora_alpha"])),
+                    ("rsLoRA / DoRA", _pair(a["use_rslora"], a["use_dora"])),
                     ("target modules", _e(a["target_modules"])),
                     ("modules to save", _e(a["modules_to_save"])),
-                    ("rank / alpha patterns", f"{_e(a['rank_pattern'])} / {_e(a['alpha_pattern'])}"),
+                    ("rank / alpha patterns", _pair(a["rank_pattern"], a["alpha_pattern"])),
                     (
                         "trainable parameters",
                         f"{a['trainable_parameters']:,} in {a['tensors']} tensors ({_e(a['dtypes'])})",
@@ -256,10 +259,7 @@ def _base(v: Mapping[str, Any]) -> str:
                         if b["fingerprint"]
                         else '<span class="warning">none: the base was not found at push</span>',
                     ),
-                    (
-                        "training quantization",
-                        f"{_e(q['method'])} (double quant {_e(q['double_quant'])}, compute {_e(q['compute_dtype'])})",
-                    ),
+                    ("training quantization", _e(phrases.quantization(q))),
                 ]
             ),
         ]
@@ -279,7 +279,7 @@ def _lineage_tables(v: Mapping[str, Any]) -> str:
                         _e(d["uri"] or d["path"]),
                         _e(d["revision"]),
                         _mono(d["sha256"]),
-                        _e(d["license"]),
+                        f'<span class="nowrap">{_e(d["license"])}</span>',  # cc-by-4.0, not cc-by- / 4.0
                         _e(d["rows"]),
                         _e(d["split"]),
                     ]
@@ -292,7 +292,7 @@ def _lineage_tables(v: Mapping[str, Any]) -> str:
                     ("training parameters", _e(lin["training"])),
                     (
                         "parent version",
-                        f"{_e(lin['parent']['name'])}:{_e(lin['parent']['version'])} {_mono(lin['parent']['digest'])}"
+                        _ref("{name}:{version}".format(**lin["parent"])) + " " + _mono(lin["parent"]["digest"])
                         if lin["parent"]
                         else _e(None),
                     ),
@@ -313,9 +313,9 @@ def _evaluation(v: Mapping[str, Any]) -> str:
                         _e(e["metric"]),
                         f"{e['value']:g}",
                         _e(e["dataset"]),
-                        _e(e["recorded_at"]),
+                        _when(e["recorded_at"]),
                         _e(e["recorded_by"]),
-                        _e(e["threshold"]),
+                        f'<span class="nowrap">{_e(phrases.threshold(e["threshold"]))}</span>',
                         _verdict(e["passed"]),
                     ]
                     for e in v["evaluation"]
@@ -342,13 +342,16 @@ def _approvals(v: Mapping[str, Any]) -> str:
                 ["when", "who", "roles", "decision", "comment", "policy", "signature"],
                 [
                     [
-                        _e(x["at"]),
+                        _when(x["at"]),
                         _e(x["actor"]),
                         _e(x["roles"]),
                         _e(x["decision"]),
                         _e(x["comment"]),
-                        _mono((x["policy_digest"] or "")[:19]),
-                        (_verdict(x["signature_valid"]) + f" {_mono((x['key_fingerprint'] or '')[:19])}")
+                        _short(x["policy_digest"]),
+                        (
+                            _verdict(x["signature_valid"])
+                            + (f" {_short(x['key_fingerprint'])}" if x["key_fingerprint"] else "")
+                        )
                         if x["signature_valid"] is not None
                         else '<span class="na">unsigned</span>',
                     ]
@@ -375,7 +378,7 @@ def _policy_check(v: Mapping[str, Any]) -> str:
     return "".join(
         [
             "<h4>Policy check</h4>",
-            f"<p>{escape(v['policy']['name'])} {_mono(v['policy']['digest'][:19])}: {_verdict(v['policy']['passed'])}</p>",
+            f"<p>{escape(v['policy']['name'])} {_short(v['policy']['digest'])}: {_verdict(v['policy']['passed'])}</p>",
             _table(
                 ["rule", "result", "why"],
                 [[_e(r["rule"]), _verdict(r["passed"]), _e(r["message"])] for r in v["policy"]["results"]],
@@ -413,32 +416,36 @@ def _lifecycle_row(x: Mapping[str, Any]) -> list[str]:
         )
     merged = x.get("merged")
     merged_cell = (
-        "<br>".join(f"{_e(f['path'])} {_mono(f['sha256'][:16])}…" for f in merged["files"])
-        + f"<br>{_e(merged['method'])}, dtype {_e(merged['dtype'])}"
+        "<br>".join(f"{_e(f['path'])} {_short(f['sha256'])}" for f in merged["files"])
+        + f"<br>{_e(merged['method'])}"
+        + (f", dtype {_e(merged['dtype'])}" if merged.get("dtype") else "")
         if merged
         else _e(None)
     )
     return [
-        _e(x["at"]),
+        _when(x["at"]),
         _e(x["actor"]),
         what,
         _e(x["reason"]),
-        _mono((x.get("policy_digest") or "")[:19]),
+        _short(x.get("policy_digest")),
         signature,
         merged_cell,
     ]
 
 
 def _verification(r: Mapping[str, Any]) -> str:
-    q = r["quantization"] or {}
-    head = (
-        f"<p><b>#{_e(r['id'])}</b> {_e(r['mode'])} on {_e(r['created_at'])} by {_e(r['created_by'])}: {_verdict(r['passed'])}; "
-        f"base {_mono((r['base']['fingerprint'] or '')[:19])}{' (mismatch allowed)' if r['base']['allow_mismatch'] else ''}; "
-        f"device {_e(r['device'])} {_e(r['device_name'])}; {_e(q.get('method'))}; libraries {_e(r['libraries'])}</p>"
-    )
+    facts = [
+        f"<b>#{_e(r['id'])}</b> {_e(r['mode'])} on {_when(r['created_at'])} by {_e(r['created_by'])}: {_verdict(r['passed'])}"
+    ]
+    if r["base"]["fingerprint"]:
+        allowed = " (mismatch allowed)" if r["base"]["allow_mismatch"] else ""
+        facts.append(f"base {_short(r['base']['fingerprint'])}{allowed}")
+    facts += [escape(fact) for fact in phrases.load_facts(r)]
+    if r["libraries"]:
+        facts.append(f"libraries {_e(r['libraries'])}")
     rows = [[_e(c["name"]), _verdict(c["passed"]), _e(c["message"])] for c in r["checks"]]
     rows += [[_e("not checked"), _verdict(None), _e(n)] for n in r["not_checked"]]
-    return head + _table(["check", "result", "detail"], rows)
+    return f"<p>{'; '.join(facts)}</p>" + _table(["check", "result", "detail"], rows)
 
 
 def _adapter(a: Mapping[str, Any]) -> str:
@@ -463,7 +470,7 @@ def render_html(report: Mapping[str, Any]) -> str:
         f"<title>{escape(report['title'])}</title><style>{_CSS}</style></head><body>\n"
         f'<header><h1>{escape(report["title"])}</h1><p class="meta">generated {escape(report["generated_at"])} by '
         f"{escape(report['generated_by'])} · database {escape(report['registry'].get('db', ''))} · {escape(scope)} · "
-        f"report schema {report['schema_version']}</p></header>\n"
+        f"report schema {report['schema_version']} · times in UTC</p></header>\n"
     )
     body = [_alerts(report), _integrity(report), _policy(report)]
     if report["kind"] == "registry":

@@ -19,6 +19,8 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from registry.audit.report import phrases
+
 __all__ = ["FOOTER_MARKER", "render_markdown"]
 
 FOOTER_MARKER = "<!-- report-sha256 -->"
@@ -43,10 +45,20 @@ def _c(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, (list, tuple)):
-        value = ", ".join(str(v) for v in value)
+        value = ", ".join(str(v) for v in value if v is not None)
     elif isinstance(value, dict):
-        value = ", ".join(f"{k}={v}" for k, v in value.items())
-    return str(value)
+        value = ", ".join(f"{k}={v}" for k, v in value.items() if v is not None)
+    return str(value) or "-"
+
+
+def _code(value: str | None) -> str:
+    """A digest as code, or ``-`` when there is none."""
+    return f"`{value}`" if value else "-"
+
+
+def _pair(a: Any, b: Any) -> str:
+    """``a / b``, or ``-`` when both are absent."""
+    return "-" if _c(a) == _c(b) == "-" else f"{_c(a)} / {_c(b)}"
 
 
 def _cell(value: Any) -> str:
@@ -123,11 +135,11 @@ def _adapter(v: Mapping[str, Any]) -> list[str]:
         _kv(
             [
                 ("PEFT type", a["peft_type"]),
-                ("rank r / alpha", f"{a['r']} / {a['lora_alpha']}"),
-                ("rsLoRA / DoRA", f"{_c(a['use_rslora'])} / {_c(a['use_dora'])}"),
+                ("rank r / alpha", _pair(a["r"], a["lora_alpha"])),
+                ("rsLoRA / DoRA", _pair(a["use_rslora"], a["use_dora"])),
                 ("target modules", a["target_modules"]),
                 ("modules to save", a["modules_to_save"]),
-                ("rank / alpha patterns", f"{_c(a['rank_pattern'])} / {_c(a['alpha_pattern'])}"),
+                ("rank / alpha patterns", _pair(a["rank_pattern"], a["alpha_pattern"])),
                 (
                     "trainable parameters",
                     f"{a['trainable_parameters']:,} in {a['tensors']} tensors ({_c(a['dtypes'])})",
@@ -140,7 +152,7 @@ def _adapter(v: Mapping[str, Any]) -> list[str]:
 def _base(v: Mapping[str, Any]) -> list[str]:
     b, q = v["base"], v["quantization"]
     fingerprint = f"`{b['fingerprint']}`" if b["fingerprint"] else "**none: the base was not found at push**"
-    quantization = f"{q['method']} (double quant {_c(q['double_quant'])}, compute {_c(q['compute_dtype'])})"
+    quantization = phrases.quantization(q)
     return [
         "#### Base model\n",
         _kv(
@@ -186,8 +198,8 @@ def _lineage(v: Mapping[str, Any]) -> list[str]:
 
 def _evaluation(v: Mapping[str, Any]) -> list[str]:
     rows = [
-        [e["metric"], f"{e['value']:g}", _c(e["dataset"]), e["recorded_at"], e["recorded_by"], _c(e["threshold"]),
-         _v(e["passed"])]
+        [e["metric"], f"{e['value']:g}", _c(e["dataset"]), e["recorded_at"], e["recorded_by"],
+         _c(phrases.threshold(e["threshold"])), _v(e["passed"])]
         for e in v["evaluation"]
     ]  # fmt: skip
     return ["#### Evaluation\n", _table(["metric", "value", "dataset", "recorded", "by", "threshold", "result"], rows)]
@@ -196,13 +208,14 @@ def _evaluation(v: Mapping[str, Any]) -> list[str]:
 def _verification(v: Mapping[str, Any]) -> list[str]:
     out = ["#### Verification\n"]
     for r in v["verification"]:
-        q2 = r["quantization"] or {}
-        allowed = " (mismatch allowed)" if r["base"]["allow_mismatch"] else ""
-        out.append(
-            f"Report #{r['id']}: {r['mode']} on {r['created_at']} by {r['created_by']}: {_v(r['passed'])}; base "
-            f"`{(r['base']['fingerprint'] or '')[:19]}`{allowed}; device {_c(r['device'])} {_c(r['device_name'])}; "
-            f"{_c(q2.get('method'))}; libraries {_c(r['libraries'])}\n\n"
-        )
+        facts = [f"Report #{r['id']}: {r['mode']} on {r['created_at']} by {r['created_by']}: {_v(r['passed'])}"]
+        if r["base"]["fingerprint"]:
+            allowed = " (mismatch allowed)" if r["base"]["allow_mismatch"] else ""
+            facts.append(f"base {_code(phrases.short(r['base']['fingerprint']))}{allowed}")
+        facts += phrases.load_facts(r)
+        if r["libraries"]:
+            facts.append(f"libraries {_c(r['libraries'])}")
+        out.append("; ".join(facts) + "\n\n")
         rows = [[c["name"], _v(c["passed"]), _c(c["message"])] for c in r["checks"]]
         rows += [["not checked", "n/a", _c(n)] for n in r["not_checked"]]
         out.append(_table(["check", "result", "detail"], rows))
@@ -214,7 +227,7 @@ def _verification(v: Mapping[str, Any]) -> list[str]:
 def _approvals(v: Mapping[str, Any]) -> list[str]:
     rows = [
         [
-            x["at"], x["actor"], _c(x["roles"]), x["decision"], _c(x["comment"]), f"`{(x['policy_digest'] or '')[:19]}`",
+            x["at"], x["actor"], _c(x["roles"]), x["decision"], _c(x["comment"]), _code(phrases.short(x["policy_digest"])),
             _v(x["signature_valid"]) if x["signature_valid"] is not None else "unsigned",
         ]
         for x in v["approvals"]
@@ -235,7 +248,7 @@ def _lifecycle(v: Mapping[str, Any]) -> list[str]:
 def _policy_check(v: Mapping[str, Any]) -> list[str]:
     return [
         "#### Policy check\n",
-        f"{v['policy']['name']} `{v['policy']['digest'][:19]}`: {_v(v['policy']['passed'])}\n\n",
+        f"{v['policy']['name']} {_code(phrases.short(v['policy']['digest']))}: {_v(v['policy']['passed'])}\n\n",
         _table(
             ["rule", "result", "why"],
             [[r["rule"], _v(r["passed"]), _c(r["message"])] for r in v["policy"]["results"]],
@@ -259,12 +272,13 @@ def _lifecycle_row(x: Mapping[str, Any]) -> list[str]:
         signature = _v(x["signature_valid"]) if x.get("signature_valid") is not None else "unsigned"
     merged = x.get("merged")
     cell = (
-        "; ".join(f"{f['path']} `{f['sha256'][:16]}…`" for f in merged["files"])
-        + f"; {merged['method']}, dtype {merged['dtype']}"
+        "; ".join(f"{f['path']} {_code(phrases.short(f['sha256']))}" for f in merged["files"])
+        + f"; {merged['method']}"
+        + (f", dtype {merged['dtype']}" if merged.get("dtype") else "")
         if merged
         else "-"
     )
-    return [x["at"], x["actor"], what, _c(x["reason"]), f"`{(x.get('policy_digest') or '')[:19]}`", signature, cell]
+    return [x["at"], x["actor"], what, _c(x["reason"]), _code(phrases.short(x.get("policy_digest"))), signature, cell]
 
 
 def render_markdown(report: Mapping[str, Any]) -> str:
@@ -352,7 +366,7 @@ def _adapter_section(a: Mapping[str, Any]) -> list[str]:
             [
                 m["at"], m["action"], m["ref"], _c(m["previous"]), m["actor"],
                 _v(m["signature_valid"]) if m["signature_valid"] is not None else "unsigned",
-                f"`{(m['policy_digest'] or '')[:19]}`", _c(m["reason"]),
+                _code(phrases.short(m["policy_digest"])), _c(m["reason"]),
                 f"{len(m['merged']['files'])} files" if m.get("merged") else "-",
             ]
             for m in c["history"]
@@ -363,6 +377,6 @@ def _adapter_section(a: Mapping[str, Any]) -> list[str]:
     if charts:
         out.append("#### Metrics across versions\n")
         for metric, points in charts.items():
-            rows = [[f"v{p['version']}", f"{p['value']:g}", _c(p["threshold"])] for p in points]
+            rows = [[f"v{p['version']}", f"{p['value']:g}", _c(phrases.threshold(p["threshold"]))] for p in points]
             out.append(f"**{metric}**\n\n" + _table(["version", "value", "threshold"], rows))
     return out

@@ -6,11 +6,12 @@ system binary is needed and the HTML stays one self-contained file.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-__all__ = ["lineage_svg", "metric_svg"]
+__all__ = ["lineage_svg", "metric_svg", "nice_axis"]
 
 _BOX_W, _BOX_H, _GAP = 230, 42, 14
 _COLUMNS = {"base": 16, "version": 316, "dataset": 616}
@@ -76,46 +77,83 @@ def lineage_svg(lineage: Mapping[str, Any], label: str) -> str:
     return "".join(parts)
 
 
+def nice_axis(values: Sequence[float], ticks: int = 4) -> list[float]:
+    """Round tick values covering ``values``, from 0 when they are all on one side of it.
+
+    Starting at 0 keeps small differences small (0.90 -> 0.92 is not drawn as a cliff); the
+    step is 1, 2, 2.5 or 5 times a power of ten, about ``ticks`` steps in all.
+    """
+    low, high = min(values), max(values)
+    if low >= 0:
+        low = 0.0
+    elif high <= 0:
+        high = 0.0
+    if high == low:
+        high = low + 1.0
+    raw = (high - low) / ticks
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw * (1 - 1e-9))
+    first, last = math.floor(low / step + 1e-9), math.ceil(high / step - 1e-9)
+    return [round(i * step, 12) for i in range(first, last + 1)]
+
+
 def metric_svg(metric: str, points: Sequence[Mapping[str, Any]]) -> str:
-    """A line chart of one metric's latest value per version, with its policy threshold if any."""
-    width, height, pad = 340, 150, 34
+    """A line chart of one metric's latest value per version, with its policy threshold if any.
+
+    The y axis is labelled with round values from 0 (or the rounded floor of negative values)
+    and the x axis with the versions, so the chart shows the differences at their true size.
+    """
+    width, height = 360, 190
+    left, right, top, bottom = 46, 34, 26, 40
     values = [float(p["value"]) for p in points]
     threshold = next((p["threshold"] for p in points if p.get("threshold")), None)
-    limits = ((threshold or {}).get("min"), (threshold or {}).get("max"))
-    bounds = [*values, *(float(v) for v in limits if v is not None)]
-    low, high = min(bounds), max(bounds)
-    if high == low:
-        low, high = low - 0.5, high + 0.5
-    span = high - low
-    low, high = low - span * 0.1, high + span * 0.1
+    limits = [float(v) for v in ((threshold or {}).get("min"), (threshold or {}).get("max")) if v is not None]
+    axis = nice_axis([*values, *limits])
+    low, high = axis[0], axis[-1]
 
     def x(i: int) -> float:
-        return pad + (width - 2 * pad) * (i / max(len(points) - 1, 1))
+        return left + (width - left - right) * ((i + 0.5) / len(points))
 
     def y(v: float) -> float:
-        return height - pad - (height - 2 * pad) * ((v - low) / (high - low))
+        return height - bottom - (height - top - bottom) * ((v - low) / (high - low))
 
+    label = f"{metric} across versions, y axis {low:g} to {high:g}"
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" aria-label="{escape(metric)} across versions" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" aria-label="{escape(label)}" '
         f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" font-family="sans-serif" font-size="11">',
-        f"<title>{escape(metric)} across versions</title>",
-        f'<text x="{pad}" y="16" font-weight="bold">{escape(metric)}</text>',
-        f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#999"/>',
+        f"<title>{escape(label)}</title>",
+        f'<text x="{left}" y="16" font-weight="bold">{escape(metric)}</text>',
     ]
+    for tick in axis:
+        parts.append(
+            f'<line x1="{left}" y1="{y(tick):.1f}" x2="{width - right}" y2="{y(tick):.1f}" stroke="#e3e3e3"/>'
+            f'<text class="tick y" x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" fill="#555">{tick:g}</text>'
+        )
+    parts.append(
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="#999"/>'
+        f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="#999"/>'
+        f'<text class="axis-label" x="{(left + width - right) / 2:.1f}" y="{height - 6}" text-anchor="middle" '
+        'fill="#555">version</text>'
+    )
     for bound in ("min", "max"):
         value = (threshold or {}).get(bound)
         if value is not None:
             parts.append(
-                f'<line x1="{pad}" y1="{y(value):.1f}" x2="{width - pad}" y2="{y(value):.1f}" stroke="#d93025" stroke-dasharray="5 3"/>'
-                f'<text x="{width - pad + 2}" y="{y(value) + 4:.1f}" fill="#d93025">{bound}</text>'
+                f'<line x1="{left}" y1="{y(value):.1f}" x2="{width - right}" y2="{y(value):.1f}" stroke="#d93025" stroke-dasharray="5 3"/>'
+                f'<text x="{width - right + 2}" y="{y(value) + 4:.1f}" fill="#d93025">{bound}</text>'
             )
     coords = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))
     parts.append(f'<polyline points="{coords}" fill="none" stroke="#1a73e8" stroke-width="2"/>')
+    every = max(1, math.ceil(len(points) * 28 / (width - left - right)))  # labels at least 28 px apart
     for i, (point, value) in enumerate(zip(points, values, strict=True)):
         parts.append(
-            f'<circle cx="{x(i):.1f}" cy="{y(value):.1f}" r="3.5" fill="#1a73e8"/>'
-            f'<text x="{x(i):.1f}" y="{y(value) - 7:.1f}" text-anchor="middle">{value:g}</text>'
-            f'<text x="{x(i):.1f}" y="{height - pad + 15}" text-anchor="middle" fill="#555">v{point["version"]}</text>'
+            f'<circle cx="{x(i):.1f}" cy="{y(value):.1f}" r="3.5" fill="#1a73e8"><title>v{point["version"]}: {value:g}</title></circle>'
         )
+        if i % every == 0 or i == len(points) - 1:
+            parts.append(
+                f'<text x="{x(i):.1f}" y="{y(value) - 7:.1f}" text-anchor="middle">{value:g}</text>'
+                f'<text class="tick x" x="{x(i):.1f}" y="{height - bottom + 15}" text-anchor="middle" fill="#555">'
+                f"v{point['version']}</text>"
+            )
     parts.append("</svg>")
     return "".join(parts)
