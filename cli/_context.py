@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["State", "json_option", "key_option", "output", "registry"]
+__all__ = ["State", "json_option", "key_option", "out_option", "output", "registry"]
 
 
 class State:
@@ -56,3 +56,24 @@ def key_option(f: F) -> F:
         type=click.Path(dir_okay=False, exists=True, path_type=Path),
         help="Your Ed25519 private key, to sign the action (default: $ADAPTERS_KEY).",
     )(f)
+
+
+class _Option(click.Option):
+    """An option whose old spellings still work but are not shown in ``--help``."""
+
+    def __init__(self, *args: Any, hidden_aliases: tuple[str, ...] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.hidden_aliases = hidden_aliases
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        shown, self.opts = self.opts, [o for o in self.opts if o not in self.hidden_aliases]
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = shown
+
+
+def out_option(help: str, *, name: str = "out", aliases: tuple[str, ...] = (), **kwargs: Any) -> Callable[[F], F]:
+    """``-o/--out``: the one spelling every command that writes takes; ``aliases`` (an earlier spelling,
+    e.g. ``--output``) keep working, hidden from ``--help``."""
+    return click.option("-o", "--out", *aliases, name, cls=_Option, hidden_aliases=aliases, help=help, **kwargs)

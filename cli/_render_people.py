@@ -36,7 +36,10 @@ def render_user_detail(detail: UserDetail) -> None:
         console.print()
         columns = [whole("ROLE"), prose("GRANTED", drop=2), prose("BY", drop=1), prose("STATUS")]
         render_table(console, "Role grants", columns, grants)
-    keys = [(short_digest(k.fingerprint), when(k.added_at), k.added_by, "in force" if k.active else "earlier") for k in detail.keys]
+    keys = [
+        (short_digest(k.fingerprint), when(k.added_at), k.added_by, "in force" if k.active else "earlier")
+        for k in detail.keys
+    ]
     if keys:
         console.print()
         columns = [whole("FINGERPRINT"), prose("ADDED", drop=2), prose("BY", drop=1), whole("STATUS")]

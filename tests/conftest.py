@@ -57,6 +57,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU (torch.cuda.is_available() is False)"))
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Skips for one reason (no PostgreSQL URL, no GPU) are reported as one line, ``SKIPPED [N] ...``, not
+    one line per test: their location becomes this file's, so ``-ra`` groups them."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.skipped and isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
+        reason = str(report.longrepr[2])
+        if _NO_POSTGRES in reason or "needs a CUDA GPU" in reason:
+            report.longrepr = ("tests/conftest.py", 0, reason)
+
+
 # -- databases ---------------------------------------------------------------------------
 
 

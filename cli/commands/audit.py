@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cli._context import json_option, output, registry
+from cli._context import json_option, out_option, output, registry
 from cli._render import render_audit_log, render_audit_verify, render_checkpoint
 from registry import types
 
@@ -29,14 +29,12 @@ def audit_log(ctx: click.Context, ref: str | None, as_json: bool) -> None:
 
 
 @audit.command(name="checkpoint")
-@click.option(
-    "--out",
-    "-o",
-    "outs",
+@out_option(
+    "File to write; repeatable (keep copies where the database's administrators cannot write).",
+    name="outs",
     required=True,
     multiple=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="File to write; repeatable (keep copies where the database's administrators cannot write).",
 )
 @click.option("--force", is_flag=True, help="Replace an existing checkpoint file.")
 @json_option
@@ -62,7 +60,7 @@ def audit_checkpoint(ctx: click.Context, outs: tuple[Path, ...], force: bool, as
     show_default=True,
     help="Report format.",
 )
-@click.option("--out", "-o", help="File to write, - for stdout (default: audit-report[-SUBJECT]-DATE.EXT here).")
+@out_option("File to write, - for stdout (default: audit-report[-SUBJECT]-DATE.EXT here).")
 @click.option("--since", help="Only versions created and records made from this date (YYYY-MM-DD or ISO-8601).")
 @click.option("--until", help="... up to this date (inclusive).")
 @click.option(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cli._context import json_option, output, registry
+from cli._context import json_option, out_option, output, registry
 from cli._render import render_ls, render_pull, render_push, render_show
 from registry import types
 
@@ -96,7 +96,7 @@ def push(
 
 @click.command()
 @click.argument("ref")
-@click.option("--output", "-o", "out", required=True, type=click.Path(), help="Directory to write the adapter to.")
+@out_option("Directory to write the adapter to.", aliases=("--output",), required=True, type=click.Path())
 @click.option("--force", is_flag=True, help="Replace OUT if it already holds files.")
 @click.option("--allow-revoked", is_flag=True, help="Pull a revoked version anyway (for investigation).")
 @json_option

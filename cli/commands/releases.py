@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from cli._context import json_option, key_option, output, registry
+from cli._context import json_option, key_option, out_option, output, registry
 from cli._render import render_action, render_channels, render_merge
 from registry import types
 
@@ -85,7 +85,7 @@ def _merge_options(f: Any) -> Any:
 @click.option("--channel", "-c", required=True, help="Channel to point at REF, e.g. staging or production.")
 @click.option("--reason", help="Why (recorded with the release).")
 @click.option("--merge", "merge_", is_flag=True, help="Also write a merged checkpoint (base + adapter) to --out.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Directory for the merged checkpoint.")
+@out_option("Directory for the merged checkpoint.", type=click.Path(file_okay=False, path_type=Path))
 @_merge_options
 @key_option
 @json_option
@@ -137,9 +137,7 @@ def release(
 
 @click.command()
 @click.argument("ref")
-@click.option(
-    "--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path), help="Directory to write."
-)
+@out_option("Directory to write.", required=True, type=click.Path(file_okay=False, path_type=Path))
 @_merge_options
 @json_option
 @click.pass_context

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cli._context import json_option, key_option, output, registry
+from cli._context import json_option, key_option, out_option, output, registry
 from cli._render import render_keypair, render_trust, render_user, render_users
 from cli._render_people import render_user_detail
 
@@ -90,9 +90,7 @@ def keys() -> None:
 
 
 @keys.command(name="generate")
-@click.option(
-    "--out", type=click.Path(file_okay=False, path_type=Path), help="Directory (default: $ADAPTERS_HOME/keys)."
-)
+@out_option("Directory (default: $ADAPTERS_HOME/keys).", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--name", help="File name stem (default: your user name).")
 @json_option
 @click.pass_context

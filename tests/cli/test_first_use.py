@@ -91,3 +91,30 @@ def test_a_misspelled_user_is_suggested(backend) -> None:
     shown = run("users", "show", "bbo")
     assert shown.exit_code == 1 and "no user 'bbo'; did you mean 'bob'?" in shown.stderr
     assert "bob" in run("users", "show", "bob").stdout
+
+
+WRITERS = (("pull",), ("merge",), ("release",), ("audit", "checkpoint"), ("audit", "report"), ("keys", "generate"))
+
+
+@pytest.mark.parametrize("path", WRITERS, ids=" ".join)
+def test_every_command_that_writes_takes_o_and_out(path: tuple[str, ...]) -> None:
+    import click
+
+    command: click.Command = cli
+    for name in path:
+        assert isinstance(command, click.Group)
+        command = command.commands[name]
+    out = next(p for p in command.params if p.name in ("out", "outs"))
+    assert {"-o", "--out"} <= set(out.opts)
+    shown = run(*path, "--help").stdout
+    assert "-o, --out" in shown and "--output" not in shown
+
+
+def test_pull_keeps_its_old_output_spelling(backend, llama, tmp_path: Path) -> None:
+    assert run("push", str(llama.adapter), "--name", "s").exit_code == 0
+    for i, spelling in enumerate(("-o", "--out", "--output")):
+        result = run("pull", "s:1", spelling, str(tmp_path / f"out{i}"))
+        assert result.exit_code == 0, result.stderr
+    (tmp_path / "file").write_text("x")
+    onto_file = run("pull", "s:1", "-o", str(tmp_path / "file"))
+    assert onto_file.exit_code == 1 and "is a file, not a directory" in onto_file.stderr
