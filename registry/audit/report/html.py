@@ -10,87 +10,27 @@ d[:d.index(b'<footer id=\\"report-sha256\\"')]).hexdigest())" report.html`` re-d
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from html import escape
 from typing import Any
 
 from registry.audit.report import phrases
+from registry.audit.report.htmlparts import anchor as _anchor
+from registry.audit.report.htmlparts import e as _e
+from registry.audit.report.htmlparts import kv as _kv
+from registry.audit.report.htmlparts import mono as _mono
+from registry.audit.report.htmlparts import pair as _pair
+from registry.audit.report.htmlparts import ref as _ref
+from registry.audit.report.htmlparts import short as _short
+from registry.audit.report.htmlparts import table as _table
+from registry.audit.report.htmlparts import verdict as _verdict
+from registry.audit.report.htmlparts import when as _when
 from registry.audit.report.stylesheet import CSS as _CSS
 from registry.audit.report.svg import lineage_svg, metric_svg
 
 __all__ = ["FOOTER_MARKER", "render_html"]
 
 FOOTER_MARKER = '<footer id="report-sha256">'
-
-
-def _e(value: Any) -> str:
-    if value is None or value == "" or value == [] or value == {}:
-        return '<span class="na">-</span>'
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, (list, tuple)):
-        return escape(", ".join(str(v) for v in value if v is not None))
-    if isinstance(value, dict):
-        return escape(", ".join(f"{k}={v}" for k, v in value.items() if v is not None))
-    return escape(str(value))
-
-
-def _mono(value: Any) -> str:
-    """A digest, fingerprint or hash in full, on one line."""
-    if not value:
-        return _e(None)
-    return f'<span class="mono nowrap">{_e(value)}</span>'
-
-
-def _short(value: str | None) -> str:
-    """A digest in a table: its first 12 hex digits on one line, the full value in the title."""
-    if not value:
-        return _e(None)
-    return f'<span class="mono nowrap" title="{escape(value)}">{escape(phrases.short(value) or "")}</span>'
-
-
-def _when(at: str | None) -> str:
-    """A recorded time on one line, to the second; the exact time in the title."""
-    if not at:
-        return _e(None)
-    return (
-        f'<time class="nowrap" datetime="{escape(at)}" title="{escape(at)}">{escape(phrases.moment(at) or at)}</time>'
-    )
-
-
-def _ref(ref: str | None) -> str:
-    return f'<span class="nowrap">{_e(ref)}</span>' if ref else _e(None)
-
-
-def _pair(a: Any, b: Any) -> str:
-    """``a / b``, or absent when both are."""
-    if _e(a) == _e(b) == _e(None):
-        return _e(None)
-    return f"{_e(a)} / {_e(b)}"
-
-
-def _verdict(passed: bool | None) -> str:
-    return {
-        True: '<span class="pass">pass</span>',
-        False: '<span class="fail">FAIL</span>',
-        None: '<span class="na">n/a</span>',
-    }[passed]
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], empty: str = "none recorded") -> str:
-    if not rows:
-        return f'<p class="na">{escape(empty)}</p>'
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
-
-
-def _kv(pairs: Sequence[tuple[str, str]]) -> str:
-    return "<table>" + "".join(f'<tr><td class="k">{escape(k)}</td><td>{v}</td></tr>' for k, v in pairs) + "</table>"
-
-
-def _anchor(ref: str) -> str:
-    return "v-" + "".join(c if c.isalnum() else "-" for c in ref)
 
 
 def _alerts(report: Mapping[str, Any]) -> str:
