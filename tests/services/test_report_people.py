@@ -59,9 +59,27 @@ def test_people_refusals_tags_and_notes_are_in_the_report(team, llama, tmp_path:
     # every reviewer here was registered by alice, the author: the report says so
     independence = [a for a in report["alerts"] if a["kind"] == "independence"]
     assert {a["message"].split(" by ")[1].split(" at ")[0] for a in independence} == {"bob", "carol"}
-    for fmt in ("md", "html"):
-        text = team("carol").audit_report(format=fmt).content
+    html = team("carol").audit_report(format="html").content
+    md = team("carol").audit_report(format="md").content
+    for text in (html, md):
         assert "granted by alice, the author of support:1" in text
+        assert "People" in text and "Refused attempts" in text and "Tags and notes" in text
+        assert "risk review minuted in RISK-7" in text and "team=support" in text
+        assert "channels:order" in text and "left the team" not in text  # a revocation's reason is in the log
+    assert html.index('id="people"') > html.index('class="adapter"')
+    assert md.index("## People") > md.index("### support:1")
+
+
+def test_hostile_notes_and_tags_are_inert_in_the_report(team, llama, tmp_path: Path) -> None:
+    ref = _ready(team, llama, tmp_path)
+    hostile = "<script>alert(1)</script> [click](javascript:alert(1)) | ![x](http://evil/x.png)"
+    team("carol").note(ref, hostile)
+    team("alice").tag(ref, {"x": "<img src=x onerror=alert(1)>"})
+    html = team("carol").audit_report(format="html").content
+    assert "<script>alert(1)" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    md = team("carol").audit_report(format="md").content
+    assert "<script>" not in md and "](javascript:" not in md and "![x](" not in md
 
 
 def test_no_independence_alert_for_approvers_someone_else_registered(team, llama, tmp_path: Path) -> None:

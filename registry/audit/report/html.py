@@ -25,6 +25,7 @@ from registry.audit.report.htmlparts import short as _short
 from registry.audit.report.htmlparts import table as _table
 from registry.audit.report.htmlparts import verdict as _verdict
 from registry.audit.report.htmlparts import when as _when
+from registry.audit.report.htmlpeople import annotations_html, people_html, refused_html
 from registry.audit.report.stylesheet import CSS as _CSS
 from registry.audit.report.svg import lineage_svg, metric_svg
 
@@ -330,12 +331,14 @@ def _policy_check(v: Mapping[str, Any]) -> str:
 
 _SECTIONS = (
     _identity,
+    annotations_html,
     _adapter_facts,
     _base,
     _lineage_tables,
     _evaluation,
     _verifications,
     _approvals,
+    refused_html,
     _lifecycle,
     _policy_check,
 )
@@ -416,6 +419,7 @@ def render_html(report: Mapping[str, Any]) -> str:
     if report["kind"] == "registry":
         body.append(_inventory(report))
     body.extend(_adapter(a) for a in report["adapters"])
+    body.append(people_html(report))
     document = head + "\n".join(body) + "\n"
     digest = hashlib.sha256(document.encode("utf-8")).hexdigest()
     return (

@@ -26,11 +26,17 @@ __all__ = ["FOOTER_MARKER", "render_markdown"]
 FOOTER_MARKER = "<!-- report-sha256 -->"
 
 
+#: Markdown's link and image brackets, as entities: recorded text (a note, a tag, a comment) can then
+#: not become a link or an image that loads from elsewhere when the report is rendered.
+_BRACKETS = str.maketrans({"[": "&#91;", "]": "&#93;"})
+
+
 def _escaped(value: Any, key: str = "") -> Any:
-    """``value`` with every string (dict keys too) HTML-escaped and, but for the policy text, on one line."""
+    """``value`` with every string (dict keys too) HTML-escaped, link and image syntax disarmed and, but for
+    the policy text (shown as code), on one line."""
     if isinstance(value, str):
         text = html.escape(value, quote=False)
-        return text if key == "content" else " ".join(text.splitlines())
+        return text if key == "content" else " ".join(text.translate(_BRACKETS).splitlines())
     if isinstance(value, Mapping):
         return {_escaped(k): _escaped(v, k if isinstance(k, str) else "") for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -257,8 +263,60 @@ def _policy_check(v: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _annotations(v: Mapping[str, Any]) -> list[str]:
+    tags, notes = v.get("tags") or {}, v.get("notes") or []
+    if not tags and not notes:
+        return []
+    out = ["#### Tags and notes\n"]
+    if tags:
+        out.append(" ".join(_code(f"{k}={val}") for k, val in tags.items()) + "\n")
+    if notes:
+        out.append(_table(["when", "who", "note"], [[n["at"], n["by"], n["text"]] for n in notes]))
+    return out
+
+
+def _refused(v: Mapping[str, Any]) -> list[str]:
+    refused = v.get("refused") or []
+    if not refused:
+        return []
+    rows = [
+        [r["at"], r["actor"], r["action"] + (f" to {r['channel']}" if r.get("channel") else ""), r["policy"],
+         "; ".join(f"**{x['rule']}**: {x['message']}" for x in r["rules"])]
+        for r in refused
+    ]  # fmt: skip
+    return ["#### Refused attempts\n", _table(["when", "who", "attempted", "policy", "rules not met"], rows)]
+
+
+def _people(report: Mapping[str, Any]) -> list[str]:
+    people = report.get("people")
+    if not people:
+        return []
+    users = [
+        [u["name"], u["created_at"], u["created_by"],
+         f"{u['removed_at']} by {u['removed_by']}" + (f": {u['removal_reason']}" if u["removal_reason"] else "")
+         if u["removed_at"] else "active"]
+        for u in people["users"]
+    ]  # fmt: skip
+    grants = [
+        [g["user"], g["role"], g["granted_at"], g["granted_by"],
+         f"{g['revoked_at']} by {g['revoked_by']}" if g["revoked_at"] else "in force"]
+        for g in people["grants"]
+    ]  # fmt: skip
+    keys = [
+        [k["user"], _code(k["fingerprint"]), k["added_at"], k["added_by"], "in force" if k["active"] else "earlier"]
+        for k in people["keys"]
+    ]  # fmt: skip
+    return [
+        "## People\n",
+        "#### Users\n", _table(["user", "added", "by", "removed"], users),
+        "#### Role grants\n", _table(["user", "role", "granted", "by", "revoked"], grants),
+        "#### Keys\n", _table(["user", "fingerprint", "registered", "by", "status"], keys),
+    ]  # fmt: skip
+
+
 _VERSION_SECTIONS = (
-    _identity, _adapter, _base, _lineage, _evaluation, _verification, _approvals, _lifecycle, _policy_check,
+    _identity, _annotations, _adapter, _base, _lineage, _evaluation, _verification, _approvals, _refused, _lifecycle,
+    _policy_check,
 )  # fmt: skip
 
 
@@ -288,6 +346,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         out += _adapter_section(a)
         for v in a["versions"]:
             out += _version(v)
+    out += _people(report)
     document = "\n".join(out) + "\n---\n"
     digest = hashlib.sha256(document.encode("utf-8")).hexdigest()
     return document + f"{FOOTER_MARKER}\nReport sha256 (of everything above the marker): `{digest}`\n"
