@@ -31,6 +31,7 @@ from pathlib import Path
 from _common import median_of, report
 
 from registry import Registry
+from registry.domain.actor import Actor
 from registry.domain.clock import now_iso
 from registry.domain.records import TransitionRecord
 from registry.domain.versions import EvalRecord
@@ -59,6 +60,8 @@ def build_registry(home: Path, adapters: int, versions: int) -> int:
                     version_id = records.insert_version(adapter_id, manifest)
                     records.insert_transition(version_id, TransitionRecord("review", "draft", "in_review", "bench", at))
                     records.insert_evals(version_id, [EvalRecord("accuracy", 0.9, None, at, "bench", "push")])
+                # every fact is bound to an event (the record store refuses a transaction with unbound facts)
+                reg._audit.append(records, Actor("bench"), "bench load", name, {"versions": versions})
     return adapters * versions + 1
 
 
