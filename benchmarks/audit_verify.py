@@ -85,7 +85,11 @@ def main() -> None:
         t_cli = median_of(lambda: subprocess.run(cmd, env=env, check=True, capture_output=True), args.repeat)
         report(
             f"audit verify of {result.events} events ({result.facts} facts, {result.signatures} signatures)",
-            [("hash chain only", t_chain), ("audit verify (library)", t_verify), ("adapters audit verify --json", t_cli)],
+            [
+                ("hash chain only", t_chain),
+                ("audit verify (library)", t_verify),
+                ("adapters audit verify --json", t_cli),
+            ],
             "hash chain only",
         )
         print(f"  aim: < 2 s for the command ({'met' if t_cli < 2 else 'NOT met'})")

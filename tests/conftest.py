@@ -1,5 +1,6 @@
-"""Shared fixtures: an isolated environment for every test, registries on SQLite and PostgreSQL,
-and tiny real models with real peft adapters built once per session."""
+"""Shared fixtures: an isolated environment for every test, registries on SQLite and PostgreSQL and
+on an S3-compatible object store (moto's server, on 127.0.0.1), and tiny real models with real peft
+adapters built once per session."""
 
 from __future__ import annotations
 
@@ -42,6 +43,12 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     from huggingface_hub import constants
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-home" / "hub"))
+    # Nor the real AWS configuration: only the `s3` fixture gives an endpoint and credentials.
+    for var in [v for v in os.environ if v.startswith("AWS_")]:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws" / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws" / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     return home
 
 
@@ -69,15 +76,69 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.longrepr = ("tests/conftest.py", 0, reason)
 
 
-# -- databases ---------------------------------------------------------------------------
+# -- the S3-compatible object store ---------------------------------------------------------
+
+S3_BUCKET = "adapters-test"
+
+
+@dataclass
+class S3:
+    """The test object store: its endpoint, a bucket created for the test, and a boto3 client."""
+
+    endpoint: str
+    bucket: str
+    client: object
+
+    def url(self, prefix: str = "team") -> str:
+        return f"s3://{self.bucket}/{prefix}" if prefix else f"s3://{self.bucket}"
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """moto's S3 server on 127.0.0.1 and a free port, one per test process (pytest-xdist worker)."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> S3:
+    """An empty server (reset) with one bucket; the AWS variables point every client in and out of
+    this process at it, with test credentials from the environment."""
+    import urllib.request
+
+    import boto3
+
+    urllib.request.urlopen(urllib.request.Request(f"{s3_server}/moto-api/reset", method="POST"), timeout=30).close()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    client = boto3.client("s3")
+    client.create_bucket(Bucket=S3_BUCKET)
+    return S3(s3_server, S3_BUCKET, client)
+
+
+# -- databases and stores ----------------------------------------------------------------------
 
 
 @dataclass
 class Backend:
-    """Where a test's registry keeps its metadata: the URL to give ADAPTERS_DB (None = SQLite default)."""
+    """Where a test's registry keeps its records and blobs: the URL to give ADAPTERS_DB (None = the
+    SQLite default) and to give ADAPTERS_STORE (None = the local directory default)."""
 
     name: str
     db_url: str | None
+    store_url: str | None = None
 
 
 def _postgres_schema_url(base_url: str, schema: str) -> str:
@@ -105,11 +166,26 @@ def postgres_url() -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test that uses ``backend`` runs on SQLite, on PostgreSQL, and on SQLite with the blobs in S3;
+    one marked ``local_store`` (its subject is the local directory's files) skips the S3 run."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    params: list[object] = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+    if metafunc.definition.get_closest_marker("local_store") is None:
+        params.append(pytest.param("s3", marks=pytest.mark.s3))
+    metafunc.parametrize("backend", params, indirect=True)
+
+
+@pytest.fixture
 def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Backend:
-    """Each test using it runs once on SQLite and once on PostgreSQL; ADAPTERS_DB is set to match."""
+    """The records in SQLite or PostgreSQL (ADAPTERS_DB), the blobs in a directory or a bucket (ADAPTERS_STORE)."""
     if request.param == "sqlite":
         return Backend("sqlite", None)
+    if request.param == "s3":
+        s3: S3 = request.getfixturevalue("s3")
+        monkeypatch.setenv("ADAPTERS_STORE", s3.url())
+        return Backend("s3", None, s3.url())
     url = request.getfixturevalue("postgres_url")
     monkeypatch.setenv("ADAPTERS_DB", url)
     return Backend("postgres", url)

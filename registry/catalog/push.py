@@ -6,8 +6,11 @@ Order matters for what a failure leaves behind:
    push writes no blob;
 2. the directory is read and validated, the base fingerprinted, the datasets hashed;
 3. every file is stored as a blob (durable, deduplicated);
-4. one write transaction checks the permission again, allocates the version number, inserts the
-   version and its evals and appends the audit event.
+4. one write transaction checks the permission again, confirms every blob is in the store with
+   its size, allocates the version number, inserts the version and its evals and appends the
+   audit event. ``adapters gc`` deletes only inside a write transaction, after reading which
+   blobs versions reference, so the two cannot interleave: a blob gc removed between 3 and 4 is
+   found missing here and stored again, once.
 
 A version row therefore never exists without its bytes. A crash between 3 and 4 leaves blobs no
 version references, which ``adapters gc`` removes.
@@ -29,7 +32,7 @@ from registry.domain.adapterdir import AdapterSource, read_adapter_dir
 from registry.domain.lineage import Dataset, PushMetadata, Quantization
 from registry.domain.refs import Ref, validate_name
 from registry.domain.versions import BaseModel, EvalRecord, FileEntry, Manifest, ParentRef
-from registry.errors import InvalidAdapter, InvalidMetadata, NotFound
+from registry.errors import InvalidAdapter, InvalidMetadata, NotFound, StorageError
 
 if TYPE_CHECKING:
     from registry.catalog.service import Catalog
@@ -56,7 +59,12 @@ def push(
     parent = _parent(catalog, meta.parent) if meta.parent else None
 
     files, new_bytes = _store_files(catalog, adapter, progress)
-    manifest = _record(catalog, actor, name, meta, adapter, resolved, datasets, parent, files)
+    try:
+        manifest = _record(catalog, actor, name, meta, adapter, resolved, datasets, parent, files)
+    except _BlobsGone:  # `adapters gc` removed a blob this push found already stored: store it again, once
+        files, again = _store_files(catalog, adapter, progress)
+        new_bytes += again
+        manifest = _record(catalog, actor, name, meta, adapter, resolved, datasets, parent, files, last_try=True)
     return PushResult(
         name=name,
         version=manifest.version,
@@ -79,10 +87,16 @@ def _record(
     datasets: tuple[Dataset, ...],
     parent: ParentRef | None,
     files: tuple[FileEntry, ...],
+    last_try: bool = False,
 ) -> Manifest:
-    """The one write transaction of a push: the next version number, the version, its evals, the event."""
+    """The one write transaction of a push: the next version number, the version, its evals, the event.
+
+    Every blob is confirmed present with its size inside the transaction: ``adapters gc`` deletes
+    only inside a write transaction too, so a version is never committed naming a blob gc removed.
+    """
     with catalog.store.write() as records:
         catalog.identity.require(records, actor, "push")
+        _confirm_blobs(catalog, files, last_try)
         at = catalog.clock()
         aid = records.create_adapter(name, at, actor.name)
         number = records.latest_number(aid) + 1
@@ -117,6 +131,23 @@ def _record(
             },
         )
     return manifest
+
+
+class _BlobsGone(Exception):
+    """Blobs a push stored (or found stored) are no longer in the store when it commits."""
+
+
+def _confirm_blobs(catalog: Catalog, files: tuple[FileEntry, ...], last_try: bool) -> None:
+    sizes = {f.sha256: f.size for f in files}
+    gone = [f.path for f in files if catalog.blobs.size(f.sha256) != sizes[f.sha256]]
+    if not gone:
+        return
+    if not last_try:
+        raise _BlobsGone()
+    raise StorageError(
+        f"{', '.join(gone)} vanished from the blob store {catalog.blobs.url} before the version could be recorded "
+        "(removed by `adapters gc` or by hand); nothing was recorded. Push again"
+    )
 
 
 def _resolve_base(

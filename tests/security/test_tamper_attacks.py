@@ -5,11 +5,11 @@ Each one passed every check before facts were bound to the signed chain; each is
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 from attacker import Attacker
+from stores import overwrite_blob, read_blob, remove_blob
 
 import tinymodels
 from registry import IntegrityError, Registry
@@ -327,16 +327,15 @@ def test_blob_damage(released, damage: str) -> None:
     team, _ = released
     alice = team("alice")
     files = {f.path: f for f in alice.show("sum:1").manifest.files}
-    target = alice._blobs.path(files["adapter_model.safetensors"].sha256)
-    target.chmod(0o644)
+    target = files["adapter_model.safetensors"].sha256
     if damage == "edited":  # same size, other bytes
-        data = bytearray(target.read_bytes())
+        data = bytearray(read_blob(alice, target))
         data[-1] ^= 0xFF
-        target.write_bytes(bytes(data))
+        overwrite_blob(alice, target, bytes(data))
     elif damage == "swapped":
-        target.write_bytes(alice._blobs.path(files["adapter_config.json"].sha256).read_bytes())
+        overwrite_blob(alice, target, read_blob(alice, files["adapter_config.json"].sha256))
     else:
-        os.remove(target)
+        remove_blob(alice, target)
     quick = alice.audit_verify(blobs="quick").findings
     full = alice.audit_verify(blobs="full").findings
     expected = {"edited": "blob-corrupted", "swapped": "blob-size", "deleted": "blob-missing"}[damage]

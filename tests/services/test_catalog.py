@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from stores import blob_names, overwrite_blob, read_blob
 
 import tinymodels
 from registry import (
@@ -23,9 +24,8 @@ from registry.domain.canonical import sha256_digest
 from tamper import tampering
 
 
-def _blob_files(reg: Registry) -> list[Path]:
-    root = reg._blobs.root / "sha256"
-    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+def _blob_files(reg: Registry) -> list[str]:
+    return sorted(blob_names(reg))
 
 
 def test_push_records_every_fact(reg: Registry, llama, tmp_path: Path) -> None:
@@ -75,7 +75,7 @@ def test_versions_count_up_and_identical_bytes_are_stored_once(reg: Registry, ll
     assert _blob_files(reg) == blobs_after_first
     # every blob's name is the sha256 of its bytes
     for blob in blobs_after_first:
-        assert hashlib.sha256(blob.read_bytes()).hexdigest() == blob.name
+        assert hashlib.sha256(read_blob(reg, blob)).hexdigest() == blob
 
 
 def test_digest_is_the_sha256_of_the_stored_canonical_manifest(reg: Registry, llama) -> None:
@@ -121,7 +121,7 @@ def test_pull_writes_a_verified_directory_with_provenance(reg: Registry, llama, 
         assert (out / f.path).read_bytes() == (llama.adapter / f.path).read_bytes()
     prov = json.loads((out / PROVENANCE_FILE).read_text())
     assert prov["ref"] == "a" and prov["version"] == 1 and prov["digest"] == pushed.digest
-    assert prov["registry"]["store"] == str(reg._blobs.root)
+    assert prov["registry"]["store"] == reg._blobs.url
     assert "password" not in json.dumps(prov)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]  # no temp sibling left
 
@@ -193,11 +193,9 @@ def test_publishing_over_a_symlink_is_refused_even_if_it_appeared_after_the_chec
 def test_a_corrupted_blob_fails_the_pull_and_writes_nothing(reg: Registry, llama, tmp_path: Path) -> None:
     reg.push(llama.adapter, name="a")
     weights = next(f for f in reg.show("a:1").manifest.files if f.path == "adapter_model.safetensors")
-    blob = reg._blobs.path(weights.sha256)
-    blob.chmod(0o644)
-    data = bytearray(blob.read_bytes())
+    data = bytearray(read_blob(reg, weights.sha256))
     data[len(data) // 2] ^= 0xFF
-    blob.write_bytes(bytes(data))
+    overwrite_blob(reg, weights.sha256, bytes(data))
 
     pulls = tmp_path / "pulls"
     pulls.mkdir()

@@ -30,6 +30,7 @@ def _assert_store_sound(reg: Registry) -> None:
             assert hashlib.sha256(blob.read_bytes()).hexdigest() == blob.name
 
 
+@pytest.mark.local_store  # S3's interrupted uploads: tests/storage/test_s3.py
 def test_ctrl_c_during_a_blob_leaves_no_version(reg: Registry, llama, tmp_path: Path) -> None:
     d = _adapter_with_large_file(llama, tmp_path)
 
@@ -67,6 +68,7 @@ Registry().push(sys.argv[1], name="a", evals={"accuracy": 0.9})
 """
 
 
+@pytest.mark.local_store  # S3's interrupted uploads: tests/storage/test_s3.py
 @pytest.mark.parametrize("script", [_KILL_DURING_BLOB, _KILL_BEFORE_COMMIT], ids=["during-blob", "before-commit"])
 def test_a_killed_push_leaves_no_version(reg: Registry, llama, tmp_path: Path, script: str) -> None:
     d = _adapter_with_large_file(llama, tmp_path)
@@ -148,6 +150,7 @@ def test_a_killed_pull_leaves_a_leftover_that_the_next_pull_removes(reg: Registr
         sleeper.wait()
 
 
+@pytest.mark.local_store  # S3's interrupted uploads: tests/storage/test_s3.py
 def test_a_killed_push_leaves_a_leftover_that_the_next_push_removes(reg: Registry, llama, tmp_path: Path) -> None:
     d = _adapter_with_large_file(llama, tmp_path)
     _killed(_KILL_DURING_BLOB, d)

@@ -85,6 +85,7 @@ def _assert_store_empty(reg: Registry) -> None:
     assert not (root / "tmp").exists() or list((root / "tmp").iterdir()) == []
 
 
+@pytest.mark.local_store  # the local directory's failures; S3's are in tests/storage/test_s3.py
 @_ERRNOS
 def test_push_into_a_full_blob_store(reg: Registry, llama, monkeypatch: pytest.MonkeyPatch, err: int) -> None:
     _full_disk(monkeypatch, err)
@@ -95,6 +96,7 @@ def test_push_into_a_full_blob_store(reg: Registry, llama, monkeypatch: pytest.M
     _assert_store_empty(reg)
 
 
+@pytest.mark.local_store  # the local directory's failures; S3's are in tests/storage/test_s3.py
 @_ERRNOS
 def test_push_into_a_read_only_blob_store(reg: Registry, llama, monkeypatch: pytest.MonkeyPatch, err: int) -> None:
     root = reg._blobs.root
@@ -105,6 +107,7 @@ def test_push_into_a_read_only_blob_store(reg: Registry, llama, monkeypatch: pyt
     _assert_store_empty(reg)
 
 
+@pytest.mark.local_store  # the local directory's failures; S3's are in tests/storage/test_s3.py
 @pytest.mark.skipif(os.geteuid() == 0, reason="chmod does not stop root; the in-process tests above cover it")
 def test_push_into_a_chmod_0555_blob_store(reg: Registry, llama) -> None:
     root = reg._blobs.root

@@ -8,16 +8,15 @@ import pickle
 from pathlib import Path
 
 import pytest
+from stores import blob_names
 
 from registry import InvalidAdapter, InvalidMetadata, InvalidName, NotFound, Registry
 
 
 def _assert_nothing_stored(reg: Registry) -> None:
     assert reg.ls() == []
-    blobs = reg._blobs.root / "sha256"
-    assert not blobs.exists() or not any(p.is_file() for p in blobs.rglob("*"))
-    tmp = reg._blobs.root / "tmp"
-    assert not tmp.exists() or list(tmp.iterdir()) == []
+    assert blob_names(reg) == set()
+    assert list(reg._blobs.pending_uploads()) == []
 
 
 class _Payload:

@@ -65,7 +65,7 @@ def test_interrupted_put_leaves_nothing_under_a_final_name(tmp_path: Path) -> No
 def test_urls_other_than_local_are_refused_with_a_hint(tmp_path: Path) -> None:
     from registry import StorageError
 
-    with pytest.raises(StorageError, match="not supported; give a directory path or a file:// URL"):
+    with pytest.raises(StorageError, match="not supported; give a directory path, a file:// URL or s3://BUCKET"):
         open_blob_store("gs://bucket/prefix")
 
 

@@ -16,7 +16,13 @@ Method by method:
 * :meth:`BlobStore.export` copies a blob to a new local file and returns the sha256 and size of
   what was written, which the caller compares with what it expected: bytes handed out are always
   re-hashed, never trusted from their name.
-* :meth:`BlobStore.iter_blobs` lists every stored blob (for fsck and gc).
+* :meth:`BlobStore.iter_blobs` lists every stored blob (for fsck and gc); :meth:`BlobStore.info`
+  asks about one (its size and when it was last written).
+* :meth:`BlobStore.delete` removes a blob (only ``adapters gc`` calls it, for blobs no version
+  references).
+* :meth:`BlobStore.pending_uploads` lists the temporary uploads pushes started and never finished
+  (``tmp/`` files locally, incomplete multipart uploads on S3); :meth:`BlobStore.abort_upload`
+  removes one.
 
 A blob a caller asks for and the store does not have raises :class:`~registry.errors.BlobMissing`;
 a store that cannot be used at all raises :class:`~registry.errors.StorageError`.
@@ -26,7 +32,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
@@ -34,7 +40,7 @@ from typing import BinaryIO, Protocol, runtime_checkable
 from registry._io import Progress
 from registry.errors import IntegrityError
 
-__all__ = ["BlobInfo", "BlobStore", "StoredBlob", "blob_key", "check_sha256"]
+__all__ = ["BlobInfo", "BlobStore", "PendingUpload", "StoredBlob", "blob_key", "check_sha256"]
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -55,6 +61,16 @@ class BlobInfo:
     sha256: str
     size: int
     modified: float  # seconds since the epoch
+
+
+@dataclass(frozen=True)
+class PendingUpload:
+    """A temporary upload a push started and did not finish (killed, or still running)."""
+
+    id: str  # the temporary file's name, or the multipart upload's id
+    key: str  # where the bytes were going, relative to the store's root
+    size: int  # bytes it holds so far
+    started: float  # seconds since the epoch: when it was last written to (a file) or begun (a multipart upload)
 
 
 def check_sha256(sha256: str) -> str:
@@ -93,5 +109,13 @@ class BlobStore(Protocol):
     def export(self, sha256: str, dst: Path, progress: Progress | None = None, label: str = "") -> tuple[str, int]: ...
 
     def iter_blobs(self) -> Iterator[BlobInfo]: ...
+
+    def info(self, sha256: str) -> BlobInfo | None: ...
+
+    def delete(self, sha256s: Iterable[str]) -> None: ...
+
+    def pending_uploads(self) -> Iterator[PendingUpload]: ...
+
+    def abort_upload(self, upload: PendingUpload) -> None: ...
 
     def close(self) -> None: ...

@@ -16,14 +16,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from registry._io import FILE_MODE, Progress, copy_hashing, create_temporary_file, fsync_dir, write_failure
 from registry._temporary import remove_orphans
 from registry.errors import BlobMissing, IntegrityError, StorageError
-from registry.storage.blobs.base import BlobInfo, StoredBlob, blob_key, check_sha256
+from registry.storage.blobs.base import BlobInfo, PendingUpload, StoredBlob, blob_key, check_sha256
 
 __all__ = ["LocalBlobStore"]
 
@@ -101,6 +101,9 @@ class LocalBlobStore:
             final = self.path(sha)
             if final.is_file() and final.stat().st_size == size:
                 tmp.unlink()
+                # written "now" again, so that `adapters gc` gives the push in flight its grace period
+                with contextlib.suppress(OSError):
+                    os.utime(final)
                 return StoredBlob(sha, size, new=False)
             final.parent.mkdir(parents=True, exist_ok=True)
             os.chmod(tmp, 0o444)
@@ -160,6 +163,47 @@ class LocalBlobStore:
                     continue
                 st = entry.stat(follow_symlinks=False)
                 yield BlobInfo(entry.name, st.st_size, st.st_mtime)
+
+    def info(self, sha256: str) -> BlobInfo | None:
+        try:
+            st = self.path(sha256).stat()
+        except FileNotFoundError:
+            return None
+        return BlobInfo(sha256, st.st_size, st.st_mtime)
+
+    def delete(self, sha256s: Iterable[str]) -> None:
+        """Remove blobs (``adapters gc``); one that is already gone is not an error."""
+        for sha256 in sha256s:
+            path = self.path(sha256)
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise StorageError(f"cannot remove {path} from the blob store: {exc.strerror or exc}") from None
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()  # only when it was the last blob under its two-digit prefix
+
+    def pending_uploads(self) -> Iterator[PendingUpload]:
+        """The files in ``tmp/``: pushes being written now, or killed while writing."""
+        try:
+            entries = sorted(os.scandir(self.root / "tmp"), key=lambda e: e.name)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        for entry in entries:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:  # finished (renamed) while we listed
+                continue
+            yield PendingUpload(entry.name, f"tmp/{entry.name}", st.st_size, st.st_mtime)
+
+    def abort_upload(self, upload: PendingUpload) -> None:
+        if "/" in upload.id or upload.id in ("", ".", ".."):
+            raise StorageError(f"{upload.id!r} is not a temporary file of the blob store {self.root}")
+        with contextlib.suppress(FileNotFoundError):
+            (self.root / "tmp" / upload.id).unlink()
 
     def close(self) -> None:
         """Nothing to release for a directory."""
