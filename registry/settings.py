@@ -6,7 +6,8 @@
 ``ADAPTERS_DB``     SQLAlchemy URL of the metadata database (default
                     ``sqlite:///$ADAPTERS_HOME/registry.db``; teams use
                     ``postgresql+psycopg://user@host/db``)
-``ADAPTERS_STORE``  blob store directory (default ``$ADAPTERS_HOME/blobs``)
+``ADAPTERS_STORE``  the blob store: a directory or ``s3://BUCKET[/PREFIX]`` (default
+                    ``$ADAPTERS_HOME/blobs``)
 ``ADAPTERS_USER``   the acting user's name (default: the login name)
 ``ADAPTERS_KEY``    the acting user's Ed25519 private key, for signed actions
 ``ADAPTERS_REGISTRY_KEY``  the registry's key that signs audit checkpoints, kept outside

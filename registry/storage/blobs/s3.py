@@ -225,7 +225,8 @@ class S3BlobStore:
                 )
             return StorageError(
                 f"access denied to {action} {where} with credentials from {self.credential_source()}; grant these "
-                f"credentials s3:GetObject and s3:ListBucket on the bucket {self.bucket!r}, or use others"
+                f"credentials s3:GetObject and s3:ListBucket on the bucket {self.bucket!r}, or use others (keys the "
+                "store does not know are refused the same way)"
             )
         if code in _CORRUPTED:
             return IntegrityError(
@@ -488,21 +489,24 @@ RegistryLikeError = StorageError | IntegrityError
 
 
 def _make_client() -> BaseClient:
-    """An S3 client configured from the standard AWS chain (boto3 reads every variable itself)."""
+    """An S3 client configured from the standard AWS chain (boto3 reads every variable itself; it
+    takes the region from AWS_DEFAULT_REGION, so AWS_REGION is passed on when that is unset)."""
     import boto3
     from botocore.config import Config
 
-    config = Config(
-        retries={"max_attempts": 5, "mode": "standard"},
-        max_pool_connections=WORKERS * 2,
-        connect_timeout=10,
-        read_timeout=120,
-        # a checksum only when an operation needs one: ours are SHA-256, given explicitly
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-    )
+    options: dict[str, Any] = {
+        "max_pool_connections": WORKERS * 2,
+        "connect_timeout": 10,
+        "read_timeout": 120,
+        # a checksum only where an operation needs one: ours are SHA-256, given explicitly
+        "request_checksum_calculation": "when_required",
+        "response_checksum_validation": "when_required",
+    }
+    if not os.environ.get("AWS_MAX_ATTEMPTS") and not os.environ.get("AWS_RETRY_MODE"):
+        options["retries"] = {"max_attempts": 5, "mode": "standard"}
     session = boto3.session.Session()
-    return session.client("s3", config=config)
+    region = None if session.region_name else os.environ.get("AWS_REGION") or None
+    return session.client("s3", region_name=region, config=Config(**options))
 
 
 def _sha_of(rest: str) -> str | None:
