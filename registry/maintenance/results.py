@@ -1,0 +1,65 @@
+"""What the blob-store checks return: frozen values, each with ``to_dict()`` (their ``--json``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["BlobProblem", "BlobUse"]
+
+
+@dataclass(frozen=True)
+class BlobUse:
+    """One file of one version that is a given blob."""
+
+    ref: str  # NAME:N
+    path: str  # the file's path in the version
+    size: int  # the size the version records
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ref": self.ref, "path": self.path, "size": self.size}
+
+    def __str__(self) -> str:
+        return f"{self.ref}: {self.path}"
+
+
+@dataclass(frozen=True)
+class BlobProblem:
+    """A blob versions reference that is not in the store as they record it: one per blob, naming
+    every version and file that uses it.
+
+    ``kind``: ``blob-missing`` (not in the store), ``blob-size`` (another size than recorded: truncated,
+    or other bytes put in its place), ``blob-corrupted`` (the recorded size, but its bytes no longer hash
+    to its name; only a full check finds this)."""
+
+    kind: str
+    sha256: str
+    uses: tuple[BlobUse, ...]
+    store: str
+    stored_size: int | None = None  # None when the blob is missing
+
+    @property
+    def size(self) -> int:
+        """The size the versions record (of the first use: they agree unless a record was altered)."""
+        return self.uses[0].size
+
+    @property
+    def message(self) -> str:
+        used = f"; used by {', '.join(str(u) for u in self.uses)}"
+        if self.kind == "blob-missing":
+            what = f"is missing from the blob store {self.store}"
+        elif self.kind == "blob-size":
+            what = f"is {self.stored_size} bytes in the blob store, {self.size} recorded"
+        else:
+            what = "no longer hashes to its name: its bytes were changed"
+        return f"blob {self.sha256} {what}{used}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "sha256": self.sha256,
+            "size": self.size,
+            "stored_size": self.stored_size,
+            "uses": [u.to_dict() for u in self.uses],
+            "message": self.message,
+        }
