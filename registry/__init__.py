@@ -49,6 +49,7 @@ if _typing.TYPE_CHECKING:
     )
     from registry.governance.results import ActionResult, ChannelState, PolicyCheck
     from registry.identity import GrantInfo, KeyInfo, UserDetail, UserInfo
+    from registry.maintenance.results import BlobProblem, BlobUse, FsckResult, VersionProblem
     from registry.merge.results import MergedFile, MergeResult
     from registry.policies import ActivePolicy
     from registry.settings import Settings
@@ -122,6 +123,10 @@ _LOCATIONS = {
     "VerificationReport": "registry.domain.verification",
     "VersionInfo": "registry.domain.versions",
     "VersionSummary": "registry.domain.versions",
+    "BlobProblem": "registry.maintenance.results",
+    "BlobUse": "registry.maintenance.results",
+    "FsckResult": "registry.maintenance.results",
+    "VersionProblem": "registry.maintenance.results",
 }
 
 __all__ = [
@@ -135,7 +140,9 @@ __all__ = [
     "AuditVerification",
     "BaseModel",
     "BlobMissing",
+    "BlobProblem",
     "BlobStore",
+    "BlobUse",
     "ChannelMove",
     "ChannelState",
     "Check",
@@ -148,6 +155,7 @@ __all__ = [
     "Event",
     "FileEntry",
     "Finding",
+    "FsckResult",
     "GrantInfo",
     "IntegrityError",
     "InvalidAdapter",
@@ -185,6 +193,7 @@ __all__ = [
     "UserInfo",
     "VerificationReport",
     "VersionInfo",
+    "VersionProblem",
     "VersionSummary",
     "open_blob_store",
     "quiet_libraries",

@@ -1,1 +1,2 @@
-"""Keeping the stores sound: the records and the blob store checked against each other."""
+"""Keeping the stores sound: ``adapters fsck`` (every referenced blob present and intact, every version
+what it was pushed as)."""

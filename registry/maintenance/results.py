@@ -1,11 +1,11 @@
-"""What the blob-store checks return: frozen values, each with ``to_dict()`` (their ``--json``)."""
+"""What ``fsck`` returns: frozen values, each with ``to_dict()`` (their ``--json``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BlobProblem", "BlobUse"]
+__all__ = ["BlobProblem", "BlobUse", "FsckResult", "VersionProblem"]
 
 
 @dataclass(frozen=True)
@@ -62,4 +62,55 @@ class BlobProblem:
             "stored_size": self.stored_size,
             "uses": [u.to_dict() for u in self.uses],
             "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class VersionProblem:
+    """A version whose record is not what was pushed: its manifest no longer hashes to its digest
+    (``manifest-edited``), or cannot be read (``manifest-unreadable``), or its digest or files differ from
+    what its push event recorded (``version-changed``, ``version-files-changed``), or no push recorded
+    it (``version-unrecorded``). ``seq``: the push event, where there is one."""
+
+    kind: str
+    ref: str
+    message: str
+    seq: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "ref": self.ref, "seq": self.seq, "message": self.message}
+
+
+@dataclass(frozen=True)
+class FsckResult:
+    """What ``adapters fsck`` found. ``ok`` is False when anything is wrong (the command exits 3)."""
+
+    mode: str  # "quick" (the store's listing: presence and size) or "full" (every referenced blob re-hashed)
+    store: str
+    versions: int  # versions checked
+    blobs: int  # distinct blobs they reference
+    files: int  # file entries (a blob two versions share counts twice here, once in ``blobs``)
+    bytes: int  # bytes of those blobs found in the store (read and hashed, in full mode)
+    unreferenced: int  # blobs in the store no version references (what gc would consider)
+    unreferenced_bytes: int
+    requests: int | None  # requests made to the object store (S3), None for a store that does not count
+    blob_problems: tuple[BlobProblem, ...] = ()
+    version_problems: tuple[VersionProblem, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.blob_problems and not self.version_problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "mode": self.mode,
+            "store": self.store,
+            "checked": {"versions": self.versions, "blobs": self.blobs, "files": self.files, "bytes": self.bytes},
+            "unreferenced": {"blobs": self.unreferenced, "bytes": self.unreferenced_bytes},
+            "requests": self.requests,
+            "problems": {
+                "blobs": [p.to_dict() for p in self.blob_problems],
+                "versions": [p.to_dict() for p in self.version_problems],
+            },
         }
