@@ -87,7 +87,7 @@ def _register() -> None:
     for command in (
         catalog.push, catalog.pull, catalog.ls_, catalog.show, verify.verify, releases.review, releases.approve,
         releases.reject, releases.release, releases.merge, releases.rollback, releases.deprecate, releases.revoke,
-        releases.channels, evals.eval_group, annotations.tag, annotations.untag, annotations.note, policy.policy, users.init, users.users, users.keys, audit.audit, maintenance.fsck, demo.demo,
+        releases.channels, evals.eval_group, annotations.tag, annotations.untag, annotations.note, policy.policy, users.init, users.users, users.keys, audit.audit, maintenance.fsck, maintenance.gc, demo.demo,
     ):  # fmt: skip
         cli.add_command(command)
 

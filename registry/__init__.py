@@ -49,7 +49,15 @@ if _typing.TYPE_CHECKING:
     )
     from registry.governance.results import ActionResult, ChannelState, PolicyCheck
     from registry.identity import GrantInfo, KeyInfo, UserDetail, UserInfo
-    from registry.maintenance.results import BlobProblem, BlobUse, FsckResult, VersionProblem
+    from registry.maintenance.results import (
+        BlobProblem,
+        BlobUse,
+        FsckResult,
+        GcResult,
+        RemovedBlob,
+        RemovedUpload,
+        VersionProblem,
+    )
     from registry.merge.results import MergedFile, MergeResult
     from registry.policies import ActivePolicy
     from registry.settings import Settings
@@ -126,6 +134,9 @@ _LOCATIONS = {
     "BlobProblem": "registry.maintenance.results",
     "BlobUse": "registry.maintenance.results",
     "FsckResult": "registry.maintenance.results",
+    "GcResult": "registry.maintenance.results",
+    "RemovedBlob": "registry.maintenance.results",
+    "RemovedUpload": "registry.maintenance.results",
     "VersionProblem": "registry.maintenance.results",
 }
 
@@ -156,6 +167,7 @@ __all__ = [
     "FileEntry",
     "Finding",
     "FsckResult",
+    "GcResult",
     "GrantInfo",
     "IntegrityError",
     "InvalidAdapter",
@@ -183,6 +195,8 @@ __all__ = [
     "Ref",
     "Registry",
     "RegistryError",
+    "RemovedBlob",
+    "RemovedUpload",
     "RuleResult",
     "Settings",
     "StorageError",

@@ -1,11 +1,19 @@
-"""What ``fsck`` returns: frozen values, each with ``to_dict()`` (their ``--json``)."""
+"""What ``fsck`` and ``gc`` return: frozen values, each with ``to_dict()`` (their ``--json``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["BlobProblem", "BlobUse", "FsckResult", "VersionProblem"]
+from registry.domain.clock import format_iso
+from registry.domain.durations import format_duration
+
+__all__ = ["BlobProblem", "BlobUse", "FsckResult", "GcResult", "RemovedBlob", "RemovedUpload", "VersionProblem"]
+
+
+def _iso(seconds: float) -> str:
+    return format_iso(datetime.fromtimestamp(seconds, timezone.utc))
 
 
 @dataclass(frozen=True)
@@ -113,4 +121,67 @@ class FsckResult:
                 "blobs": [p.to_dict() for p in self.blob_problems],
                 "versions": [p.to_dict() for p in self.version_problems],
             },
+        }
+
+
+@dataclass(frozen=True)
+class RemovedBlob:
+    """A blob gc removed (or, in a dry run, would remove)."""
+
+    sha256: str
+    size: int
+    modified: float  # when it was last written, seconds since the epoch
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sha256": self.sha256, "size": self.size, "modified": _iso(self.modified)}
+
+
+@dataclass(frozen=True)
+class RemovedUpload:
+    """An abandoned temporary upload gc removed: a ``tmp/`` file, or an incomplete multipart upload."""
+
+    id: str
+    key: str
+    size: int
+    started: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "key": self.key, "size": self.size, "started": _iso(self.started)}
+
+
+@dataclass(frozen=True)
+class GcResult:
+    """What ``adapters gc`` removed, or with ``dry_run`` would remove, and what it kept."""
+
+    dry_run: bool
+    grace: int  # seconds: only what is older than this is removed
+    store: str
+    at: str  # when the store was listed
+    listed: int  # blobs in the store then
+    young: int  # of those, written within the grace period (kept, whether or not a version uses them)
+    referenced: int  # blobs older than the grace that a version references (kept)
+    refreshed: int  # unreferenced blobs written again, or removed by someone else, since the listing (kept)
+    blobs: tuple[RemovedBlob, ...] = ()
+    uploads: tuple[RemovedUpload, ...] = ()
+    event: int | None = None  # seq of the `gc` audit event; None for a dry run or when nothing was removed
+    requests: int | None = None  # requests made to the object store (S3)
+
+    @property
+    def bytes_freed(self) -> int:
+        return sum(b.size for b in self.blobs) + sum(u.size for u in self.uploads)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "grace": format_duration(self.grace),
+            "grace_seconds": self.grace,
+            "store": self.store,
+            "at": self.at,
+            "listed": self.listed,
+            "kept": {"young": self.young, "referenced": self.referenced, "refreshed": self.refreshed},
+            "blobs": [b.to_dict() for b in self.blobs],
+            "uploads": [u.to_dict() for u in self.uploads],
+            "bytes_freed": self.bytes_freed,
+            "event": self.event,
+            "requests": self.requests,
         }
