@@ -82,12 +82,12 @@ def main() -> None:
 
 def _register() -> None:
     """Every command, one module per concept (imported here, not for their side effects)."""
-    from cli.commands import annotations, audit, catalog, demo, evals, policy, releases, users, verify
+    from cli.commands import annotations, audit, catalog, demo, evals, maintenance, policy, releases, users, verify
 
     for command in (
         catalog.push, catalog.pull, catalog.ls_, catalog.show, verify.verify, releases.review, releases.approve,
         releases.reject, releases.release, releases.merge, releases.rollback, releases.deprecate, releases.revoke,
-        releases.channels, evals.eval_group, annotations.tag, annotations.untag, annotations.note, policy.policy, users.init, users.users, users.keys, audit.audit, demo.demo,
+        releases.channels, evals.eval_group, annotations.tag, annotations.untag, annotations.note, policy.policy, users.init, users.users, users.keys, audit.audit, maintenance.fsck, maintenance.gc, demo.demo,
     ):  # fmt: skip
         cli.add_command(command)
 

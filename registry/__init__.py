@@ -49,6 +49,15 @@ if _typing.TYPE_CHECKING:
     )
     from registry.governance.results import ActionResult, ChannelState, PolicyCheck
     from registry.identity import GrantInfo, KeyInfo, UserDetail, UserInfo
+    from registry.maintenance.results import (
+        BlobProblem,
+        BlobUse,
+        FsckResult,
+        GcResult,
+        RemovedBlob,
+        RemovedUpload,
+        VersionProblem,
+    )
     from registry.merge.results import MergedFile, MergeResult
     from registry.policies import ActivePolicy
     from registry.settings import Settings
@@ -122,6 +131,13 @@ _LOCATIONS = {
     "VerificationReport": "registry.domain.verification",
     "VersionInfo": "registry.domain.versions",
     "VersionSummary": "registry.domain.versions",
+    "BlobProblem": "registry.maintenance.results",
+    "BlobUse": "registry.maintenance.results",
+    "FsckResult": "registry.maintenance.results",
+    "GcResult": "registry.maintenance.results",
+    "RemovedBlob": "registry.maintenance.results",
+    "RemovedUpload": "registry.maintenance.results",
+    "VersionProblem": "registry.maintenance.results",
 }
 
 __all__ = [
@@ -135,7 +151,9 @@ __all__ = [
     "AuditVerification",
     "BaseModel",
     "BlobMissing",
+    "BlobProblem",
     "BlobStore",
+    "BlobUse",
     "ChannelMove",
     "ChannelState",
     "Check",
@@ -148,6 +166,8 @@ __all__ = [
     "Event",
     "FileEntry",
     "Finding",
+    "FsckResult",
+    "GcResult",
     "GrantInfo",
     "IntegrityError",
     "InvalidAdapter",
@@ -175,6 +195,8 @@ __all__ = [
     "Ref",
     "Registry",
     "RegistryError",
+    "RemovedBlob",
+    "RemovedUpload",
     "RuleResult",
     "Settings",
     "StorageError",
@@ -185,6 +207,7 @@ __all__ = [
     "UserInfo",
     "VerificationReport",
     "VersionInfo",
+    "VersionProblem",
     "VersionSummary",
     "open_blob_store",
     "quiet_libraries",

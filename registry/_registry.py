@@ -17,6 +17,7 @@ from registry._facade.audit import AuditMethods
 from registry._facade.catalog import CatalogMethods
 from registry._facade.checks import CheckMethods
 from registry._facade.governance import GovernanceMethods
+from registry._facade.maintenance import MaintenanceMethods
 from registry._facade.people import PeopleMethods
 from registry.audit.keys import RegistryKeys
 from registry.audit.log import AuditLog
@@ -34,7 +35,15 @@ from registry.storage.records import RecordStore
 __all__ = ["Registry"]
 
 
-class Registry(CatalogMethods, CheckMethods, GovernanceMethods, PeopleMethods, AnnotationMethods, AuditMethods):
+class Registry(
+    CatalogMethods,
+    CheckMethods,
+    GovernanceMethods,
+    PeopleMethods,
+    AnnotationMethods,
+    AuditMethods,
+    MaintenanceMethods,
+):
     """A registry of PEFT adapters: one metadata database and one blob store.
 
     >>> reg = Registry()                       # ADAPTERS_HOME / ADAPTERS_DB / ADAPTERS_STORE

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CONCEPTS = ("catalog", "governance", "verification", "merge", "audit", "identity", "policies", "basemodel",
-            "datasets", "filehashes", "_registry")  # fmt: skip
+CONCEPTS = ("catalog", "governance", "verification", "merge", "audit", "identity", "maintenance", "policies",
+            "basemodel", "datasets", "filehashes", "_registry")  # fmt: skip
 HEAVY = (
     "torch",
     "transformers",

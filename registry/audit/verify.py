@@ -9,13 +9,12 @@
   (:mod:`registry.domain.binding`);
 * signatures and authority replayed along the chain (:mod:`registry.domain.authority`);
 * with ``blobs``: every blob a version references exists with its size (``quick``), or re-hashes
-  to its name (``full``).
+  to its name (``full``): the check ``adapters fsck`` makes (:mod:`registry.maintenance.blobcheck`).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,8 @@ from registry.domain.canonical import canonical_json
 from registry.domain.facts import FACT_TABLES
 from registry.domain.policy import Policy
 from registry.errors import InvalidInput, PolicyError
+from registry.maintenance.blobcheck import check_blobs
+from registry.maintenance.references import blob_uses
 from registry.storage.blobs.base import BlobStore
 from registry.storage.records import Records
 
@@ -113,50 +114,12 @@ def _policy_signatures(rows: Sequence[dict[str, Any]]) -> dict[str, bool]:
 
 
 def _check_blobs(
-    blobs: BlobStore, rows: Iterable[dict[str, Any]], names: dict[int, str], mode: str
+    blobs: BlobStore, rows: Mapping[str, Sequence[dict[str, Any]]], mode: str
 ) -> tuple[list[Finding], dict[str, Any]]:
-    import hashlib
-
-    findings: list[Finding] = []
-    checked, total = 0, 0
-    for v in rows:
-        ref = f"{names.get(int(v['adapter_id']), '?')}:{v['number']}"
-        try:
-            files = json.loads(str(v["manifest"])).get("files", [])
-        except (ValueError, AttributeError):
-            continue  # reported as an edited manifest
-        for f in files:
-            checked += 1
-            size = blobs.size(str(f["sha256"]))
-            if size is None:
-                findings.append(
-                    Finding(
-                        "blob-missing",
-                        None,
-                        f"{ref}: {f['path']} (blob {f['sha256']}) is missing from the blob store {blobs.url}",
-                    )
-                )
-                continue
-            total += size
-            if size != f["size"]:
-                findings.append(
-                    Finding("blob-size", None, f"{ref}: {f['path']} is {size} bytes in the store, {f['size']} recorded")
-                )
-                continue
-            if mode == "full":
-                sha = hashlib.sha256()
-                with blobs.open(str(f["sha256"])) as stream:
-                    while chunk := stream.read(8 << 20):
-                        sha.update(chunk)
-                if sha.hexdigest() != f["sha256"]:
-                    findings.append(
-                        Finding(
-                            "blob-corrupted",
-                            None,
-                            f"{ref}: {f['path']} no longer hashes to {f['sha256']}: its bytes were changed",
-                        )
-                    )
-    return findings, {"mode": mode, "checked": checked, "bytes": total}
+    uses, _ = blob_uses(rows["versions"], rows["adapters"])  # an unreadable manifest is reported as edited
+    found = check_blobs(blobs, uses, full=mode == "full")
+    findings = [Finding(p.kind, None, p.message) for p in found.problems]
+    return findings, {"mode": mode, "checked": found.files, "blobs": found.blobs, "bytes": found.bytes}
 
 
 def verify_registry(
@@ -188,8 +151,7 @@ def verify_registry(
     findings += authority.findings
     blob_result = None
     if blobs is not None and blob_mode is not None:
-        names = {int(a["id"]): str(a["name"]) for a in rows["adapters"]}
-        found, blob_result = _check_blobs(blobs, rows["versions"], names, blob_mode)
+        found, blob_result = _check_blobs(blobs, rows, blob_mode)
         findings += found
     head = events[-1].hash if events else GENESIS
     return AuditVerification(

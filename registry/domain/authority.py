@@ -50,6 +50,7 @@ GOVERNING: dict[str, str | None] = {
     "tag": "tag",
     "untag": "tag",
     "note": "note",
+    "gc": "gc",
     CHECKPOINT_ACTION: "audit checkpoint",
 }
 

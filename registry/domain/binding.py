@@ -27,7 +27,7 @@ from registry.domain.canonical import sha256_digest
 from registry.domain.facts import BOUND_FROM_THE_START, FACT_TABLES, fact_hash, legacy_digest
 from registry.domain.legacy import check_legacy_rows
 
-__all__ = ["FactCheck", "check_facts", "payload_of"]
+__all__ = ["FactCheck", "check_facts", "check_versions", "payload_of"]
 
 UPGRADE_ACTION = "registry upgrade"
 
@@ -115,7 +115,7 @@ def check_facts(events: Sequence[Event], rows: Mapping[str, Sequence[Mapping[str
     legacy_events = [e for e in events if upgrade is None or e.seq < upgrade.seq]
     for kind, seq, message in check_legacy_rows(legacy_rows, legacy_events, rows):
         out.add(kind, seq, message)
-    _check_versions(events, rows, out)
+    out.findings.extend(f for _, f in check_versions(events, rows))
     _check_signed_rows(rows, out)
     return out
 
@@ -164,50 +164,52 @@ def _check_watermark(
     )
 
 
-def _check_versions(events: Sequence[Event], rows: Mapping[str, Sequence[Mapping[str, Any]]], out: FactCheck) -> None:
-    """Each version hashes to its digest and equals what its push event recorded."""
+def check_versions(
+    events: Sequence[Event], rows: Mapping[str, Sequence[Mapping[str, Any]]]
+) -> list[tuple[str, Finding]]:
+    """Each version hashes to its digest and equals what its push event recorded (its digest and each
+    file's sha256): every problem as (the version's ref, the finding). ``events`` needs only the pushes."""
     names = {int(a["id"]): str(a["name"]) for a in rows.get("adapters", ())}
     pushes = {e.subject: e for e in events if e.action == "push"}
+    out: list[tuple[str, Finding]] = []
     for v in rows.get("versions", ()):
         ref = f"{names.get(int(v['adapter_id']), '?')}:{v['number']}"
         if sha256_digest(str(v["manifest"]).encode("utf-8")) != v["digest"]:
-            out.add("manifest-edited", None, f"the manifest of {ref} no longer hashes to its digest {v['digest']}")
+            message = f"the manifest of {ref} no longer hashes to its digest {v['digest']}"
+            out.append((ref, Finding("manifest-edited", None, message)))
         push = pushes.get(ref)
         if push is None:
-            out.add(
-                "version-unrecorded",
-                None,
-                f"{ref} ({v['digest']}) has no push event: it was inserted outside the registry",
-            )
+            message = f"{ref} ({v['digest']}) has no push event: it was inserted outside the registry"
+            out.append((ref, Finding("version-unrecorded", None, message)))
             continue
         recorded = payload_of(push)
         if recorded.get("digest") != v["digest"]:
-            out.add(
-                "version-changed",
-                push.seq,
+            message = (
                 f"{ref} has digest {v['digest']}, but {push.label} recorded {recorded.get('digest')}: the version's "
-                "record was replaced",
+                "record was replaced"
             )
-        _check_files(ref, v, recorded, push, out)
+            out.append((ref, Finding("version-changed", push.seq, message)))
+        found = _check_files(ref, v, recorded, push)
+        if found is not None:
+            out.append((ref, found))
+    return out
 
 
-def _check_files(
-    ref: str, version: Mapping[str, Any], recorded: Mapping[str, Any], push: Event, out: FactCheck
-) -> None:
+def _check_files(ref: str, version: Mapping[str, Any], recorded: Mapping[str, Any], push: Event) -> Finding | None:
     files = recorded.get("files")
     if not isinstance(files, Mapping):
-        return
+        return None
     try:
         manifest = json.loads(str(version["manifest"]))
         stored = {f["path"]: f["sha256"] for f in manifest.get("files", [])}
     except (ValueError, KeyError, TypeError, AttributeError):
-        out.add("manifest-edited", push.seq, f"the manifest of {ref} is not a manifest any more")
-        return
-    if stored != dict(files):
-        changed = sorted(p for p in {*stored, *files} if stored.get(p) != files.get(p))
-        out.add(
-            "version-files-changed",
-            push.seq,
-            f"{ref}'s files differ from those {push.label} recorded ({', '.join(changed)}): the version now "
-            "points at other bytes",
-        )
+        return Finding("manifest-edited", push.seq, f"the manifest of {ref} is not a manifest any more")
+    if stored == dict(files):
+        return None
+    changed = sorted(p for p in {*stored, *files} if stored.get(p) != files.get(p))
+    return Finding(
+        "version-files-changed",
+        push.seq,
+        f"{ref}'s files differ from those {push.label} recorded ({', '.join(changed)}): the version now "
+        "points at other bytes",
+    )

@@ -3,7 +3,8 @@
 ==================  ==============================================================
 role                 may
 ==================  ==============================================================
-admin                everything, and alone: grant roles, set policies
+admin                everything, and alone: grant roles, set policies, collect garbage
+                     (``adapters gc``)
 author               push versions, add evals, submit for review, deprecate
 reviewer, risk       approve or reject (as the policy's approval rule allows)
 release-manager      release, roll back, deprecate
@@ -14,7 +15,8 @@ any role but         tag and untag versions
 any role             add notes to versions
 ==================  ==============================================================
 
-Verifying, listing, showing, pulling and reading the audit log need no role.
+Verifying, listing, showing, pulling, reading the audit log and checking the stores (``adapters
+fsck``) need no role.
 Which roles may approve is the policy's choice (``approvals.roles``); an empty list
 means any registered user.
 """
@@ -38,6 +40,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "users remove": frozenset(),
     "users revoke-role": frozenset(),
     "policy set": frozenset(),
+    "gc": frozenset(),
     "audit checkpoint": frozenset({"auditor"}),
     "tag": frozenset({"author", "reviewer", "risk", "release-manager"}),
     "note": frozenset({"author", "reviewer", "risk", "release-manager", "auditor"}),

@@ -42,9 +42,12 @@ class AuditQueries(Queries):
             )
         )
 
-    def events(self, subject: str | None = None, adapter: str | None = None) -> list[Event]:
-        """Events in order: all, one subject's, or (``adapter``) an adapter's and its versions'."""
+    def events(self, subject: str | None = None, adapter: str | None = None, action: str | None = None) -> list[Event]:
+        """Events in order: all, one subject's, or (``adapter``) an adapter's and its versions'; ``action``
+        keeps those of one action (every ``push``, say)."""
         query = select(AUDIT_EVENTS).order_by(AUDIT_EVENTS.c.seq)
+        if action is not None:
+            query = query.where(AUDIT_EVENTS.c.action == action)
         if subject is not None:
             query = query.where(AUDIT_EVENTS.c.subject == subject)
         if adapter is not None:
