@@ -82,12 +82,24 @@ def main() -> None:
 
 def _register() -> None:
     """Every command, one module per concept (imported here, not for their side effects)."""
-    from cli.commands import annotations, audit, catalog, demo, evals, maintenance, policy, releases, users, verify
+    from cli.commands import (
+        annotations,
+        audit,
+        catalog,
+        demo,
+        evals,
+        maintenance,
+        policy,
+        releases,
+        tokens,
+        users,
+        verify,
+    )
 
     for command in (
         catalog.push, catalog.pull, catalog.ls_, catalog.show, verify.verify, releases.review, releases.approve,
         releases.reject, releases.release, releases.merge, releases.rollback, releases.deprecate, releases.revoke,
-        releases.channels, evals.eval_group, annotations.tag, annotations.untag, annotations.note, policy.policy, users.init, users.users, users.keys, audit.audit, maintenance.fsck, maintenance.gc, demo.demo,
+        releases.channels, evals.eval_group, annotations.tag, annotations.untag, annotations.note, policy.policy, users.init, users.users, users.keys, audit.audit, maintenance.fsck, maintenance.gc, tokens.tokens, demo.demo,
     ):  # fmt: skip
         cli.add_command(command)
 

@@ -26,6 +26,7 @@ if _typing.TYPE_CHECKING:
     from registry.domain.records import ApprovalRecord, ChannelMove, TransitionRecord
     from registry.domain.refs import Ref
     from registry.domain.rules import RuleResult
+    from registry.domain.tokens import ApiToken
     from registry.domain.verification import VerificationReport
     from registry.domain.versions import BaseModel, EvalRecord, FileEntry, Manifest, VersionInfo, VersionSummary
     from registry.errors import (
@@ -46,9 +47,11 @@ if _typing.TYPE_CHECKING:
         PolicyNotMet,
         RegistryError,
         StorageError,
+        Unauthenticated,
     )
     from registry.governance.results import ActionResult, ChannelState, PolicyCheck
     from registry.identity import GrantInfo, KeyInfo, UserDetail, UserInfo
+    from registry.identity.tokens import CreatedToken
     from registry.maintenance.results import (
         BlobProblem,
         BlobUse,
@@ -138,6 +141,9 @@ _LOCATIONS = {
     "RemovedBlob": "registry.maintenance.results",
     "RemovedUpload": "registry.maintenance.results",
     "VersionProblem": "registry.maintenance.results",
+    "ApiToken": "registry.domain.tokens",
+    "CreatedToken": "registry.identity.tokens",
+    "Unauthenticated": "registry.errors",
 }
 
 __all__ = [
@@ -146,6 +152,7 @@ __all__ = [
     "Actor",
     "AmbiguousReference",
     "Annotated",
+    "ApiToken",
     "ApprovalRecord",
     "AuditReport",
     "AuditVerification",
@@ -159,6 +166,7 @@ __all__ = [
     "Check",
     "CheckFailed",
     "Checkpoint",
+    "CreatedToken",
     "Dataset",
     "DestinationExists",
     "EvalRecord",
@@ -203,6 +211,7 @@ __all__ = [
     "TagChange",
     "TransitionRecord",
     "TrustAnchor",
+    "Unauthenticated",
     "UserDetail",
     "UserInfo",
     "VerificationReport",

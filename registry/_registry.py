@@ -19,6 +19,7 @@ from registry._facade.checks import CheckMethods
 from registry._facade.governance import GovernanceMethods
 from registry._facade.maintenance import MaintenanceMethods
 from registry._facade.people import PeopleMethods
+from registry._facade.tokens import TokenMethods
 from registry.audit.keys import RegistryKeys
 from registry.audit.log import AuditLog
 from registry.catalog.service import Catalog
@@ -43,6 +44,7 @@ class Registry(
     AnnotationMethods,
     AuditMethods,
     MaintenanceMethods,
+    TokenMethods,
 ):
     """A registry of PEFT adapters: one metadata database and one blob store.
 

@@ -51,6 +51,7 @@ __all__ = [
     "PolicyNotMet",
     "RegistryError",
     "StorageError",
+    "Unauthenticated",
 ]
 
 
@@ -222,6 +223,13 @@ class PermissionDenied(RegistryError):
     def __init__(self, message: str, actor: str | None = None) -> None:
         self.actor = actor
         super().__init__(message)
+
+
+class Unauthenticated(PermissionDenied):
+    """A server request without a valid token: none, an unknown one, an expired or a revoked one."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, None)
 
 
 class InvalidTransition(RegistryError):

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from registry.governance.channels import Channels
     from registry.governance.service import Governance
     from registry.identity import Identity
+    from registry.identity.tokens import Tokens
     from registry.merge.service import Merger
     from registry.policies import Policies
     from registry.settings import Settings
@@ -70,6 +71,12 @@ class FacadeBase:
         from registry.policies import Policies
 
         return Policies(self._records, self._identity, self._audit, self._clock)
+
+    @cached_property
+    def _tokens(self) -> Tokens:
+        from registry.identity.tokens import Tokens
+
+        return Tokens(self._records, self._audit, self._identity, self._clock)
 
     @cached_property
     def _verifier(self) -> Verifier:

@@ -51,6 +51,8 @@ GOVERNING: dict[str, str | None] = {
     "untag": "tag",
     "note": "note",
     "gc": "gc",
+    "token create": "tokens create",
+    "token revoke": "tokens revoke",
     CHECKPOINT_ACTION: "audit checkpoint",
 }
 

@@ -40,11 +40,15 @@ FACT_TABLES = (
     "user_removals",
     "tags",
     "notes",
+    "api_tokens",
+    "token_revocations",
 )
 
 #: Fact tables added after facts were bound to events (schema 3 on): none of their rows is legacy, so a
 #: row no event records is always one inserted outside the registry.
-BOUND_FROM_THE_START = frozenset({"role_revocations", "user_removals", "tags", "notes"})
+BOUND_FROM_THE_START = frozenset(
+    {"role_revocations", "user_removals", "tags", "notes", "api_tokens", "token_revocations"}
+)
 
 
 def _plain(value: Any) -> Any:

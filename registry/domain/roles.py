@@ -41,6 +41,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "users revoke-role": frozenset(),
     "policy set": frozenset(),
     "gc": frozenset(),
+    "tokens create": frozenset(),
+    # a token's owner revokes it (the code checks it is theirs); an admin revokes anyone's
+    "tokens revoke": frozenset({"author", "reviewer", "risk", "release-manager", "auditor"}),
     "audit checkpoint": frozenset({"auditor"}),
     "tag": frozenset({"author", "reviewer", "risk", "release-manager"}),
     "note": frozenset({"author", "reviewer", "risk", "release-manager", "auditor"}),

@@ -13,6 +13,7 @@ from sqlmodel import Field, SQLModel
 
 __all__ = [
     "ADAPTERS",
+    "API_TOKENS",
     "APPEND_ONLY",
     "APPROVALS",
     "AUDIT_EVENTS",
@@ -27,6 +28,8 @@ __all__ = [
     "ROLE_REVOCATIONS",
     "TABLE_SINCE",
     "TAGS",
+    "TOKEN_REVOCATIONS",
+    "TOKEN_USES",
     "TRANSITIONS",
     "USERS",
     "USER_KEYS",
@@ -34,6 +37,7 @@ __all__ = [
     "VERIFICATIONS",
     "VERSIONS",
     "AdapterRow",
+    "ApiTokenRow",
     "ApprovalRow",
     "AuditEventRow",
     "ChannelMoveRow",
@@ -45,6 +49,8 @@ __all__ = [
     "RoleGrantRow",
     "RoleRevocationRow",
     "TagRow",
+    "TokenRevocationRow",
+    "TokenUseRow",
     "TransitionRow",
     "UserKeyRow",
     "UserRemovalRow",
@@ -301,6 +307,43 @@ class NoteRow(SQLModel, table=True):
     created_by: str = Field(max_length=255)
 
 
+class ApiTokenRow(SQLModel, table=True):
+    """An API token issued to a user (schema 4): the sha256 of its secret, never the secret."""
+
+    __tablename__ = "api_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_id: str = Field(unique=True, index=True, max_length=16)
+    user_name: str = Field(index=True, max_length=255)
+    label: str | None = Field(default=None, sa_column=Column(Text))
+    secret_sha256: str = Field(unique=True, index=True, max_length=64)
+    created_at: str = Field(max_length=32)
+    created_by: str = Field(max_length=255)
+    expires_at: str = Field(max_length=32)
+
+
+class TokenRevocationRow(SQLModel, table=True):
+    """An API token withdrawn (schema 4), by its owner or an admin."""
+
+    __tablename__ = "token_revocations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_id: str = Field(foreign_key="api_tokens.token_id", unique=True, index=True, max_length=16)
+    revoked_at: str = Field(max_length=32)
+    revoked_by: str = Field(max_length=255)
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class TokenUseRow(SQLModel, table=True):
+    """When a token was last used (schema 4): a convenience for `tokens ls`, not a fact (it is updated,
+    at most once a minute per token, and no event records it)."""
+
+    __tablename__ = "token_uses"
+
+    token_id: str = Field(foreign_key="api_tokens.token_id", primary_key=True, max_length=16)
+    last_used_at: str = Field(max_length=32)
+
+
 class AuditEventRow(SQLModel, table=True):
     """The tamper-evident log: each event hashes its content and its predecessor's hash."""
 
@@ -334,6 +377,8 @@ APPEND_ONLY = (
     "user_removals",
     "tags",
     "notes",
+    "api_tokens",
+    "token_revocations",
     "audit_events",
 )
 
@@ -360,17 +405,29 @@ ROLE_REVOCATIONS = _table(RoleRevocationRow)
 USER_REMOVALS = _table(UserRemovalRow)
 TAGS = _table(TagRow)
 NOTES = _table(NoteRow)
+API_TOKENS = _table(ApiTokenRow)
+TOKEN_REVOCATIONS = _table(TokenRevocationRow)
+TOKEN_USES = _table(TokenUseRow)
 AUDIT_EVENTS = _table(AuditEventRow)
 
 #: The schema version that added each table created after the first (reads of an older database not
 #: upgraded yet find these tables empty).
-TABLE_SINCE = {"role_revocations": 3, "user_removals": 3, "tags": 3, "notes": 3}
+TABLE_SINCE = {
+    "role_revocations": 3,
+    "user_removals": 3,
+    "tags": 3,
+    "notes": 3,
+    "api_tokens": 4,
+    "token_revocations": 4,
+    "token_uses": 4,
+}
 
 #: The fact tables (registry.domain.facts.FACT_TABLES) by name.
 FACT_TABLE_OBJECTS = {
     t.name: t
     for t in (
         ADAPTERS, VERSIONS, EVALS, VERIFICATIONS, PROBE_REFERENCES, USERS, ROLE_GRANTS, USER_KEYS, POLICIES,
-        TRANSITIONS, APPROVALS, CHANNEL_MOVES, ROLE_REVOCATIONS, USER_REMOVALS, TAGS, NOTES,
+        TRANSITIONS, APPROVALS, CHANNEL_MOVES, ROLE_REVOCATIONS, USER_REMOVALS, TAGS, NOTES, API_TOKENS,
+        TOKEN_REVOCATIONS,
     )
 }  # fmt: skip

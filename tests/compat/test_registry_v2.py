@@ -1,7 +1,8 @@
 """A registry of schema 2 (tests/fixtures/registry-v2, made by commit 54be015 with
-tests/fixtures/make_registry_v2.py) is read as it is, upgraded to schema 3 by its first write (the
-tables for role revocations, user removals, tags and notes are created, in one audited event), and
-verifies against its trust file and checkpoint before and after."""
+tests/fixtures/make_registry_v2.py) is read as it is, upgraded to the current schema by its first
+write (the tables for role revocations, user removals, tags and notes of schema 3 and the API tokens
+of schema 4 are created, in one audited event), and verifies against its trust file and checkpoint
+before and after."""
 
 from __future__ import annotations
 
@@ -45,7 +46,9 @@ def test_a_schema_2_registry_reads_upgrades_and_verifies(v2: Path) -> None:
         upgrade = [e for e in alice.audit_log() if e.action == "registry upgrade"]
         assert len(upgrade) == 1
         assert upgrade[0].data["from_schema"] == 2 and upgrade[0].data["schema"] == SCHEMA_VERSION
-        assert set(upgrade[0].data["tables_added"]) == {"role_revocations", "user_removals", "tags", "notes"}
+        assert set(upgrade[0].data["tables_added"]) == {
+            "role_revocations", "user_removals", "tags", "notes", "api_tokens", "token_revocations", "token_uses"
+        }  # fmt: skip
         after = alice.audit_verify(checkpoint, trust=trust)
         assert after.ok, after.findings
         assert alice.ls(tags=["team=support"])[0].ref == "team/summarizer:1"

@@ -38,6 +38,7 @@ from registry.storage.records.audit import AuditQueries
 from registry.storage.records.facts import FactQueries
 from registry.storage.records.governance import GovernanceQueries
 from registry.storage.records.people import PeopleQueries
+from registry.storage.records.tokens import TokenQueries
 from registry.storage.records.upgrade import upgrade
 from registry.storage.records.versions import VersionQueries
 
@@ -56,7 +57,7 @@ __all__ = [
 ]
 
 
-class Records(VersionQueries, FactQueries, GovernanceQueries, PeopleQueries, AuditQueries):
+class Records(VersionQueries, FactQueries, GovernanceQueries, PeopleQueries, TokenQueries, AuditQueries):
     """The registry's records inside one transaction (see :class:`RecordStore`): every query there is."""
 
     def __init__(self, session: Session, db: Database) -> None:

@@ -1,0 +1,40 @@
+"""API tokens: the credential `adapters serve` knows its callers by."""
+
+from __future__ import annotations
+
+from registry._facade._base import FacadeBase, PathLike
+from registry.domain.durations import parse_duration
+from registry.domain.tokens import DEFAULT_TOKEN_LIFETIME, ApiToken
+from registry.identity.tokens import CreatedToken
+
+__all__ = ["TokenMethods"]
+
+
+class TokenMethods(FacadeBase):
+    def create_token(
+        self,
+        user: str,
+        *,
+        label: str | None = None,
+        expires: str = DEFAULT_TOKEN_LIFETIME,
+        role: str | None = None,
+        key: PathLike | None = None,
+    ) -> CreatedToken:
+        """Issue a token for ``user``, valid for ``expires`` (``90d``, ``12h``, ``30m``, ``45s``); its secret
+        is in the result and nowhere else. Admins only; this embedded registry (direct database access)
+        may also bootstrap: ``role="admin"`` on a registry with no users makes ``user`` its admin, and an
+        admin who never had a token gets their first one."""
+        lifetime = parse_duration(expires, "--expires")
+        return self._tokens.create(self._actor, user, label, lifetime, role, operator=True, signer=self._signer(key))
+
+    def tokens(self, user: str | None = None) -> list[ApiToken]:
+        """Tokens, never their secrets: everyone's for an admin, else the actor's own."""
+        return self._tokens.list(self._actor, user)
+
+    def revoke_token(self, token_id: str, *, reason: str | None = None, key: PathLike | None = None) -> ApiToken:
+        """Revoke a token at once (its owner, or an admin)."""
+        return self._tokens.revoke(self._actor, token_id, reason, self._signer(key))
+
+    def authenticate(self, secret: str) -> ApiToken:
+        """The active token ``secret`` belongs to (else :class:`~registry.errors.Unauthenticated`)."""
+        return self._tokens.authenticate(secret)

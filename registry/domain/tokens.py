@@ -1,0 +1,109 @@
+"""API tokens: the credential a team registry's server issues, and the only way it knows who calls.
+
+A token's secret is ``adp_`` and 43 URL-safe characters (256 random bits), shown once when it is
+created; the ``adp_`` prefix lets secret scanners (GitHub's, gitleaks, trufflehog) find one that
+leaked. The registry keeps only the secret's sha256, next to a public id (``tok_`` and 12 hex
+digits) that logs, events and listings use instead. A token belongs to one user, has a label, an
+expiry, and can be revoked; an expired or revoked token is refused at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from registry.domain.clock import parse_iso
+
+__all__ = [
+    "DEFAULT_TOKEN_LIFETIME",
+    "TOKEN_PREFIX",
+    "ApiToken",
+    "NewToken",
+    "is_token_id",
+    "looks_like_token",
+    "new_token",
+    "secret_hash",
+    "secrets_match",
+]
+
+TOKEN_PREFIX = "adp_"
+#: How long a token lives unless ``--expires`` says otherwise.
+DEFAULT_TOKEN_LIFETIME = "90d"
+_SECRET = re.compile(r"^adp_[A-Za-z0-9_-]{43}$")
+_ID = re.compile(r"^tok_[0-9a-f]{12}$")
+
+
+@dataclass(frozen=True)
+class NewToken:
+    """A token as it is created: the secret, shown once, and what is stored instead of it."""
+
+    id: str
+    secret: str
+
+    @property
+    def hash(self) -> str:
+        return secret_hash(self.secret)
+
+
+def new_token() -> NewToken:
+    return NewToken(id=f"tok_{secrets.token_hex(6)}", secret=TOKEN_PREFIX + secrets.token_urlsafe(32))
+
+
+def looks_like_token(text: str) -> bool:
+    """Whether ``text`` has a token secret's shape (checked before any lookup)."""
+    return bool(_SECRET.match(text))
+
+
+def is_token_id(text: str) -> bool:
+    return bool(_ID.match(text))
+
+
+def secret_hash(secret: str) -> str:
+    """What the registry stores of a secret: its sha256 (a 256-bit random secret needs no slow hash)."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def secrets_match(stored_hash: str, presented: str) -> bool:
+    """The presented secret's hash against the stored one, in constant time."""
+    return hmac.compare_digest(stored_hash.encode("ascii"), secret_hash(presented).encode("ascii"))
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """A token as the registry records it (never its secret)."""
+
+    id: str
+    user: str
+    label: str | None
+    created_at: str
+    created_by: str
+    expires_at: str
+    revoked_at: str | None = None
+    revoked_by: str | None = None
+    last_used_at: str | None = None
+
+    def state(self, now: str) -> str:
+        """``active``, ``expired`` or ``revoked`` at ``now`` (an ISO timestamp)."""
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if parse_iso(self.expires_at) <= parse_iso(now) else "active"
+
+    def to_dict(self, now: str | None = None) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "id": self.id,
+            "user": self.user,
+            "label": self.label,
+            "created_at": self.created_at,
+            "created_by": self.created_by,
+            "expires_at": self.expires_at,
+            "revoked_at": self.revoked_at,
+            "revoked_by": self.revoked_by,
+            "last_used_at": self.last_used_at,
+        }
+        if now is not None:
+            d["state"] = self.state(now)
+        return d
