@@ -19,18 +19,39 @@ __all__ = ["State", "json_option", "key_option", "out_option", "output", "regist
 
 
 class State:
-    """The registry one invocation opens, on first use (``--help`` opens nothing)."""
+    """The registry one invocation opens, on first use (``--help`` opens nothing): the embedded one, or
+    the server ``--registry`` / ``ADAPTERS_REGISTRY`` names."""
 
-    def __init__(self, home: str | None) -> None:
+    def __init__(self, home: str | None, registry_url: str | None = None) -> None:
         self.home = home
-        self._registry: Registry | None = None
+        self.registry_url = registry_url
+        self._registry: Any = None
 
     def registry(self) -> Registry:
         if self._registry is None:
-            from registry import Registry
+            if self.registry_url:
+                self._registry = self.remote(self.registry_url)
+            else:
+                from registry import Registry
 
-            self._registry = Registry(self.home)
-        return self._registry
+                self._registry = Registry(self.home)
+        return self._registry  # type: ignore[no-any-return]
+
+    def remote(self, url: str) -> Any:
+        """The server at ``url``, with ADAPTERS_TOKEN or the token `adapters login` stored for it; the actor
+        is the token's user, so ADAPTERS_USER is ignored (with a warning when set)."""
+        import os
+
+        from cli._output import warn
+        from registry import Credentials, RemoteRegistry, Settings
+
+        if os.environ.get("ADAPTERS_USER"):
+            warn(f"ADAPTERS_USER={os.environ['ADAPTERS_USER']} is ignored: against {url} you act as your token's user")
+        token = os.environ.get("ADAPTERS_TOKEN")
+        if not token:
+            stored = Credentials(Settings.from_env(self.home).config_dir).get(url)
+            token = stored.token if stored is not None else None
+        return RemoteRegistry(url, token)
 
     def close(self) -> None:
         if self._registry is not None:

@@ -63,15 +63,22 @@ class _Group(click.Group):
     envvar="ADAPTERS_HOME",
     help="Registry home (SQLite file and blob store). Default: $ADAPTERS_HOME or ~/.adapters.",
 )
+@click.option(
+    "--registry",
+    "registry_url",
+    envvar="ADAPTERS_REGISTRY",
+    help="A team registry's server URL (adapters serve); default: $ADAPTERS_REGISTRY, else the embedded registry.",
+)
 @click.version_option(package_name="adapter-registry", prog_name="adapters")
 @click.pass_context
-def cli(ctx: click.Context, home: str | None) -> None:
+def cli(ctx: click.Context, home: str | None, registry_url: str | None) -> None:
     """A registry and governance toolkit for PEFT adapters (LoRA, QLoRA, DoRA).
 
     Store adapters immutably with their facts, pull them back verified.
-    Configuration: ADAPTERS_HOME, ADAPTERS_DB, ADAPTERS_STORE, ADAPTERS_USER.
+    Configuration: ADAPTERS_HOME, ADAPTERS_DB, ADAPTERS_STORE, ADAPTERS_USER; for a team registry's
+    server, ADAPTERS_REGISTRY (or --registry) and ADAPTERS_TOKEN (or `adapters login`).
     """
-    state = State(home)
+    state = State(home, registry_url or None)
     ctx.obj = state
     ctx.call_on_close(state.close)
 
@@ -91,6 +98,7 @@ def _register() -> None:
         maintenance,
         policy,
         releases,
+        server,
         tokens,
         users,
         verify,
@@ -99,7 +107,7 @@ def _register() -> None:
     for command in (
         catalog.push, catalog.pull, catalog.ls_, catalog.show, verify.verify, releases.review, releases.approve,
         releases.reject, releases.release, releases.merge, releases.rollback, releases.deprecate, releases.revoke,
-        releases.channels, evals.eval_group, annotations.tag, annotations.untag, annotations.note, policy.policy, users.init, users.users, users.keys, audit.audit, maintenance.fsck, maintenance.gc, tokens.tokens, demo.demo,
+        releases.channels, evals.eval_group, annotations.tag, annotations.untag, annotations.note, policy.policy, users.init, users.users, users.keys, audit.audit, maintenance.fsck, maintenance.gc, tokens.tokens, server.serve, server.login, server.logout, server.whoami, demo.demo,
     ):  # fmt: skip
         cli.add_command(command)
 

@@ -51,7 +51,7 @@ if _typing.TYPE_CHECKING:
     )
     from registry.governance.results import ActionResult, ChannelState, PolicyCheck
     from registry.identity import GrantInfo, KeyInfo, UserDetail, UserInfo
-    from registry.identity.tokens import CreatedToken
+    from registry.identity.tokens import CreatedToken, WhoAmI
     from registry.maintenance.results import (
         BlobProblem,
         BlobUse,
@@ -63,6 +63,10 @@ if _typing.TYPE_CHECKING:
     )
     from registry.merge.results import MergedFile, MergeResult
     from registry.policies import ActivePolicy
+    from registry.remote.client import RemoteError, RemoteRegistry, ServerUnreachable
+    from registry.remote.credentials import Credentials, Login
+    from registry.remote.login import login, logout
+    from registry.server.run import serve
     from registry.settings import Settings
     from registry.storage.blobs import BlobStore, open_blob_store
 
@@ -142,6 +146,15 @@ _LOCATIONS = {
     "RemovedUpload": "registry.maintenance.results",
     "VersionProblem": "registry.maintenance.results",
     "ApiToken": "registry.domain.tokens",
+    "WhoAmI": "registry.identity.tokens",
+    "RemoteRegistry": "registry.remote.client",
+    "RemoteError": "registry.remote.client",
+    "ServerUnreachable": "registry.remote.client",
+    "Credentials": "registry.remote.credentials",
+    "Login": "registry.remote.credentials",
+    "login": "registry.remote.login",
+    "logout": "registry.remote.login",
+    "serve": "registry.server.run",
     "CreatedToken": "registry.identity.tokens",
     "Unauthenticated": "registry.errors",
 }
@@ -167,6 +180,7 @@ __all__ = [
     "CheckFailed",
     "Checkpoint",
     "CreatedToken",
+    "Credentials",
     "Dataset",
     "DestinationExists",
     "EvalRecord",
@@ -186,6 +200,7 @@ __all__ = [
     "InvalidTransition",
     "KeyInfo",
     "ListFilter",
+    "Login",
     "Manifest",
     "MergeResult",
     "MergedFile",
@@ -203,9 +218,12 @@ __all__ = [
     "Ref",
     "Registry",
     "RegistryError",
+    "RemoteError",
+    "RemoteRegistry",
     "RemovedBlob",
     "RemovedUpload",
     "RuleResult",
+    "ServerUnreachable",
     "Settings",
     "StorageError",
     "TagChange",
@@ -218,8 +236,12 @@ __all__ = [
     "VersionInfo",
     "VersionProblem",
     "VersionSummary",
+    "WhoAmI",
+    "login",
+    "logout",
     "open_blob_store",
     "quiet_libraries",
+    "serve",
 ]
 
 

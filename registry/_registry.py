@@ -114,6 +114,15 @@ class Registry(
         view._actor = actor if isinstance(actor, Actor) else Actor(actor)
         return view
 
+    def check_database(self) -> None:
+        """Raise unless the metadata database answers a query (a server's readiness probe)."""
+        with self._records.read() as records:
+            records.user_count()
+
+    def check_store(self) -> None:
+        """Raise unless the blob store answers a listing (a server's readiness probe)."""
+        next(iter(self._blobs.iter_blobs()), None)
+
     def describe(self) -> dict[str, str]:
         """Where this registry keeps its data (passwords hidden)."""
         return {"db": self._db.redacted_url, "store": self._blobs.url, "user": self.user}

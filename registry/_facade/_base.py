@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from registry.policies import Policies
     from registry.settings import Settings
     from registry.storage.blobs import BlobStore
+    from registry.storage.db import Database
     from registry.verification.service import Verifier
 
 __all__ = ["DatasetLike", "FacadeBase", "MetaLike", "PathLike", "RefLike", "path_of", "ref_of"]
@@ -54,6 +55,7 @@ class FacadeBase:
     _actor: Actor
     _clock: Clock
     _records: RecordStore
+    _db: Database
     _audit: AuditLog
     _identity: Identity
     _catalog: Catalog

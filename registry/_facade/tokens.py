@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from registry._facade._base import FacadeBase, PathLike
+from registry.domain import signing
 from registry.domain.durations import parse_duration
 from registry.domain.tokens import DEFAULT_TOKEN_LIFETIME, ApiToken
-from registry.identity.tokens import CreatedToken
+from registry.identity.tokens import CreatedToken, WhoAmI
 
 __all__ = ["TokenMethods"]
 
@@ -38,3 +39,24 @@ class TokenMethods(FacadeBase):
     def authenticate(self, secret: str) -> ApiToken:
         """The active token ``secret`` belongs to (else :class:`~registry.errors.Unauthenticated`)."""
         return self._tokens.authenticate(secret)
+
+    def ensure_registry_key(self) -> str:
+        """The fingerprint of the key that signs this registry's checkpoints, created (in the state directory,
+        mode 0600) if there is none yet: a server has one from its start, so clients can pin it at login."""
+        private = self._audit.keys.private_key_or_new(self._audit.registry_id())
+        return signing.fingerprint(signing.public_key_of(private, "the registry key"))
+
+    def whoami(self, token: ApiToken | None = None) -> WhoAmI:
+        """The actor, their roles, and this registry's id and checkpoint key (``token``: the one a server
+        authenticated the actor with)."""
+        with self._records.read() as records:
+            roles = tuple(sorted(self._identity.roles(records, self._actor.name)))
+        public = self._audit.registry_public_key()
+        return WhoAmI(
+            user=self._actor.name,
+            roles=roles,
+            registry=self._db.redacted_url,
+            registry_id=self._audit.registry_id(),
+            registry_key=signing.fingerprint(public) if public else None,
+            token=token,
+        )

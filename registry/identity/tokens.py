@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from registry.audit.log import AuditLog
 from registry.domain import signing
@@ -29,7 +30,7 @@ from registry.identity.service import Identity
 from registry.policies import active_policy
 from registry.storage.records import Records, RecordStore, RoleGrant
 
-__all__ = ["CreatedToken", "Tokens"]
+__all__ = ["CreatedToken", "Tokens", "WhoAmI"]
 
 #: The longest a token may live (a year and a day): long-lived secrets are how leaks last.
 MAX_LIFETIME_S = 366 * 86400
@@ -46,6 +47,46 @@ class CreatedToken:
 
     def to_dict(self) -> dict[str, object]:
         return {"secret": self.secret, **self.token.to_dict()}
+
+
+@dataclass(frozen=True)
+class WhoAmI:
+    """Who the registry takes the caller for, and which registry it is."""
+
+    user: str
+    roles: tuple[str, ...]
+    registry: str  # a server's URL, or where an embedded registry keeps its records
+    registry_id: str
+    registry_key: str | None  # the fingerprint of the key that signs checkpoints
+    token: ApiToken | None = None  # the token the caller authenticated with (remote only)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "user": self.user,
+            "roles": [{"role": r, "namespace": None} for r in self.roles],
+            "registry": self.registry,
+            "registry_id": self.registry_id,
+            "registry_key": self.registry_key,
+            "token": None if self.token is None else {
+                "id": self.token.id, "label": self.token.label, "expires_at": self.token.expires_at,
+            },
+        }  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], registry: str | None = None) -> WhoAmI:
+        token = d.get("token")
+        roles = d.get("roles") or []
+        return cls(
+            user=str(d["user"]),
+            roles=tuple(str(r["role"]) for r in roles),
+            registry=registry or str(d.get("registry")),
+            registry_id=str(d["registry_id"]),
+            registry_key=None if d.get("registry_key") is None else str(d["registry_key"]),
+            token=None if not isinstance(token, dict) else ApiToken(
+                id=str(token["id"]), user=str(d["user"]), label=token.get("label"), created_at="", created_by="",
+                expires_at=str(token["expires_at"]),
+            ),
+        )  # fmt: skip
 
 
 class Tokens:
