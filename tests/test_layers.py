@@ -11,7 +11,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CONCEPTS = ("catalog", "governance", "verification", "merge", "audit", "identity", "policies", "basemodel",
             "datasets", "filehashes", "_registry")  # fmt: skip
-HEAVY = ("torch", "transformers", "peft", "bitsandbytes", "safetensors.torch", "fastapi", "uvicorn", "boto3", "botocore")
+HEAVY = (
+    "torch",
+    "transformers",
+    "peft",
+    "bitsandbytes",
+    "safetensors.torch",
+    "fastapi",
+    "uvicorn",
+    "boto3",
+    "botocore",
+)
 
 
 def _imports(path: Path, top_level_only: bool) -> list[str]:
