@@ -33,8 +33,9 @@ class CheckMethods(FacadeBase):
     ) -> VerificationReport:
         """Check that version ``ref`` fits ``base`` (default: the recorded base, if it is on this machine).
 
-        ``mode``: ``static`` (safetensors headers only), ``load`` (a real load on a 4-bit base with
-        peft and a probe input) or ``all``. The report is stored with the version whatever its
+        ``mode``: ``static`` (safetensors headers only, read from the blob store by ranges: the
+        weights are neither downloaded nor re-hashed), ``load`` (a real load on a 4-bit base with
+        peft and a probe input, from re-hashed copies of every file) or ``all``. The report is stored with the version whatever its
         outcome; ``report.passed`` says whether every check passed.
         """
         from registry.verification.service import VerifyOptions

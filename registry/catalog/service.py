@@ -3,7 +3,8 @@
 Push stores every file as a blob first (durable, deduplicated), then records the version in one
 short write transaction, so a version row never exists without its bytes (:mod:`.push`). Pull
 re-hashes every byte it hands out and publishes the output directory with a rename, so it appears
-complete or not at all (:mod:`.pull`). Listing and showing read records only, never the blob store.
+complete or not at all (:mod:`.pull`). Static verification reads a version's config and safetensors
+headers by ranges, never its weights (:mod:`.headers`). Listing and showing read records only, never the blob store.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from registry._io import Progress
 from registry.audit.log import AuditLog
 from registry.catalog import pull as pulling
 from registry.catalog import push as pushing
+from registry.catalog.headers import read_stored_adapter
 from registry.catalog.resolve import resolve, state_of
 from registry.catalog.results import ListFilter, PullResult, PushResult
 from registry.domain.actor import Actor
+from registry.domain.adapterdir import AdapterContents
 from registry.domain.annotations import current_tags
 from registry.domain.clock import Clock
 from registry.domain.lineage import Evaluation, PushMetadata
@@ -85,6 +88,11 @@ class Catalog:
     ) -> None:
         """Write a version's files into ``directory``, re-hashing each (see :func:`.pull.export_files`)."""
         pulling.export_files(self.blobs, manifest, directory, progress, shown_target)
+
+    def read_headers(self, manifest: Manifest) -> AdapterContents:
+        """A version's config, facts and tensors, read from its blobs by ranges, the weights never
+        (see :func:`.headers.read_stored_adapter`)."""
+        return read_stored_adapter(self.blobs, manifest)
 
     def add_evals(
         self, actor: Actor, ref: Ref, evals: Sequence[Evaluation], signer: Signer | None = None

@@ -21,10 +21,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from registry.domain.documents import DocumentError, as_text, load_json, read_document
+from registry.domain.documents import DocumentError, as_text, check_size, load_json, read_document
 from registry.errors import InvalidAdapter
 
-__all__ = ["MAX_CONFIG_BYTES", "read_config"]
+__all__ = ["MAX_CONFIG_BYTES", "parse_config", "read_config"]
 
 #: The largest adapter_config.json read; peft writes a few KiB.
 MAX_CONFIG_BYTES = 1 << 20
@@ -49,22 +49,31 @@ class _Bad(Exception):
 def read_config(path: Path, shown: Path) -> dict[str, Any]:
     """The checked content of an adapter's ``adapter_config.json`` (``shown`` is its name for messages)."""
     try:
-        text = as_text(read_document(path, str(shown), MAX_CONFIG_BYTES), str(shown))
-        config = load_json(text, str(shown))
+        data = read_document(path, str(shown), MAX_CONFIG_BYTES)
     except DocumentError as exc:
         raise InvalidAdapter(f"{exc}; {_RESAVE}", str(shown)) from None
+    return parse_config(data, str(shown))
+
+
+def parse_config(data: bytes, shown: str) -> dict[str, Any]:
+    """The checked content of ``adapter_config.json`` bytes read from anywhere (a file, a stored blob)."""
+    try:
+        check_size(len(data), shown, MAX_CONFIG_BYTES)
+        config = load_json(as_text(data, shown), shown)
+    except DocumentError as exc:
+        raise InvalidAdapter(f"{exc}; {_RESAVE}", shown) from None
     if not isinstance(config, dict):
-        raise InvalidAdapter(f"{shown} must hold a JSON object; {_RESAVE}", str(shown))
+        raise InvalidAdapter(f"{shown} must hold a JSON object; {_RESAVE}", shown)
     peft_type = config.get("peft_type")
     if not isinstance(peft_type, str) or not peft_type:
         raise InvalidAdapter(
             f"{shown} has no 'peft_type'; it was not written by peft (save the adapter with peft's save_pretrained)",
-            str(shown),
+            shown,
         )
     try:
         _check_values(config, peft_type.upper())
     except _Bad as exc:
-        raise InvalidAdapter(f"{shown}: {exc.what}; fix the value or {_RESAVE}", str(shown)) from None
+        raise InvalidAdapter(f"{shown}: {exc.what}; fix the value or {_RESAVE}", shown) from None
     return config
 
 

@@ -25,10 +25,13 @@ __all__ = [
     "ADAPTER_WEIGHTS",
     "PICKLE_SUFFIXES",
     "PROVENANCE_FILE",
+    "AdapterContents",
     "AdapterSource",
     "PeftFacts",
     "SourceFile",
     "TensorInfo",
+    "adapter_contents",
+    "declared_tensors",
     "pattern_value",
     "read_adapter_dir",
     "read_safetensors_header",
@@ -127,6 +130,21 @@ class PeftFacts:
 
 
 @dataclass(frozen=True)
+class AdapterContents:
+    """What the checks of an adapter read: its checked config, its facts and its weights' tensors
+    (from a directory, or from a stored version's blobs)."""
+
+    config: dict[str, Any]
+    facts: PeftFacts
+    tensors: tuple[TensorInfo, ...]
+
+
+def adapter_contents(config: Mapping[str, Any], tensors: Sequence[TensorInfo]) -> AdapterContents:
+    """The contents of an adapter whose config and ``adapter_model.safetensors`` header were read and checked."""
+    return AdapterContents(config=dict(config), facts=_facts(config, tensors), tensors=tuple(tensors))
+
+
+@dataclass(frozen=True)
 class AdapterSource:
     """A readable, safe adapter directory, ready to be stored."""
 
@@ -140,6 +158,10 @@ class AdapterSource:
     @property
     def size(self) -> int:
         return sum(f.size for f in self.files)
+
+    @property
+    def contents(self) -> AdapterContents:
+        return AdapterContents(config=self.config, facts=self.facts, tensors=self.tensors)
 
 
 def read_adapter_dir(path: str | os.PathLike[str]) -> AdapterSource:
@@ -240,17 +262,11 @@ def _walk(directory: Path, real_root: Path, shown_root: Path) -> Iterator[Source
 
 def read_safetensors_header(path: Path, display: str | None = None) -> tuple[TensorInfo, ...]:
     """The tensors a safetensors file declares, validated by safetensors itself (no data read)."""
-    from safetensors import SafetensorError, safe_open
+    from safetensors import SafetensorError
 
     shown = display or str(path)
     try:
-        with safe_open(str(path), framework="numpy") as f:
-            infos = []
-            for key in f.keys():  # noqa: SIM118 (a safetensors handle, not a dict)
-                sl = f.get_slice(key)
-                infos.append(
-                    TensorInfo(name=key, dtype=str(sl.get_dtype()), shape=tuple(int(d) for d in sl.get_shape()))
-                )
+        return declared_tensors(path)
     except SafetensorError as exc:
         raise InvalidAdapter(
             f"{shown} is not a valid safetensors file ({exc}); it may be truncated or corrupted: "
@@ -259,6 +275,19 @@ def read_safetensors_header(path: Path, display: str | None = None) -> tuple[Ten
         ) from None
     except OSError as exc:
         raise InvalidAdapter(f"cannot read {shown}: {exc.strerror or exc}", shown) from None
+
+
+def declared_tensors(path: Path) -> tuple[TensorInfo, ...]:
+    """The tensors a safetensors file declares, sorted by name, as ``safe_open`` reads and checks its
+    header (offsets contiguous and covering the file exactly); no tensor data is read. Raises
+    safetensors' ``SafetensorError`` for a file it refuses, :class:`OSError` for one it cannot read."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        infos = []
+        for key in f.keys():  # noqa: SIM118 (a safetensors handle, not a dict)
+            sl = f.get_slice(key)
+            infos.append(TensorInfo(name=key, dtype=str(sl.get_dtype()), shape=tuple(int(d) for d in sl.get_shape())))
     return tuple(sorted(infos, key=lambda t: t.name))
 
 

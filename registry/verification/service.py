@@ -1,9 +1,12 @@
 """``adapters verify``: prove that a stored adapter fits the exact base it will run on.
 
-Static checks read safetensors headers only; the load check really runs the adapter on
-a 4-bit base (see :mod:`registry.verification.loadcheck`). Every run is stored as a report
-attached to the version, whatever its outcome; the first passing load for a base
-fingerprint and load setting also records a probe reference that later loads must match.
+Static checks read safetensors headers only: in mode ``static`` the adapter's config and headers
+come straight from the blob store by ranged reads (:mod:`registry.catalog.headers`), so the
+weights are never downloaded, nor re-hashed (``adapters fsck`` does that). The load check really
+runs the adapter on a 4-bit base (see :mod:`registry.verification.loadcheck`): for it every file
+is exported and re-hashed, and mode ``all`` reads the headers from that export. Every run is
+stored as a report attached to the version, whatever its outcome; the first passing load for a
+base fingerprint and load setting also records a probe reference that later loads must match.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from registry.basemodel import ResolvedBase, recorded_base_spec, resolve_base
 from registry.catalog.resolve import check_push_record, resolve
 from registry.catalog.service import Catalog
 from registry.domain.actor import Actor
-from registry.domain.adapterdir import read_adapter_dir, read_safetensors_header
+from registry.domain.adapterdir import AdapterContents, read_adapter_dir, read_safetensors_header
 from registry.domain.clock import Clock
 from registry.domain.compat import Check, check_fingerprint, static_checks
 from registry.domain.refs import Ref
@@ -67,6 +70,15 @@ def _base_headers(resolved: ResolvedBase, directory: Path) -> tuple[list[Any], d
     return tensors, config
 
 
+def _static(
+    adapter: AdapterContents, base_tensors: list[Any], base_config: dict[str, Any], not_checked: list[str]
+) -> list[Check]:
+    """The header-level checks; what they could not check is added to ``not_checked``."""
+    checks, unchecked = static_checks(adapter.facts, adapter.config, adapter.tensors, base_tensors, base_config)
+    not_checked.extend(unchecked)
+    return checks
+
+
 class Verifier:
     def __init__(self, catalog: Catalog, hashes: FileHashCache, audit: AuditLog, clock: Clock) -> None:
         self.catalog = catalog
@@ -94,19 +106,18 @@ class Verifier:
         # the base's headers are read whatever the mode: they also prove it is safetensors (never a pickle)
         base_tensors, base_config = _base_headers(resolved, resolved.model_dir)
         checks = [check_fingerprint(manifest.base, resolved.base, options.allow_base_mismatch, resolved.also_known_as)]
-        with scratch_dir("adapters-verify-") as tmp:
-            adapter_dir = Path(tmp)
-            self.catalog.export_files(manifest, adapter_dir)
-            adapter = read_adapter_dir(adapter_dir)
-            not_checked: list[str] = []
-            if options.mode in ("static", "all"):
-                static, unchecked = static_checks(
-                    adapter.facts, adapter.config, adapter.tensors, base_tensors, base_config
-                )
-                checks.extend(static)
-                not_checked.extend(unchecked)
-            load = self._load(version.id, resolved, adapter_dir, options) if options.mode in ("load", "all") else None
-        if load is not None:
+        not_checked: list[str] = []
+        load: _Load | None = None
+        if options.mode == "static":  # headers only, by ranged reads: the weights never leave the store
+            checks += _static(self.catalog.read_headers(manifest), base_tensors, base_config, not_checked)
+        else:  # the load check runs the adapter: every file is exported (re-hashed), and `all` reads headers there
+            with scratch_dir("adapters-verify-") as tmp:
+                adapter_dir = Path(tmp)
+                self.catalog.export_files(manifest, adapter_dir)
+                adapter = read_adapter_dir(adapter_dir)
+                if options.mode == "all":
+                    checks += _static(adapter.contents, base_tensors, base_config, not_checked)
+                load = self._load(version.id, resolved, adapter_dir, options)
             checks.extend(load.checks)
         report = VerificationReport(
             name=manifest.name,

@@ -119,3 +119,23 @@ def test_the_registry_uses_the_blob_store_it_is_given(tmp_path: Path, llama) -> 
     assert Counting.puts == pushed.files and Counting.exports == pushed.files
     assert not (tmp_path / "home" / "blobs").exists()
     assert {b.sha256 for b in store.iter_blobs()} == {f.sha256 for f in reg.show("a:1").manifest.files}
+
+
+@pytest.mark.parametrize("kind", ["local", pytest.param("s3", marks=pytest.mark.s3)])
+def test_read_range_gives_what_the_blob_holds_and_nothing_past_its_end(
+    request: pytest.FixtureRequest, tmp_path: Path, kind: str
+) -> None:
+    """The contract on every store: at most ``length`` bytes from ``start``, fewer (or none) where the
+    blob ends first; a caller expecting a size tells a truncated blob by the length it gets back."""
+    store = open_blob_store(request.getfixturevalue("s3").url() if kind == "s3" else tmp_path / "s")
+    src = tmp_path / "f"
+    src.write_bytes(bytes(range(100)))
+    sha = store.put(src).sha256
+    try:
+        assert store.read_range(sha, 0, 8) == bytes(range(8))
+        assert store.read_range(sha, 90, 20) == bytes(range(90, 100))  # ends first: what there is
+        assert store.read_range(sha, 100, 8) == b""  # starts at the end (S3 says InvalidRange)
+        assert store.read_range(sha, 500, 8) == b""
+        assert store.read_range(sha, 3, 0) == b""
+    finally:
+        store.close()

@@ -12,7 +12,9 @@ Method by method:
   complete or absent, never half-written, under its final name.
 * :meth:`BlobStore.exists` and :meth:`BlobStore.size` ask about one blob without reading it.
 * :meth:`BlobStore.open` streams a blob's bytes; :meth:`BlobStore.read_range` reads a slice
-  (a safetensors header, say) without reading the rest.
+  (a safetensors header, say) without reading the rest: at most ``length`` bytes from ``start``,
+  fewer (or none) where the blob ends first, so a caller that knows the size it expects can tell
+  a truncated blob from a short read by the length it gets back.
 * :meth:`BlobStore.export` copies a blob to a new local file and returns the sha256 and size of
   what was written, which the caller compares with what it expected: bytes handed out are always
   re-hashed, never trusted from their name.

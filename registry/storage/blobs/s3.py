@@ -19,6 +19,7 @@ How each operation keeps the blob-store contract:
 * **export** streams the object into a new local file, hashing what it writes; large objects are
   fetched with parallel ranged GETs and hashed in order.
 * **read_range** is one ranged GET: a safetensors header costs a few kilobytes, never the weights.
+  A range past the object's end gives no bytes (S3's ``InvalidRange``), as a file would.
 
 The client is created on first use, so commands that never read blobs (``ls``, ``show``) never
 import boto3 nor contact the endpoint. Every failure is a :class:`StorageError` that names the
@@ -371,8 +372,11 @@ class S3BlobStore:
                     args["Range"] = byte_range
                 return self.client.get_object(**args)
             except ClientError as exc:
-                if str(exc.response.get("Error", {}).get("Code", "")) in _MISSING:
+                code = str(exc.response.get("Error", {}).get("Code", ""))
+                if code in _MISSING:
                     raise BlobMissing(sha256, self.url) from None
+                if byte_range and code == "InvalidRange":
+                    return None
                 raise
 
     def open(self, sha256: str) -> BinaryIO:
@@ -384,6 +388,8 @@ class S3BlobStore:
             return b""
         key = self.key(sha256)
         reply = self._get(key, sha256, f"bytes={start}-{start + length - 1}")
+        if reply is None:  # the range starts at or past the object's end: no bytes, as from a file
+            return b""
         with self._errors("read", key):
             data = bytes(reply["Body"].read())
         self.stats.read(len(data))
