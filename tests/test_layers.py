@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CONCEPTS = ("catalog", "governance", "verification", "merge", "audit", "identity", "maintenance", "policies",
-            "basemodel", "datasets", "filehashes", "_registry")  # fmt: skip
+            "basemodel", "datasets", "filehashes", "server", "remote", "_registry")  # fmt: skip
 HEAVY = (
     "torch",
     "transformers",
@@ -21,6 +21,7 @@ HEAVY = (
     "uvicorn",
     "boto3",
     "botocore",
+    "httpx",
 )
 
 
