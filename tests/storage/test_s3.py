@@ -191,8 +191,11 @@ def test_a_killed_push_leaves_no_version_and_its_rerun_uploads_only_what_is_miss
         pending = list(reg._blobs.pending_uploads())
         assert len(pending) == 1 and pending[0].size >= 5 * MiB  # for `adapters gc` to remove
         result = reg.push(d, name="a")
-    assert result.version == 1
-    assert result.new_bytes == (d / LARGE).stat().st_size  # the small files were already there
+        assert result.version == 1
+        assert result.new_bytes == (d / LARGE).stat().st_size  # the small files were already there
+        collected = reg.gc(grace="0s")  # the killed push's multipart upload (its parts are not an object)
+        assert [u.id for u in collected.uploads] == [pending[0].id] and _uploads(bucket_store) == []
+        assert reg.fsck().ok
 
 
 def test_a_dropped_connection_fails_the_push_cleanly(
