@@ -372,18 +372,27 @@ def test_a_blob_a_version_references_since_the_listing_is_kept(
 
 
 @pytest.mark.local_store  # an object store cannot refresh an object's time without copying it
-def test_a_blob_stored_again_by_a_push_after_the_listing_is_kept(reg: Registry, tmp_path: Path) -> None:
+@pytest.mark.parametrize("others", [0, 100], ids=["asked-per-blob", "re-listed"])
+def test_a_blob_stored_again_by_a_push_after_the_listing_is_kept(reg: Registry, tmp_path: Path, others: int) -> None:
+    """With few candidates gc asks about each again; with many (over RELIST_OVER) it lists the store again."""
+    three_days_ago = time.time() - 3 * 86400
     source = tmp_path / "file"
     source.write_bytes(b"a file a push is storing again")
     orphan = reg._blobs.put(source).sha256
-    three_days_ago = time.time() - 3 * 86400
-    os.utime(reg._blobs.path(orphan), (three_days_ago, three_days_ago))
+    old = [orphan]
+    for i in range(others):
+        extra = tmp_path / f"old-{i}"
+        extra.write_bytes(f"an old orphan {i}".encode())
+        old.append(reg._blobs.put(extra).sha256)
+    for sha in old:
+        os.utime(reg._blobs.path(sha), (three_days_ago, three_days_ago))
     plan = reg._gc.plan(reg.actor, 24 * 3600)
-    assert [b.sha256 for b in plan.blobs] == [orphan]
+    assert sorted(b.sha256 for b in plan.blobs) == sorted(old)
     again = reg._blobs.put(source)  # a push finds it stored, and writes its time anew
     assert again.sha256 == orphan and not again.new
     result = reg._gc.apply(reg.actor, plan, None)
-    assert result.blobs == () and result.refreshed == 1
+    assert orphan not in {b.sha256 for b in result.blobs} and result.refreshed == 1
+    assert len(result.blobs) == others
     assert orphan in blob_names(reg)
 
 
