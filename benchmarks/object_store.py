@@ -170,7 +170,8 @@ def _boto3_peers(
     import boto3
     from boto3.s3.transfer import TransferConfig
 
-    from registry.storage.blobs.s3 import MULTIPART_THRESHOLD, PART_SIZE, WORKERS
+    from registry.storage.blobs.s3 import MULTIPART_THRESHOLD, PART_SIZE
+    from registry.storage.blobs.s3client import WORKERS
 
     client = boto3.client("s3")  # boto3's defaults, as a user's script would have them
     like_ours = TransferConfig(

@@ -33,16 +33,22 @@ import contextlib
 import hashlib
 import os
 import threading
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from registry._io import CHUNK_SIZE, FILE_MODE, Progress, hash_file, pwrite_all
-from registry.errors import BlobMissing, IntegrityError, InvalidInput, StorageError
-from registry.storage.blobs.base import BlobInfo, PendingUpload, StoredBlob, blob_key, check_sha256
+from registry.errors import BlobMissing, IntegrityError, StorageError
+from registry.storage.blobs.base import BlobInfo, PendingUpload, StoredBlob, blob_key
+from registry.storage.blobs.s3client import (
+    CREDENTIAL_SOURCES,
+    CountingStream,
+    S3Stats,
+    in_order,
+    make_client,
+    parse_s3_url,
+    sha_of,
+)
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -53,8 +59,6 @@ __all__ = ["MULTIPART_THRESHOLD", "PART_SIZE", "S3BlobStore", "parse_s3_url"]
 MULTIPART_THRESHOLD = 64 << 20
 #: The size of each part (raised for files so large that 10,000 parts would not hold them).
 PART_SIZE = 16 << 20
-#: Parts or ranges in flight at once.
-WORKERS = 8
 _MAX_PARTS = 10_000
 _DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
 _T = TypeVar("_T")
@@ -70,59 +74,6 @@ _BAD_CREDENTIALS = {
     "TokenRefreshRequired",
 }
 _CORRUPTED = {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "InvalidChecksum"}
-_CREDENTIAL_SOURCES = {
-    "env": "the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)",
-    "shared-credentials-file": "the shared credentials file (~/.aws/credentials)",
-    "config-file": "the AWS config file (~/.aws/config)",
-    "assume-role": "an assumed role (AWS profile)",
-    "assume-role-with-web-identity": "a web identity token (AWS_WEB_IDENTITY_TOKEN_FILE)",
-    "sso": "AWS SSO (AWS profile)",
-    "container-role": "the container's task role",
-    "iam-role": "the instance's IAM role",
-    "custom-process": "a credential_process (AWS profile)",
-}
-
-
-def parse_s3_url(url: str) -> tuple[str, str]:
-    """``s3://bucket/some/prefix`` -> ``("bucket", "some/prefix/")``; the prefix is empty or ends in '/'."""
-    if not url.startswith("s3://"):
-        raise InvalidInput(f"{url!r} is not an s3:// URL; give s3://BUCKET or s3://BUCKET/PREFIX (ADAPTERS_STORE)")
-    bucket, _, prefix = url[len("s3://") :].partition("/")
-    prefix = prefix.strip("/")
-    if (
-        not bucket
-        or any(c in bucket for c in " \\?#")
-        or any(p in ("", ".", "..") for p in prefix.split("/") if prefix)
-    ):
-        raise InvalidInput(
-            f"{url!r} is not a valid blob store URL; give s3://BUCKET or s3://BUCKET/PREFIX, e.g. "
-            "s3://ml-adapters/registry (ADAPTERS_STORE)"
-        )
-    return bucket, f"{prefix}/" if prefix else ""
-
-
-@dataclass
-class S3Stats:
-    """What the store asked of the server in this process (for benchmarks and `--json` output)."""
-
-    requests: int = 0
-    bytes_read: int = 0
-    bytes_written: int = 0
-    by_operation: dict[str, int] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def count(self, operation: str) -> None:
-        with self._lock:
-            self.requests += 1
-            self.by_operation[operation] = self.by_operation.get(operation, 0) + 1
-
-    def read(self, n: int) -> None:
-        with self._lock:
-            self.bytes_read += n
-
-    def wrote(self, n: int) -> None:
-        with self._lock:
-            self.bytes_written += n
 
 
 class S3BlobStore:
@@ -144,7 +95,7 @@ class S3BlobStore:
     def client(self) -> BaseClient:
         with self._lock:
             if self._client is None:
-                self._client = _make_client()
+                self._client = make_client()
             if not getattr(self._client, "_adapters_counted", False):
                 self._client.meta.events.register("before-send.s3", self._count)
                 self._client._adapters_counted = True
@@ -247,7 +198,7 @@ class S3BlobStore:
         method = getattr(creds, "method", None)
         if method is None:
             return "nowhere (no credentials were found)"
-        text = _CREDENTIAL_SOURCES.get(str(method), str(method))
+        text = CREDENTIAL_SOURCES.get(str(method), str(method))
         profile = os.environ.get("AWS_PROFILE")
         return f"{text}, profile {profile!r}" if profile and "profile" in text else text
 
@@ -344,7 +295,7 @@ class S3BlobStore:
 
                 parts = []
                 done = 0
-                for part in _in_order(send, range(1, count + 1)):
+                for part in in_order(send, range(1, count + 1)):
                     done += int(part.pop("_n"))
                     parts.append(part)
                     if progress is not None:
@@ -381,7 +332,7 @@ class S3BlobStore:
 
     def open(self, sha256: str) -> BinaryIO:
         reply = self._get(self.key(sha256), sha256)
-        return _CountingStream(reply["Body"], self.stats)  # type: ignore[return-value]
+        return CountingStream(reply["Body"], self.stats)  # type: ignore[return-value]
 
     def read_range(self, sha256: str, start: int, length: int) -> bytes:
         if length <= 0:
@@ -433,7 +384,7 @@ class S3BlobStore:
                 raise IntegrityError(f"{self._where(key)} ended early: it is shorter than its recorded {size} bytes")
             return data
 
-        yield from _in_order(fetch, range(0, size, PART_SIZE))
+        yield from in_order(fetch, range(0, size, PART_SIZE))
 
     # -- listing and removing --------------------------------------------------------------
 
@@ -443,7 +394,7 @@ class S3BlobStore:
             pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=top)
             for page in pages:
                 for obj in page.get("Contents", ()):
-                    sha = _sha_of(str(obj["Key"])[len(top) :])
+                    sha = sha_of(str(obj["Key"])[len(top) :])
                     if sha is not None:
                         yield BlobInfo(sha, int(obj["Size"]), obj["LastModified"].timestamp())
 
@@ -492,74 +443,3 @@ class S3BlobStore:
 
 
 RegistryLikeError = StorageError | IntegrityError
-
-
-def _make_client() -> BaseClient:
-    """An S3 client configured from the standard AWS chain (boto3 reads every variable itself; it
-    takes the region from AWS_DEFAULT_REGION, so AWS_REGION is passed on when that is unset)."""
-    import boto3
-    from botocore.config import Config
-
-    options: dict[str, Any] = {
-        "max_pool_connections": WORKERS * 2,
-        "connect_timeout": 10,
-        "read_timeout": 120,
-        # a checksum only where an operation needs one: ours are SHA-256, given explicitly
-        "request_checksum_calculation": "when_required",
-        "response_checksum_validation": "when_required",
-    }
-    if not os.environ.get("AWS_MAX_ATTEMPTS") and not os.environ.get("AWS_RETRY_MODE"):
-        options["retries"] = {"max_attempts": 5, "mode": "standard"}
-    session = boto3.session.Session()
-    region = None if session.region_name else os.environ.get("AWS_REGION") or None
-    return session.client("s3", region_name=region, config=Config(**options))
-
-
-def _sha_of(rest: str) -> str | None:
-    """``ab/abcdef...`` -> the sha256, or None for a key that is not a blob's."""
-    two, _, name = rest.partition("/")
-    try:
-        check_sha256(name)
-    except IntegrityError:
-        return None
-    return name if name[:2] == two else None
-
-
-def _in_order(fn: Callable[[int], _T], items: Iterable[int]) -> Iterator[_T]:
-    """``fn`` over ``items`` on :data:`WORKERS` threads, results yielded in order, at most
-    ``2 * WORKERS`` in flight (bounded memory). A failure cancels what has not started."""
-    pending: deque[Future[_T]] = deque()
-    it = iter(items)
-    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="adapters-s3") as pool:
-        try:
-            for item in it:
-                pending.append(pool.submit(fn, item))
-                if len(pending) >= 2 * WORKERS:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for f in pending:
-                f.cancel()
-
-
-class _CountingStream:
-    """A GET's body that counts the bytes read from it (and closes the connection when done)."""
-
-    def __init__(self, body: Any, stats: S3Stats) -> None:
-        self._body = body
-        self._stats = stats
-
-    def read(self, n: int = -1) -> bytes:
-        data = bytes(self._body.read(None if n < 0 else n))
-        self._stats.read(len(data))
-        return data
-
-    def close(self) -> None:
-        self._body.close()
-
-    def __enter__(self) -> _CountingStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
