@@ -284,7 +284,7 @@ def _seed(work: Path, home: Path, store: str, blobs: int, versions: int, files: 
         orphans.mkdir(parents=True, exist_ok=True)
         paths = [orphans / f"o{i}" for i in range(blobs - versions * files)]
         for path in paths:
-            path.write_bytes(os.urandom(1024))
+            path.write_bytes(b"orphan " + os.urandom(1024))
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(reg._blobs.put, paths))
         shutil.rmtree(orphans)
@@ -310,7 +310,9 @@ def _small_adapter(directory: Path, seed: int, files: int) -> Path:
     config = {"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["q_proj"], "revision": str(seed)}
     (directory / "adapter_config.json").write_text(json.dumps(config))
     for j in range(files - 2):
-        (directory / "extra" / f"file-{j}.txt").write_bytes(os.urandom(512))
+        (directory / "extra" / f"file-{j}.txt").write_bytes(
+            b"seed " + os.urandom(512)
+        )  # a text prefix: random bytes can start like a pickle
     return directory
 
 
