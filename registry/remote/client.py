@@ -1,8 +1,8 @@
 """A registry served by ``adapters serve``, called over HTTP(S) with a token (httpx).
 
 The server's errors come back as the same kinds, messages and exit codes as the embedded
-registry raises. This release serves identity (``whoami``), the catalog's reads (``ls``, ``show``)
-and token administration (``tokens create``/``ls``/``revoke``, unsigned); a command the server does
+registry raises. This release serves identity (``whoami``), the catalog's reads (``ls``, ``show``),
+``users ls`` and token administration (``tokens create``/``ls``/``revoke``, unsigned); a command the server does
 not serve yet says so, naming the way back to the embedded registry.
 """
 
@@ -17,6 +17,7 @@ from registry.domain.clock import now_iso
 from registry.domain.tokens import DEFAULT_TOKEN_LIFETIME, ApiToken
 from registry.domain.versions import VersionInfo, VersionSummary
 from registry.errors import InvalidInput, RegistryError, Unauthenticated
+from registry.identity.results import UserInfo
 from registry.identity.tokens import CreatedToken, WhoAmI
 from registry.remote.credentials import normalise_url
 
@@ -146,6 +147,11 @@ class RemoteRegistry:
         path = f"{API}/tokens/{quote(token_id, safe='')}/revoke"
         return ApiToken.from_dict(self._request("POST", path, json={"reason": reason}))
 
+    def users(self, *, include_removed: bool = False) -> list[UserInfo]:
+        """The users (removed ones too with ``include_removed``), with their roles and key fingerprints."""
+        rows = self._request("GET", f"{API}/users", params={"include_removed": "true"} if include_removed else {})
+        return [UserInfo.from_dict(r) for r in rows]
+
     def _clock(self) -> str:
         """Now, for the states of tokens listed (``adapters tokens ls``)."""
         return now_iso()
@@ -154,8 +160,8 @@ class RemoteRegistry:
         if name.startswith("_"):
             raise AttributeError(name)
         raise InvalidInput(
-            f"`{name}` is not served by the registry server yet (this release serves whoami, ls, show and tokens "
-            "create/ls/revoke over the API); run it against the embedded registry on the server host, without "
+            f"`{name}` is not served by the registry server yet (this release serves whoami, ls, show, users ls "
+            "and tokens create/ls/revoke over the API); run it against the embedded registry on the server host, without "
             "ADAPTERS_REGISTRY / --registry"
         )
 

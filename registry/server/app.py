@@ -135,6 +135,7 @@ def create_app(open_registry: "Callable[[], Registry] | None" = None) -> "FastAP
 
     _catalog_routes(app, caller)
     _token_routes(app, caller)
+    _people_routes(app, caller)
     return app
 
 
@@ -212,6 +213,23 @@ def _token_routes(app: "FastAPI", caller: Callable[..., Any]) -> None:
         """Revoke a token at once (its owner, or an admin); another user's token is not found."""
         revoked = request.app.state.registry.acting_as(token.user).revoke_token(token_id, reason=reason)
         return dict(revoked.to_dict())
+
+
+def _people_routes(app: "FastAPI", caller: Callable[..., Any]) -> None:
+    """``users ls``: who may act here, with their roles and key fingerprints."""
+    from fastapi import Depends, Request
+
+    from registry import ApiToken
+
+    @app.get(f"{API}/users", tags=["users"])
+    def list_users(
+        request: Request,
+        include_removed: bool = False,
+        token: ApiToken = Depends(caller),  # noqa: B008
+    ) -> list[dict[str, Any]]:
+        """The users (removed ones too with ``include_removed``)."""
+        users = request.app.state.registry.acting_as(token.user).users(include_removed=include_removed)
+        return [u.to_dict() for u in users]
 
 
 def _is_json(request: Any) -> bool:

@@ -61,6 +61,16 @@ def test_ls_and_show_answer_the_same_remotely_as_embedded(server: Server, admin_
     assert [r["ref"] for r in rows] == ["team/summarizer:1"]
 
 
+def test_users_ls_answers_the_same_remotely_as_embedded(server: Server, admin_token: str) -> None:
+    _team()
+    with Registry(user="alice") as alice:
+        alice.remove_user("bob")
+    for args in (("users", "ls", "--json"), ("users", "ls"), ("users", "ls", "--all", "--json")):
+        embedded, remote = _both(server, admin_token, *args)
+        assert embedded.returncode == 0, embedded.stderr
+        assert (remote.returncode, remote.stdout) == (0, embedded.stdout), (args, remote.stderr)
+
+
 def test_a_missing_adapter_is_not_found_remotely_as_embedded(server: Server, admin_token: str) -> None:
     embedded, remote = _both(server, admin_token, "show", "team/nothing:1")
     assert embedded.returncode == remote.returncode == 1
