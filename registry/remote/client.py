@@ -2,7 +2,7 @@
 
 The server's errors come back as the same kinds, messages and exit codes as the embedded
 registry raises. This release serves identity (``whoami``), the catalog's reads (``ls``, ``show``),
-``users ls`` and token administration (``tokens create``/``ls``/``revoke``, unsigned); a command the server does
+``users ls``, ``audit log`` and token administration (``tokens create``/``ls``/``revoke``, unsigned); a command the server does
 not serve yet says so, naming the way back to the embedded registry.
 """
 
@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn
 from urllib.parse import quote
 
+from registry.domain.audit import Event
 from registry.domain.clock import now_iso
 from registry.domain.tokens import DEFAULT_TOKEN_LIFETIME, ApiToken
 from registry.domain.versions import VersionInfo, VersionSummary
@@ -152,6 +153,11 @@ class RemoteRegistry:
         rows = self._request("GET", f"{API}/users", params={"include_removed": "true"} if include_removed else {})
         return [UserInfo.from_dict(r) for r in rows]
 
+    def audit_log(self, ref: object = None) -> list[Event]:
+        """Audit events in order; ``ref`` (a name or name:N) narrows them to one adapter or version."""
+        rows = self._request("GET", f"{API}/audit/events", params={"ref": str(ref)} if ref is not None else {})
+        return [Event.from_dict(r) for r in rows]
+
     def _clock(self) -> str:
         """Now, for the states of tokens listed (``adapters tokens ls``)."""
         return now_iso()
@@ -160,8 +166,8 @@ class RemoteRegistry:
         if name.startswith("_"):
             raise AttributeError(name)
         raise InvalidInput(
-            f"`{name}` is not served by the registry server yet (this release serves whoami, ls, show, users ls "
-            "and tokens create/ls/revoke over the API); run it against the embedded registry on the server host, without "
+            f"`{name}` is not served by the registry server yet (this release serves whoami, ls, show, users ls, "
+            "audit log and tokens create/ls/revoke over the API); run it against the embedded registry on the server host, without "
             "ADAPTERS_REGISTRY / --registry"
         )
 

@@ -216,7 +216,7 @@ def _token_routes(app: "FastAPI", caller: Callable[..., Any]) -> None:
 
 
 def _people_routes(app: "FastAPI", caller: Callable[..., Any]) -> None:
-    """``users ls``: who may act here, with their roles and key fingerprints."""
+    """``users ls`` and ``audit log``: who may act here, and what they did."""
     from fastapi import Depends, Request
 
     from registry import ApiToken
@@ -230,6 +230,15 @@ def _people_routes(app: "FastAPI", caller: Callable[..., Any]) -> None:
         """The users (removed ones too with ``include_removed``)."""
         users = request.app.state.registry.acting_as(token.user).users(include_removed=include_removed)
         return [u.to_dict() for u in users]
+
+    @app.get(f"{API}/audit/events", tags=["audit"])
+    def audit_events(
+        request: Request,
+        ref: str | None = None,
+        token: ApiToken = Depends(caller),  # noqa: B008
+    ) -> list[dict[str, Any]]:
+        """Audit events in order; ``ref`` (a name or name:N) narrows them to one adapter or version."""
+        return [e.to_dict() for e in request.app.state.registry.acting_as(token.user).audit_log(ref)]
 
 
 def _is_json(request: Any) -> bool:

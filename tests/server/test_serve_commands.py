@@ -39,7 +39,9 @@ def _team(admin: str = "alice") -> str:
         return alice.create_token("bob").secret
 
 
-def test_ls_and_show_answer_the_same_remotely_as_embedded(server: Server, admin_token: str, llama: Tiny) -> None:
+def test_ls_show_and_audit_log_answer_the_same_remotely_as_embedded(
+    server: Server, admin_token: str, llama: Tiny
+) -> None:
     with Registry(user="alice") as alice:
         alice.push(llama.adapter, name="team/summarizer", base=str(llama.base), evals={"accuracy": 0.9})
         alice.push(llama.adapter, name="team/summarizer", base=str(llama.base), evals={"accuracy": 0.7})
@@ -53,6 +55,9 @@ def test_ls_and_show_answer_the_same_remotely_as_embedded(server: Server, admin_
         ("show", "team/summarizer:1", "--json"),
         ("show", "team/summarizer", "--json"),
         ("show", "team/summarizer:2"),
+        ("audit", "log", "--json"),
+        ("audit", "log", "team/summarizer:2", "--json"),
+        ("audit", "log", "team/summarizer"),
     ):
         embedded, remote = _both(server, admin_token, *args)
         assert embedded.returncode == 0, embedded.stderr
