@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from serving import Server
 
 import tinymodels
 
@@ -302,3 +303,32 @@ def team(backend: Backend, tmp_path: Path) -> Iterator[Team]:
     admin.set_policy(Path(__file__).resolve().parents[1] / "policies" / "regulated.yaml")  # type: ignore[attr-defined]
     yield t
     t.close()
+
+
+# -- `adapters serve` as a real process, on each deployment -------------------------------------
+
+
+@pytest.fixture(params=["sqlite-local", pytest.param("postgres-s3", marks=[pytest.mark.postgres, pytest.mark.s3])])
+def deployment(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The server's records and blobs: SQLite and a directory, or PostgreSQL and an S3 bucket."""
+    if request.param == "postgres-s3":
+        monkeypatch.setenv("ADAPTERS_DB", request.getfixturevalue("postgres_url"))
+        monkeypatch.setenv("ADAPTERS_STORE", request.getfixturevalue("s3").url())
+    return str(request.param)
+
+
+@pytest.fixture
+def admin_token(deployment: str) -> str:
+    from registry import Registry
+
+    with Registry(user="operator") as operator:
+        return operator.create_token("alice", role="admin", label="first").secret
+
+
+@pytest.fixture
+def server(deployment: str, admin_token: str, tmp_path: Path) -> Iterator[Server]:
+    s = Server(tmp_path / "serve.log")
+    try:
+        yield s
+    finally:
+        s.stop()

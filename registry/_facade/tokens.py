@@ -28,6 +28,15 @@ class TokenMethods(FacadeBase):
         lifetime = parse_duration(expires, "--expires")
         return self._tokens.create(self._actor, user, label, lifetime, role, operator=True, signer=self._signer(key))
 
+    def issue_token(
+        self, user: str, *, label: str | None = None, expires: str = DEFAULT_TOKEN_LIFETIME, role: str | None = None
+    ) -> CreatedToken:
+        """For a server: issue a token as the authenticated actor, who has no direct database access, so
+        never as the operator (no bootstrap: admins only, and ``role="admin"`` is refused). Unsigned: the
+        server holds no user's key, so under a policy that requires signatures it is refused."""
+        lifetime = parse_duration(expires, "--expires")
+        return self._tokens.create(self._actor, user, label, lifetime, role, operator=False, signer=None)
+
     def tokens(self, user: str | None = None) -> list[ApiToken]:
         """Tokens, never their secrets: everyone's for an admin, else the actor's own."""
         return self._tokens.list(self._actor, user)

@@ -9,7 +9,7 @@ free text, appended and never edited.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +45,10 @@ class TagChange:
     def to_dict(self) -> dict[str, Any]:
         return {"key": self.key, "value": self.value, "at": self.at, "by": self.by}
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TagChange:
+        return cls(d["key"], d.get("value"), d["at"], d["by"])
+
 
 @dataclass(frozen=True)
 class NoteRecord:
@@ -54,6 +58,10 @@ class NoteRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return {"text": self.text, "at": self.at, "by": self.by}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> NoteRecord:
+        return cls(d["text"], d["at"], d["by"])
 
 
 def validate_tag_key(key: str) -> str:

@@ -97,6 +97,12 @@ class Event:
             "hash": self.hash,
         }
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Event:
+        """The event of :meth:`to_dict` (a server's answer to ``audit log``), its payload canonical JSON again."""
+        payload = canonical_json(d["payload"]).decode("utf-8")
+        return cls(d["seq"], d["at"], d["actor"], d["action"], d["subject"], payload, d["prev_hash"], d["hash"])
+
 
 @lru_cache(maxsize=65536)
 def _parsed_payload(text: str) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +41,11 @@ class ApprovalRecord:
             "signature_note": self.signature_note,
         }
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ApprovalRecord:
+        fields: dict[str, Any] = {k: d.get(k) for k in _optional(cls)}
+        return cls(actor=d["actor"], decision=d["decision"], roles=tuple(d["roles"]), at=d["at"], **fields)
+
 
 @dataclass(frozen=True)
 class TransitionRecord:
@@ -62,6 +69,10 @@ class TransitionRecord:
             "reason": self.reason,
             "policy_digest": self.policy_digest,
         }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TransitionRecord:
+        return cls(d["action"], d["from"], d["to"], d["actor"], d["at"], d.get("reason"), d.get("policy_digest"))
 
 
 @dataclass(frozen=True)
@@ -107,3 +118,14 @@ class ChannelMove:
             "signature_note": self.signature_note,
             "details": self.details,
         }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ChannelMove:
+        required = ("id", "name", "channel", "action", "version", "previous", "actor", "at", "digest")
+        fields: dict[str, Any] = {k: d[k] for k in required} | {k: d.get(k) for k in _optional(cls)}
+        return cls(**fields)
+
+
+def _optional(cls: type) -> tuple[str, ...]:
+    """The fields of a record dataclass that have defaults (absent from an older answer: None)."""
+    return tuple(f.name for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING)

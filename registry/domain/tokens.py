@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,3 +108,11 @@ class ApiToken:
         if now is not None:
             d["state"] = self.state(now)
         return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ApiToken:
+        """The record of :meth:`to_dict` (its ``state``, computed at a time, is not part of it)."""
+        keys = ("id", "user", "label", "created_at", "created_by", "expires_at", "revoked_at", "revoked_by",
+                "last_used_at")  # fmt: skip
+        fields: dict[str, Any] = {k: d.get(k) for k in keys}
+        return cls(**fields)

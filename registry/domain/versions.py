@@ -168,6 +168,11 @@ class Manifest:
                 f"version {d.get('name')}:{d.get('version')} has a manifest of unknown schema {d.get('schema')!r}: "
                 "it was written by a newer release (pip install -U adapter-registry) or the record was altered"
             )
+        return cls.from_dict(d)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Manifest:
+        """The manifest of :meth:`to_dict` (its schema checked by :meth:`from_json`)."""
         return cls(
             name=d["name"],
             version=d["version"],
@@ -204,6 +209,10 @@ class EvalRecord:
             "recorded_by": self.recorded_by,
             "source": self.source,
         }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> EvalRecord:
+        return cls(d["metric"], d["value"], d.get("dataset"), d["recorded_at"], d["recorded_by"], d["source"])
 
 
 @dataclass(frozen=True)
@@ -247,6 +256,16 @@ class VersionSummary:
             "channels": list(self.channels),
             "tags": dict(self.tags),
         }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> VersionSummary:
+        """The row of :meth:`to_dict` (a server's answer to ``ls``)."""
+        return cls(
+            name=d["name"], version=d["version"], digest=d["digest"], state=d["state"],
+            created_at=d["created_at"], created_by=d["created_by"], peft_type=d["peft_type"], r=d.get("r"),
+            base=d.get("base"), base_fingerprint=d.get("base_fingerprint"), quantization=d["quantization"],
+            size=d["size"], channels=tuple(d.get("channels") or ()), tags=dict(d.get("tags") or {}),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -299,3 +318,22 @@ class VersionInfo:
             "tag_history": [t.to_dict() for t in self.tag_history],
             "notes": [n.to_dict() for n in self.notes],
         }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> VersionInfo:
+        """The facts of :meth:`to_dict` (a server's answer to ``show``): the manifest is rebuilt from the
+        flattened keys, so ``from_dict(info.to_dict()) == info``."""
+        return cls(
+            manifest=Manifest.from_dict(d),
+            digest=d["digest"],
+            state=d["state"],
+            evals=tuple(EvalRecord.from_dict(e) for e in d.get("evals") or ()),
+            verifications=tuple(VerificationReport.from_dict(v) for v in d.get("verifications") or ()),
+            approvals=tuple(ApprovalRecord.from_dict(a) for a in d.get("approvals") or ()),
+            history=tuple(TransitionRecord.from_dict(t) for t in d.get("history") or ()),
+            channels=tuple(d.get("channels") or ()),
+            releases=tuple(ChannelMove.from_dict(m) for m in d.get("releases") or ()),
+            tags=dict(d.get("tags") or {}),
+            tag_history=tuple(TagChange.from_dict(t) for t in d.get("tag_history") or ()),
+            notes=tuple(NoteRecord.from_dict(n) for n in d.get("notes") or ()),
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,13 @@ class UserInfo:
             "removed_at": self.removed_at,
             "removed_by": self.removed_by,
         }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> UserInfo:
+        return cls(
+            d["name"], tuple(d["roles"]), d.get("key_fingerprint"), d["created_at"], d["created_by"],
+            d.get("removed_at"), d.get("removed_by"),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,25 @@
 """A registry served by ``adapters serve``, called over HTTP(S) with a token (httpx).
 
 The server's errors come back as the same kinds, messages and exit codes as the embedded
-registry raises. This release serves identity (``whoami``); a command the server does not serve
-yet says so, naming the way back to the embedded registry.
+registry raises. This release serves identity (``whoami``), the catalog's reads (``ls``, ``show``),
+``users ls``, ``audit log`` and token administration (``tokens create``/``ls``/``revoke``, unsigned); a command the server does
+not serve yet says so, naming the way back to the embedded registry.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn
+from urllib.parse import quote
 
+from registry.domain.audit import Event
+from registry.domain.clock import now_iso
+from registry.domain.tokens import DEFAULT_TOKEN_LIFETIME, ApiToken
+from registry.domain.versions import VersionInfo, VersionSummary
 from registry.errors import InvalidInput, RegistryError, Unauthenticated
-from registry.identity.tokens import WhoAmI
+from registry.identity.results import UserInfo
+from registry.identity.tokens import CreatedToken, WhoAmI
 from registry.remote.credentials import normalise_url
 
 __all__ = ["RemoteError", "RemoteRegistry", "ServerUnreachable"]
@@ -85,12 +93,93 @@ class RemoteRegistry:
         """Who the server takes the caller for (the token's user), and the registry's id and key."""
         return WhoAmI.from_dict(self._request("GET", f"{API}/whoami"), registry=self.url)
 
+    def ls(
+        self,
+        pattern: str | None = None,
+        *,
+        base: str | None = None,
+        peft_type: str | None = None,
+        min_rank: int | None = None,
+        max_rank: int | None = None,
+        quantization: str | None = None,
+        latest: bool = False,
+        state: str | None = None,
+        channel: str | None = None,
+        where: Iterable[object] = (),
+        tags: Mapping[str, str] | Iterable[str] = (),
+    ) -> list[VersionSummary]:
+        """As :meth:`registry.Registry.ls`, answered by the server."""
+        pairs = [f"{k}={v}" for k, v in tags.items()] if isinstance(tags, Mapping) else list(tags)
+        params: dict[str, Any] = {
+            "pattern": pattern, "base": base, "peft_type": peft_type, "min_rank": min_rank, "max_rank": max_rank,
+            "quantization": quantization, "latest": "true" if latest else None, "state": state, "channel": channel,
+            "where": [str(w) for w in where], "tag": pairs,
+        }  # fmt: skip
+        rows = self._request("GET", f"{API}/versions", params={k: v for k, v in params.items() if v is not None})
+        return [VersionSummary.from_dict(r) for r in rows]
+
+    def show(self, ref: object) -> VersionInfo:
+        """As :meth:`registry.Registry.show`, answered by the server."""
+        return VersionInfo.from_dict(self._request("GET", f"{API}/versions/{quote(str(ref), safe='/:@')}"))
+
+    def create_token(
+        self,
+        user: str,
+        *,
+        label: str | None = None,
+        expires: str = DEFAULT_TOKEN_LIFETIME,
+        role: str | None = None,
+        key: object = None,
+    ) -> CreatedToken:
+        """Issue a token for ``user`` as the caller (admins only; no bootstrap over the API)."""
+        _unsigned("tokens create", key)
+        body = {"user": user, "label": label, "expires": expires, "role": role}
+        d = self._request("POST", f"{API}/tokens", json=body)
+        return CreatedToken(secret=str(d["secret"]), token=ApiToken.from_dict(d))
+
+    def tokens(self, user: str | None = None) -> list[ApiToken]:
+        """Tokens, never their secrets: everyone's for an admin, else the caller's own."""
+        rows = self._request("GET", f"{API}/tokens", params={"user": user} if user is not None else {})
+        return [ApiToken.from_dict(r) for r in rows]
+
+    def revoke_token(self, token_id: str, *, reason: str | None = None, key: object = None) -> ApiToken:
+        """Revoke a token at once (its owner, or an admin)."""
+        _unsigned("tokens revoke", key)
+        path = f"{API}/tokens/{quote(token_id, safe='')}/revoke"
+        return ApiToken.from_dict(self._request("POST", path, json={"reason": reason}))
+
+    def users(self, *, include_removed: bool = False) -> list[UserInfo]:
+        """The users (removed ones too with ``include_removed``), with their roles and key fingerprints."""
+        rows = self._request("GET", f"{API}/users", params={"include_removed": "true"} if include_removed else {})
+        return [UserInfo.from_dict(r) for r in rows]
+
+    def audit_log(self, ref: object = None) -> list[Event]:
+        """Audit events in order; ``ref`` (a name or name:N) narrows them to one adapter or version."""
+        rows = self._request("GET", f"{API}/audit/events", params={"ref": str(ref)} if ref is not None else {})
+        return [Event.from_dict(r) for r in rows]
+
+    def _clock(self) -> str:
+        """Now, for the states of tokens listed (``adapters tokens ls``)."""
+        return now_iso()
+
     def __getattr__(self, name: str) -> NoReturn:
         if name.startswith("_"):
             raise AttributeError(name)
         raise InvalidInput(
-            f"`{name}` is not served by the registry server yet (this release serves whoami over the API); run it "
-            "against the embedded registry on the server host, without ADAPTERS_REGISTRY / --registry"
+            f"`{name}` is not served by the registry server yet (this release serves whoami, ls, show, users ls, "
+            "audit log and tokens create/ls/revoke over the API); run it against the embedded registry on the server host, without "
+            "ADAPTERS_REGISTRY / --registry"
+        )
+
+
+def _unsigned(command: str, key: object) -> None:
+    """Signing over the API is not served yet: the private key never leaves the client, and the server
+    does not yet accept a signature made there, so a key is refused rather than silently not used."""
+    if key is not None:
+        raise InvalidInput(
+            f"`{command} --key` is not served by the registry server yet: signed actions over the API come in a "
+            "later release; run it against the embedded registry on the server host, or without --key / ADAPTERS_KEY "
+            "where the policy does not require signatures"
         )
 
 

@@ -133,7 +133,112 @@ def create_app(open_registry: "Callable[[], Registry] | None" = None) -> "FastAP
         found = request.app.state.registry.acting_as(token.user).whoami(token)
         return {**found.to_dict(), "registry": _base_url(request)}
 
+    _catalog_routes(app, caller)
+    _token_routes(app, caller)
+    _people_routes(app, caller)
     return app
+
+
+def _catalog_routes(app: "FastAPI", caller: Callable[..., Any]) -> None:
+    """``ls`` and ``show``: the same filters and the same result objects as the embedded registry."""
+    from fastapi import Depends, Query, Request
+
+    from registry import ApiToken
+
+    @app.get(f"{API}/versions", tags=["catalog"])
+    def list_versions(
+        request: Request,
+        pattern: str | None = None,
+        base: str | None = None,
+        peft_type: str | None = None,
+        min_rank: int | None = None,
+        max_rank: int | None = None,
+        quantization: str | None = None,
+        latest: bool = False,
+        state: str | None = None,
+        channel: str | None = None,
+        where: list[str] = Query(default=[]),  # noqa: B008
+        tag: list[str] = Query(default=[]),  # noqa: B008
+        token: ApiToken = Depends(caller),  # noqa: B008
+    ) -> list[dict[str, Any]]:
+        """One entry per version, filtered as `adapters ls` filters (``where`` and ``tag`` repeat)."""
+        rows = request.app.state.registry.acting_as(token.user).ls(
+            pattern, base=base, peft_type=peft_type, min_rank=min_rank, max_rank=max_rank,
+            quantization=quantization, latest=latest, state=state, channel=channel, where=where, tags=tag,
+        )  # fmt: skip
+        return [r.to_dict() for r in rows]
+
+    @app.get(f"{API}/versions/{{ref:path}}", tags=["catalog"])
+    def show_version(ref: str, request: Request, token: ApiToken = Depends(caller)) -> dict[str, Any]:  # noqa: B008
+        """Every fact of one version (``name:3``, ``name@production``, ``team/name:latest``)."""
+        info = request.app.state.registry.acting_as(token.user).show(ref)
+        return dict(info.to_dict())
+
+
+def _token_routes(app: "FastAPI", caller: Callable[..., Any]) -> None:
+    """Token administration, always as the token's user: never the operator's bootstrap, never signed."""
+    from fastapi import Body, Depends, Request
+
+    from registry import ApiToken
+
+    @app.post(f"{API}/tokens", tags=["tokens"])
+    def create_token(
+        request: Request,
+        user: str = Body(embed=True),
+        label: str | None = Body(default=None, embed=True),
+        expires: str = Body(default="90d", embed=True),
+        role: str | None = Body(default=None, embed=True),
+        token: ApiToken = Depends(caller),  # noqa: B008
+    ) -> dict[str, Any]:
+        """Issue a token for ``user`` (admins only); the secret is in this answer and nowhere else."""
+        registry = request.app.state.registry.acting_as(token.user)
+        return dict(registry.issue_token(user, label=label, expires=expires, role=role).to_dict())
+
+    @app.get(f"{API}/tokens", tags=["tokens"])
+    def list_tokens(
+        request: Request,
+        user: str | None = None,
+        token: ApiToken = Depends(caller),  # noqa: B008
+    ) -> list[dict[str, Any]]:
+        """Tokens, never their secrets: everyone's for an admin, else the caller's own."""
+        return [t.to_dict() for t in request.app.state.registry.acting_as(token.user).tokens(user)]
+
+    @app.post(f"{API}/tokens/{{token_id}}/revoke", tags=["tokens"])
+    def revoke_token(
+        token_id: str,
+        request: Request,
+        reason: str | None = Body(default=None, embed=True),
+        token: ApiToken = Depends(caller),  # noqa: B008
+    ) -> dict[str, Any]:
+        """Revoke a token at once (its owner, or an admin); another user's token is not found."""
+        revoked = request.app.state.registry.acting_as(token.user).revoke_token(token_id, reason=reason)
+        return dict(revoked.to_dict())
+
+
+def _people_routes(app: "FastAPI", caller: Callable[..., Any]) -> None:
+    """``users ls`` and ``audit log``: who may act here, and what they did."""
+    from fastapi import Depends, Request
+
+    from registry import ApiToken
+
+    @app.get(f"{API}/users", tags=["users"])
+    def list_users(
+        request: Request,
+        include_removed: bool = False,
+        token: ApiToken = Depends(caller),  # noqa: B008
+    ) -> list[dict[str, Any]]:
+        """The users (removed ones too with ``include_removed``)."""
+        users = request.app.state.registry.acting_as(token.user).users(include_removed=include_removed)
+        return [u.to_dict() for u in users]
+
+    @app.get(f"{API}/audit/events", tags=["audit"])
+    def audit_events(
+        request: Request,
+        ref: str | None = None,
+        token: ApiToken = Depends(caller),  # noqa: B008
+    ) -> list[dict[str, Any]]:
+        """Audit events in order; ``ref`` (a name or name:N) narrows them to one adapter or version."""
+        return [e.to_dict() for e in request.app.state.registry.acting_as(token.user).audit_log(ref)]
 
 
 def _is_json(request: Any) -> bool:

@@ -10,37 +10,11 @@ import os
 import stat
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from serving import ADAPTERS, Server
 
 from registry import Registry
-
-
-@pytest.fixture(params=["sqlite-local", pytest.param("postgres-s3", marks=[pytest.mark.postgres, pytest.mark.s3])])
-def deployment(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The server's records and blobs: SQLite and a directory, or PostgreSQL and an S3 bucket."""
-    if request.param == "postgres-s3":
-        monkeypatch.setenv("ADAPTERS_DB", request.getfixturevalue("postgres_url"))
-        monkeypatch.setenv("ADAPTERS_STORE", request.getfixturevalue("s3").url())
-    return str(request.param)
-
-
-@pytest.fixture
-def admin_token(deployment: str) -> str:
-    with Registry(user="operator") as operator:
-        return operator.create_token("alice", role="admin", label="first").secret
-
-
-@pytest.fixture
-def server(deployment: str, admin_token: str, tmp_path: Path) -> Iterator[Server]:
-    s = Server(tmp_path / "serve.log")
-    try:
-        yield s
-    finally:
-        s.stop()
 
 
 def _cli(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -179,7 +153,7 @@ def test_an_unreachable_server_is_named(tmp_path: Path) -> None:
 
 
 def test_a_command_the_server_does_not_serve_yet_says_so(server: Server, admin_token: str) -> None:
-    result = _cli("--registry", server.url, "ls", env={"ADAPTERS_TOKEN": admin_token})
+    result = _cli("--registry", server.url, "policy", "show", env={"ADAPTERS_TOKEN": admin_token})
     assert result.returncode == 1 and "not served by the registry server yet" in result.stderr
 
 
