@@ -25,6 +25,8 @@ from registry.remote.credentials import normalise_url
 __all__ = ["RemoteError", "RemoteRegistry", "ServerUnreachable"]
 
 API = "/api/v1"
+#: The server's hint for an unsigned action under a signing policy (registry.identity.service.Identity.sign).
+_SIGN_HINT = "pass --key FILE or set ADAPTERS_KEY to your private key (adapters keys generate)"
 
 
 class RemoteError(RegistryError):
@@ -192,5 +194,11 @@ def _raise(response: Any, url: str) -> NoReturn:
     kind = str(body.get("error") or "Error")
     if response.status_code == 401:
         raise Unauthenticated(message)
+    if _SIGN_HINT in message:  # the way out the server names is the embedded one: say what works remotely
+        message = message.replace(
+            _SIGN_HINT,
+            "sign it with your key, which the registry server does not take yet: run the command on the server "
+            "host, against the embedded registry, with --key FILE",
+        )
     exit_code = body.get("exit_code")
     raise RemoteError(kind, message, exit_code if isinstance(exit_code, int) else 1, response.status_code)

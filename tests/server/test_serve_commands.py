@@ -147,3 +147,18 @@ def test_signing_over_the_api_is_refused_not_ignored(server: Server, admin_token
     refused = _cli("--registry", server.url, "tokens", "create", "bob", "--key", str(key),
                    env={"ADAPTERS_TOKEN": admin_token})  # fmt: skip
     assert refused.returncode == 1 and "--key` is not served by the registry server yet" in refused.stderr
+
+
+def test_under_a_signing_policy_an_unsigned_remote_action_says_what_works(
+    server: Server, admin_token: str, tmp_path: Path
+) -> None:
+    """The server refuses the unsigned action (exit 3, as embedded), and the hint is not the embedded `--key`."""
+    with Registry(user="alice") as alice:
+        Registry.generate_key(tmp_path, "alice")
+        alice.init(admin="alice", public_key=tmp_path / "alice.pub")
+        alice.add_user("bob", roles=["reviewer"], key=tmp_path / "alice.key")
+        alice.set_policy("regulated", key=tmp_path / "alice.key")
+    refused = _cli("--registry", server.url, "tokens", "create", "bob", env={"ADAPTERS_TOKEN": admin_token})
+    assert refused.returncode == 3, refused.stderr
+    assert "requires token create to be signed" in refused.stderr
+    assert "run the command on the server host" in refused.stderr and "set ADAPTERS_KEY" not in refused.stderr
