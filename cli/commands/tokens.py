@@ -51,18 +51,16 @@ def tokens_create(
 @click.pass_context
 def tokens_ls(ctx: click.Context, user: str | None, as_json: bool) -> None:
     """List tokens (everyone's for an admin, else your own): id, user, label, created, expires, last used."""
-    reg = registry(ctx)
-    found = reg.tokens(user)
-    now = reg._clock()
+    found = registry(ctx).tokens(user)
     if as_json:
-        output(True).result([t.to_dict(now) for t in found], lambda _: None)
+        output(True).result([{**t.to_dict(), "state": t.state()} for t in found], lambda _: None)
         return
     render_table(
         stdout_console(),
         None,
         [whole("ID"), whole("USER"), prose("LABEL", drop=4), whole("STATE"), prose("CREATED", drop=3),
          prose("EXPIRES", drop=2), prose("LAST USED", drop=1)],
-        [(t.id, t.user, t.label or "-", t.state(now), when(t.created_at), when(t.expires_at),
+        [(t.id, t.user, t.label or "-", t.state(), when(t.created_at), when(t.expires_at),
           when(t.last_used_at) if t.last_used_at else "never") for t in found],
     )  # fmt: skip
 

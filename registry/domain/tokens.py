@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from registry.domain.clock import parse_iso
+from registry.domain.clock import now_iso, parse_iso
 
 __all__ = [
     "DEFAULT_TOKEN_LIFETIME",
@@ -87,14 +87,14 @@ class ApiToken:
     revoked_by: str | None = None
     last_used_at: str | None = None
 
-    def state(self, now: str) -> str:
-        """``active``, ``expired`` or ``revoked`` at ``now`` (an ISO timestamp)."""
+    def state(self, now: str | None = None) -> str:
+        """``active``, ``expired`` or ``revoked`` at ``now`` (an ISO timestamp; default: this moment)."""
         if self.revoked_at is not None:
             return "revoked"
-        return "expired" if parse_iso(self.expires_at) <= parse_iso(now) else "active"
+        return "expired" if parse_iso(self.expires_at) <= parse_iso(now or now_iso()) else "active"
 
-    def to_dict(self, now: str | None = None) -> dict[str, Any]:
-        d: dict[str, Any] = {
+    def to_dict(self) -> dict[str, Any]:
+        return {
             "id": self.id,
             "user": self.user,
             "label": self.label,
@@ -105,9 +105,6 @@ class ApiToken:
             "revoked_by": self.revoked_by,
             "last_used_at": self.last_used_at,
         }
-        if now is not None:
-            d["state"] = self.state(now)
-        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ApiToken:

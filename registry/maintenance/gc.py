@@ -121,7 +121,7 @@ class GarbageCollector:
         self, records: Records, actor: Actor, plan: GcPlan, signer: signing.Signer | None, dry_run: bool
     ) -> GcResult:
         kept = kept_by_records(records)
-        referenced, refreshed, doomed = 0, 0, []
+        refreshed, doomed = 0, []
         unreferenced = [c for c in plan.blobs if c.sha256 not in kept]
         referenced = len(plan.blobs) - len(unreferenced)
         # Each candidate's current time, read after the references: one request per blob, or for many

@@ -14,7 +14,6 @@ from typing import Any, NoReturn
 from urllib.parse import quote
 
 from registry.domain.audit import Event
-from registry.domain.clock import now_iso
 from registry.domain.tokens import DEFAULT_TOKEN_LIFETIME, ApiToken
 from registry.domain.versions import VersionInfo, VersionSummary
 from registry.errors import InvalidInput, RegistryError, Unauthenticated
@@ -159,10 +158,6 @@ class RemoteRegistry:
         """Audit events in order; ``ref`` (a name or name:N) narrows them to one adapter or version."""
         rows = self._request("GET", f"{API}/audit/events", params={"ref": str(ref)} if ref is not None else {})
         return [Event.from_dict(r) for r in rows]
-
-    def _clock(self) -> str:
-        """Now, for the states of tokens listed (``adapters tokens ls``)."""
-        return now_iso()
 
     def __getattr__(self, name: str) -> NoReturn:
         if name.startswith("_"):
