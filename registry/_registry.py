@@ -11,7 +11,7 @@ import copy
 import os
 from dataclasses import replace
 
-from registry._facade._base import PathLike, path_of
+from registry._facade._base import KeyLike, PathLike, path_of
 from registry._facade.annotations import AnnotationMethods
 from registry._facade.audit import AuditMethods
 from registry._facade.catalog import CatalogMethods
@@ -127,6 +127,8 @@ class Registry(
         """Where this registry keeps its data (passwords hidden)."""
         return {"db": self._db.redacted_url, "store": self._blobs.url, "user": self.user}
 
-    def _signer(self, key: PathLike | None) -> Signer | None:
+    def _signer(self, key: KeyLike | None) -> Signer | None:
+        if key is not None and not isinstance(key, (str, os.PathLike)):
+            return key  # a Signer already (the server's, holding a client's signature)
         path = path_of(key) or self.settings.key
         return KeyFileSigner(path) if path is not None else None

@@ -31,12 +31,14 @@ if TYPE_CHECKING:
     from registry.storage.db import Database
     from registry.verification.service import Verifier
 
-__all__ = ["DatasetLike", "FacadeBase", "MetaLike", "PathLike", "RefLike", "path_of", "ref_of"]
+__all__ = ["DatasetLike", "FacadeBase", "KeyLike", "MetaLike", "PathLike", "RefLike", "path_of", "ref_of"]
 
 RefLike = str | Ref
 DatasetLike = str | Mapping[str, Any] | Dataset
 MetaLike = str | os.PathLike[str] | Mapping[str, Any] | PushMetadata
 PathLike = str | os.PathLike[str]
+#: A private key file, or a :class:`Signer` (the server passes one holding a client's signature).
+KeyLike = PathLike | Signer
 
 
 def ref_of(ref: RefLike) -> Ref:
@@ -62,7 +64,7 @@ class FacadeBase:
     _blobs: BlobStore
     _hashes: FileHashCache
 
-    def _signer(self, key: PathLike | None) -> Signer | None:
+    def _signer(self, key: KeyLike | None) -> Signer | None:
         raise NotImplementedError
 
     def describe(self) -> dict[str, str]:

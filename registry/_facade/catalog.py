@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from registry._facade._base import DatasetLike, FacadeBase, MetaLike, PathLike, RefLike, ref_of
+from registry._facade._base import DatasetLike, FacadeBase, KeyLike, MetaLike, PathLike, RefLike, ref_of
 from registry._io import Progress
 from registry.catalog.results import ListFilter, MetricCondition, PullResult, PushResult
 from registry.domain.annotations import parse_tag
@@ -140,7 +140,7 @@ class CatalogMethods(FacadeBase):
         metrics: Mapping[str, float] | Iterable[str | Evaluation],
         *,
         dataset: str | None = None,
-        key: PathLike | None = None,
+        key: KeyLike | None = None,
     ) -> tuple[str, tuple[EvalRecord, ...]]:
         """Append evaluation results (``{"accuracy": 0.91}`` or ``["accuracy=0.91"]``) to a version."""
         evals = tuple(replace(e, dataset=dataset) if dataset is not None else e for e in _evals(metrics))

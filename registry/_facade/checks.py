@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from registry._facade._base import FacadeBase, PathLike, RefLike, ref_of
+from registry._facade._base import FacadeBase, KeyLike, PathLike, RefLike, ref_of
 from registry._io import Progress
 from registry.domain.verification import VerificationReport
 
@@ -29,7 +29,7 @@ class CheckMethods(FacadeBase):
         double_quant: bool = True,
         compute_dtype: str | None = None,
         allow_base_mismatch: bool = False,
-        key: PathLike | None = None,
+        key: KeyLike | None = None,
     ) -> VerificationReport:
         """Check that version ``ref`` fits ``base`` (default: the recorded base, if it is on this machine).
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from registry._facade._base import FacadeBase, PathLike, RefLike, ref_of
+from registry._facade._base import FacadeBase, KeyLike, PathLike, RefLike, ref_of
 from registry._io import Progress
 from registry.domain.refs import validate_name
 from registry.errors import InvalidInput
@@ -20,15 +20,15 @@ __all__ = ["GovernanceMethods"]
 class GovernanceMethods(FacadeBase):
     """Decisions under the policy in force, and the channels they move."""
 
-    def review(self, ref: RefLike, *, comment: str | None = None, key: PathLike | None = None) -> ActionResult:
+    def review(self, ref: RefLike, *, comment: str | None = None, key: KeyLike | None = None) -> ActionResult:
         """Submit a draft for review."""
         return self._governance.review(self._actor, ref_of(ref), comment, self._signer(key))
 
-    def approve(self, ref: RefLike, *, comment: str | None = None, key: PathLike | None = None) -> ActionResult:
+    def approve(self, ref: RefLike, *, comment: str | None = None, key: KeyLike | None = None) -> ActionResult:
         """Approve under the policy in force (signed with ``key`` or ``ADAPTERS_KEY`` when it requires)."""
         return self._governance.decide(self._actor, ref_of(ref), "approve", comment, self._signer(key))
 
-    def reject(self, ref: RefLike, *, comment: str, key: PathLike | None = None) -> ActionResult:
+    def reject(self, ref: RefLike, *, comment: str, key: KeyLike | None = None) -> ActionResult:
         """Reject a version in review; final for that version."""
         if not comment or not comment.strip():
             raise InvalidInput("a rejection needs a comment (--comment TEXT) saying why")
@@ -39,7 +39,7 @@ class GovernanceMethods(FacadeBase):
         ref: RefLike,
         *,
         channel: str,
-        key: PathLike | None = None,
+        key: KeyLike | None = None,
         reason: str | None = None,
         merge: bool = False,
         base: str | None = None,
@@ -75,16 +75,16 @@ class GovernanceMethods(FacadeBase):
         *,
         channel: str,
         to: int | None = None,
-        key: PathLike | None = None,
+        key: KeyLike | None = None,
         reason: str | None = None,
     ) -> ActionResult:
         """Move ``channel`` back to the version it pointed to before (or to version ``to``)."""
         return self._channels.rollback(self._actor, validate_name(name), channel, to, self._signer(key), reason)
 
-    def deprecate(self, ref: RefLike, *, reason: str | None = None, key: PathLike | None = None) -> ActionResult:
+    def deprecate(self, ref: RefLike, *, reason: str | None = None, key: KeyLike | None = None) -> ActionResult:
         return self._governance.deprecate(self._actor, ref_of(ref), reason, self._signer(key))
 
-    def revoke(self, ref: RefLike, *, reason: str, key: PathLike | None = None) -> ActionResult:
+    def revoke(self, ref: RefLike, *, reason: str, key: KeyLike | None = None) -> ActionResult:
         """Revoke a version: it is refused by pull and can never be a channel's target again."""
         return self._governance.revoke(self._actor, ref_of(ref), reason, self._signer(key))
 
@@ -92,7 +92,7 @@ class GovernanceMethods(FacadeBase):
         """Each channel of an adapter: its current version and its full history."""
         return self._channels.channels(validate_name(name))
 
-    def set_policy(self, path: PathLike, *, channel: str | None = None, key: PathLike | None = None) -> ActivePolicy:
+    def set_policy(self, path: PathLike, *, channel: str | None = None, key: KeyLike | None = None) -> ActivePolicy:
         """Make a policy active for the registry, or for one channel: a YAML file's path, or a built-in
         policy's name (``default``, ``regulated``). Admins only."""
         return self._policies.set(

@@ -6,7 +6,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from registry._facade._base import FacadeBase, PathLike
+from registry._facade._base import FacadeBase, KeyLike
 from registry.domain.durations import parse_duration
 from registry.errors import InvalidInput
 
@@ -48,7 +48,7 @@ class MaintenanceMethods(FacadeBase):
 
         return fsck(self._records, self._blobs, quick)
 
-    def gc(self, *, grace: GraceLike = "24h", dry_run: bool = False, key: PathLike | None = None) -> GcResult:
+    def gc(self, *, grace: GraceLike = "24h", dry_run: bool = False, key: KeyLike | None = None) -> GcResult:
         """Remove the blobs no version references and the abandoned uploads, once older than ``grace``
         (``"24h"``, ``"30m"``, ``"0s"``, seconds or a timedelta). Admins only, signed with ``key`` (or
         ``ADAPTERS_KEY``) where the policy requires signatures, recorded as a ``gc`` event; a refusal is

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from registry._facade._base import FacadeBase, PathLike
+from registry._facade._base import FacadeBase, KeyLike, PathLike
 from registry.errors import InvalidInput
 from registry.identity import UserDetail, UserInfo, write_keypair
 
@@ -28,19 +28,19 @@ class PeopleMethods(FacadeBase):
         *,
         roles: Iterable[str] = (),
         public_key: PathLike | None = None,
-        key: PathLike | None = None,
+        key: KeyLike | None = None,
     ) -> UserInfo:
         """Register a user, grant roles and register their public key (a new key replaces the one in force:
         key rotation; signatures made with the old key stay verifiable). Admins only (signed with the
         admin's ``key`` when the policy in force requires signatures)."""
         return self._identity.add(self._actor, name, list(roles), public_key_bytes(public_key), self._signer(key))
 
-    def remove_user(self, name: str, *, reason: str | None = None, key: PathLike | None = None) -> UserInfo:
+    def remove_user(self, name: str, *, reason: str | None = None, key: KeyLike | None = None) -> UserInfo:
         """Remove a user: they can no longer act; their history stays, and their signatures still verify.
         Admins only; the last admin cannot be removed."""
         return self._identity.remove(self._actor, name, reason, self._signer(key))
 
-    def revoke_role(self, name: str, role: str, *, reason: str | None = None, key: PathLike | None = None) -> UserInfo:
+    def revoke_role(self, name: str, role: str, *, reason: str | None = None, key: KeyLike | None = None) -> UserInfo:
         """Withdraw a role from a user (the grant stays in the history). Admins only."""
         return self._identity.revoke_role(self._actor, name, role, reason, self._signer(key))
 

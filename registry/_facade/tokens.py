@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from registry._facade._base import FacadeBase, PathLike
+from registry._facade._base import FacadeBase, KeyLike
 from registry.domain import signing
 from registry.domain.durations import parse_duration
 from registry.domain.tokens import DEFAULT_TOKEN_LIFETIME, ApiToken
@@ -19,7 +19,7 @@ class TokenMethods(FacadeBase):
         label: str | None = None,
         expires: str = DEFAULT_TOKEN_LIFETIME,
         role: str | None = None,
-        key: PathLike | None = None,
+        key: KeyLike | None = None,
     ) -> CreatedToken:
         """Issue a token for ``user``, valid for ``expires`` (``90d``, ``12h``, ``30m``, ``45s``); its secret
         is in the result and nowhere else. Admins only; this embedded registry (direct database access)
@@ -29,19 +29,25 @@ class TokenMethods(FacadeBase):
         return self._tokens.create(self._actor, user, label, lifetime, role, operator=True, signer=self._signer(key))
 
     def issue_token(
-        self, user: str, *, label: str | None = None, expires: str = DEFAULT_TOKEN_LIFETIME, role: str | None = None
+        self,
+        user: str,
+        *,
+        label: str | None = None,
+        expires: str = DEFAULT_TOKEN_LIFETIME,
+        role: str | None = None,
+        key: KeyLike | None = None,
     ) -> CreatedToken:
         """For a server: issue a token as the authenticated actor, who has no direct database access, so
-        never as the operator (no bootstrap: admins only, and ``role="admin"`` is refused). Unsigned: the
-        server holds no user's key, so under a policy that requires signatures it is refused."""
+        never as the operator (no bootstrap: admins only, and ``role="admin"`` is refused). Signed only by
+        the client's own signature (``key``: the server's signer over it), never by a key the server holds."""
         lifetime = parse_duration(expires, "--expires")
-        return self._tokens.create(self._actor, user, label, lifetime, role, operator=False, signer=None)
+        return self._tokens.create(self._actor, user, label, lifetime, role, operator=False, signer=self._signer(key))
 
     def tokens(self, user: str | None = None) -> list[ApiToken]:
         """Tokens, never their secrets: everyone's for an admin, else the actor's own."""
         return self._tokens.list(self._actor, user)
 
-    def revoke_token(self, token_id: str, *, reason: str | None = None, key: PathLike | None = None) -> ApiToken:
+    def revoke_token(self, token_id: str, *, reason: str | None = None, key: KeyLike | None = None) -> ApiToken:
         """Revoke a token at once (its owner, or an admin)."""
         return self._tokens.revoke(self._actor, token_id, reason, self._signer(key))
 

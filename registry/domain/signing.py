@@ -27,6 +27,7 @@ __all__ = [
     "generate_keypair",
     "public_key_of",
     "sign",
+    "sign_fields",
     "signed_payload",
     "verify",
 ]
@@ -145,6 +146,22 @@ class Signer(Protocol):
     def sign(self, payload: bytes) -> str:
         """A base64 Ed25519 signature of ``payload``."""
         ...
+
+
+def sign_fields(signer: Signer, fields: Mapping[str, Any]) -> tuple[bytes, str]:
+    """The payload a signer signs for an action's ``fields``, and its signature.
+
+    A signer that holds a signature made elsewhere (a client of the registry server, whose private
+    key never leaves it) answers with the payload that was signed there, once it has checked that
+    payload describes this very action (``sign_fields``); any other signer signs the canonical JSON
+    of ``fields``.
+    """
+    presigned = getattr(signer, "sign_fields", None)
+    if presigned is not None:
+        payload, signature = presigned(fields)
+        return bytes(payload), str(signature)
+    payload = signed_payload(fields)
+    return payload, signer.sign(payload)
 
 
 class KeyFileSigner:

@@ -137,8 +137,7 @@ class Identity:
                 f"admin registers it with `adapters users add {actor.name} --public-key {public_file}`",
                 actor.name,
             )
-        payload = signing.signed_payload(fields)
-        signature = signer.sign(payload)
+        payload, signature = signing.sign_fields(signer, fields)
         if not signing.verify(registered.public_key, payload, signature):
             raise PermissionDenied(
                 f"the key {signer.source} is not {actor.name}'s registered key ({registered.fingerprint}); "

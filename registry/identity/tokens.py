@@ -16,7 +16,7 @@ The secret is shown once; the registry keeps its sha256 (:mod:`registry.domain.t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -24,7 +24,15 @@ from registry.audit.log import AuditLog
 from registry.domain import signing
 from registry.domain.actor import Actor
 from registry.domain.clock import Clock, format_iso, parse_iso
-from registry.domain.tokens import ApiToken, NewToken, looks_like_token, new_token, secret_hash, secrets_match
+from registry.domain.tokens import (
+    ApiToken,
+    NewToken,
+    is_token_id,
+    looks_like_token,
+    new_token,
+    secret_hash,
+    secrets_match,
+)
 from registry.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from registry.identity.service import Identity
 from registry.policies import active_policy
@@ -139,6 +147,9 @@ class Tokens:
             else:
                 self.identity.require(records, actor, "tokens create")
                 self._target(records, user)
+                signed_id = getattr(signer, "signed", lambda name: None)("token")
+                if isinstance(signed_id, str) and is_token_id(signed_id) and records.token(signed_id) is None:
+                    token = replace(token, id=signed_id)  # the id the admin signed for, prepared by the server
                 fields = {"action": "token create", "subject": user, "token": token.id, "label": label,
                           "expires_at": token.expires_at, "actor": actor.name, "at": at}  # fmt: skip
                 signed = self.identity.sign(records, actor, active_policy(records).policy, signer, fields)

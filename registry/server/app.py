@@ -15,6 +15,7 @@ same message and exit code, as the embedded registry would.
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations, which name
 # classes imported inside create_app (FastAPI is imported only when a server starts).
 import contextlib
+import importlib
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
@@ -22,15 +23,17 @@ from typing import TYPE_CHECKING, Any
 from registry.server.accesslog import AccessLog
 from registry.server.errors import error_body, status_of
 from registry.server.ratelimit import FailedAuthLimiter
+from registry.server.routes._common import API, as_caller, base_url, is_json
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from registry import Registry
 
-__all__ = ["API", "MAX_JSON_BODY", "create_app"]
+__all__ = ["API", "MAX_JSON_BODY", "ROUTES", "create_app"]
 
-API = "/api/v1"
+#: The modules of :mod:`registry.server.routes`, each with a ``routes(app, caller)`` that adds its endpoints.
+ROUTES = ("catalog", "tokens", "people")
 #: The largest JSON request body accepted (bytes of adapter files travel elsewhere).
 MAX_JSON_BODY = 1 << 20
 
@@ -38,9 +41,11 @@ MAX_JSON_BODY = 1 << 20
 def create_app(open_registry: "Callable[[], Registry] | None" = None) -> "FastAPI":
     """The application; ``open_registry`` opens the registry it serves (default: from the environment)."""
     from fastapi import Depends, FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
 
     from registry import ApiToken, Registry, RegistryError, Unauthenticated, __version__
+    from registry.server.signing import SignatureRequired
 
     def default_registry() -> Registry:
         return Registry()
@@ -70,7 +75,7 @@ def create_app(open_registry: "Callable[[], Registry] | None" = None) -> "FastAP
     async def access_log(request: Request, call_next: Callable[[Request], Any]) -> Any:
         started = time.perf_counter()
         length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_JSON_BODY and _is_json(request):
+        if length is not None and length.isdigit() and int(length) > MAX_JSON_BODY and is_json(request):
             response = JSONResponse(
                 error_body("TooLarge", f"the request body is over the server's limit of {MAX_JSON_BODY} bytes", 1),
                 status_code=413,
@@ -86,6 +91,20 @@ def create_app(open_registry: "Callable[[], Registry] | None" = None) -> "FastAP
         headers = {"WWW-Authenticate": 'Bearer realm="adapters"'} if status == 401 else None
         return JSONResponse(error_body(type(exc).__name__, str(exc), exit_code), status_code=status, headers=headers)
 
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for e in exc.errors()[:5]:
+            where = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path"))
+            problems.append(f"{where or 'the request'}: {e.get('msg', 'invalid')}")
+        message = f"the server refused the request: {'; '.join(problems)} (is this client the server's version?)"
+        return JSONResponse(error_body("InvalidInput", message, 1), status_code=422)
+
+    @app.exception_handler(SignatureRequired)
+    async def sign_this(request: Request, exc: SignatureRequired) -> JSONResponse:
+        body = {**error_body("SignatureRequired", str(exc), 1), "sign": exc.payload.decode("utf-8")}
+        return JSONResponse(body, status_code=428)
+
     def caller(request: Request) -> ApiToken:
         """The token a request carries, checked (401 without a valid one)."""
         client = request.client.host if request.client else "?"
@@ -95,13 +114,13 @@ def create_app(open_registry: "Callable[[], Registry] | None" = None) -> "FastAP
         if scheme.lower() != "bearer" or not secret.strip():
             limiter.failed(client)
             raise Unauthenticated(
-                f"this registry needs a token: run `adapters login {_base_url(request)}` (or set ADAPTERS_TOKEN)"
+                f"this registry needs a token: run `adapters login {base_url(request)}` (or set ADAPTERS_TOKEN)"
             )
         try:
             token: ApiToken = request.app.state.registry.authenticate(secret.strip())
         except Unauthenticated as exc:
             limiter.failed(client)
-            raise Unauthenticated(f"{exc}; run `adapters login {_base_url(request)}` with a valid token") from None
+            raise Unauthenticated(f"{exc}; run `adapters login {base_url(request)}` with a valid token") from None
         request.state.user = token.user
         request.state.token_id = token.id
         return token
@@ -130,120 +149,9 @@ def create_app(open_registry: "Callable[[], Registry] | None" = None) -> "FastAP
     @app.get(f"{API}/whoami", tags=["identity"])
     def whoami(request: Request, token: ApiToken = Depends(caller)) -> dict[str, Any]:  # noqa: B008
         """The caller's user, roles and token, and the registry's id and checkpoint key."""
-        found = request.app.state.registry.acting_as(token.user).whoami(token)
-        return {**found.to_dict(), "registry": _base_url(request)}
+        found = as_caller(request, token).whoami(token)
+        return {**found.to_dict(), "registry": base_url(request)}
 
-    _catalog_routes(app, caller)
-    _token_routes(app, caller)
-    _people_routes(app, caller)
+    for module in ROUTES:
+        importlib.import_module(f"registry.server.routes.{module}").routes(app, caller)
     return app
-
-
-def _catalog_routes(app: "FastAPI", caller: Callable[..., Any]) -> None:
-    """``ls`` and ``show``: the same filters and the same result objects as the embedded registry."""
-    from fastapi import Depends, Query, Request
-
-    from registry import ApiToken
-
-    @app.get(f"{API}/versions", tags=["catalog"])
-    def list_versions(
-        request: Request,
-        pattern: str | None = None,
-        base: str | None = None,
-        peft_type: str | None = None,
-        min_rank: int | None = None,
-        max_rank: int | None = None,
-        quantization: str | None = None,
-        latest: bool = False,
-        state: str | None = None,
-        channel: str | None = None,
-        where: list[str] = Query(default=[]),  # noqa: B008
-        tag: list[str] = Query(default=[]),  # noqa: B008
-        token: ApiToken = Depends(caller),  # noqa: B008
-    ) -> list[dict[str, Any]]:
-        """One entry per version, filtered as `adapters ls` filters (``where`` and ``tag`` repeat)."""
-        rows = request.app.state.registry.acting_as(token.user).ls(
-            pattern, base=base, peft_type=peft_type, min_rank=min_rank, max_rank=max_rank,
-            quantization=quantization, latest=latest, state=state, channel=channel, where=where, tags=tag,
-        )  # fmt: skip
-        return [r.to_dict() for r in rows]
-
-    @app.get(f"{API}/versions/{{ref:path}}", tags=["catalog"])
-    def show_version(ref: str, request: Request, token: ApiToken = Depends(caller)) -> dict[str, Any]:  # noqa: B008
-        """Every fact of one version (``name:3``, ``name@production``, ``team/name:latest``)."""
-        info = request.app.state.registry.acting_as(token.user).show(ref)
-        return dict(info.to_dict())
-
-
-def _token_routes(app: "FastAPI", caller: Callable[..., Any]) -> None:
-    """Token administration, always as the token's user: never the operator's bootstrap, never signed."""
-    from fastapi import Body, Depends, Request
-
-    from registry import ApiToken
-
-    @app.post(f"{API}/tokens", tags=["tokens"])
-    def create_token(
-        request: Request,
-        user: str = Body(embed=True),
-        label: str | None = Body(default=None, embed=True),
-        expires: str = Body(default="90d", embed=True),
-        role: str | None = Body(default=None, embed=True),
-        token: ApiToken = Depends(caller),  # noqa: B008
-    ) -> dict[str, Any]:
-        """Issue a token for ``user`` (admins only); the secret is in this answer and nowhere else."""
-        registry = request.app.state.registry.acting_as(token.user)
-        return dict(registry.issue_token(user, label=label, expires=expires, role=role).to_dict())
-
-    @app.get(f"{API}/tokens", tags=["tokens"])
-    def list_tokens(
-        request: Request,
-        user: str | None = None,
-        token: ApiToken = Depends(caller),  # noqa: B008
-    ) -> list[dict[str, Any]]:
-        """Tokens, never their secrets: everyone's for an admin, else the caller's own."""
-        return [t.to_dict() for t in request.app.state.registry.acting_as(token.user).tokens(user)]
-
-    @app.post(f"{API}/tokens/{{token_id}}/revoke", tags=["tokens"])
-    def revoke_token(
-        token_id: str,
-        request: Request,
-        reason: str | None = Body(default=None, embed=True),
-        token: ApiToken = Depends(caller),  # noqa: B008
-    ) -> dict[str, Any]:
-        """Revoke a token at once (its owner, or an admin); another user's token is not found."""
-        revoked = request.app.state.registry.acting_as(token.user).revoke_token(token_id, reason=reason)
-        return dict(revoked.to_dict())
-
-
-def _people_routes(app: "FastAPI", caller: Callable[..., Any]) -> None:
-    """``users ls`` and ``audit log``: who may act here, and what they did."""
-    from fastapi import Depends, Request
-
-    from registry import ApiToken
-
-    @app.get(f"{API}/users", tags=["users"])
-    def list_users(
-        request: Request,
-        include_removed: bool = False,
-        token: ApiToken = Depends(caller),  # noqa: B008
-    ) -> list[dict[str, Any]]:
-        """The users (removed ones too with ``include_removed``)."""
-        users = request.app.state.registry.acting_as(token.user).users(include_removed=include_removed)
-        return [u.to_dict() for u in users]
-
-    @app.get(f"{API}/audit/events", tags=["audit"])
-    def audit_events(
-        request: Request,
-        ref: str | None = None,
-        token: ApiToken = Depends(caller),  # noqa: B008
-    ) -> list[dict[str, Any]]:
-        """Audit events in order; ``ref`` (a name or name:N) narrows them to one adapter or version."""
-        return [e.to_dict() for e in request.app.state.registry.acting_as(token.user).audit_log(ref)]
-
-
-def _is_json(request: Any) -> bool:
-    return str(request.headers.get("content-type", "")).split(";")[0].strip() == "application/json"
-
-
-def _base_url(request: Any) -> str:
-    return str(request.base_url).rstrip("/")

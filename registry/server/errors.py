@@ -6,6 +6,7 @@ from typing import Any
 
 from registry import errors
 from registry.server.ratelimit import TooManyFailures
+from registry.server.signing import SignatureStale
 
 __all__ = ["error_body", "status_of"]
 
@@ -15,6 +16,7 @@ _STATUS: tuple[tuple[type[errors.RegistryError], int], ...] = (
     (errors.Unauthenticated, 401),
     (errors.PermissionDenied, 403),
     (errors.NotFound, 404),
+    (SignatureStale, 409),
     (errors.AmbiguousReference, 409),
     (errors.InvalidTransition, 409),
     (errors.DestinationExists, 409),

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from conftest import Tiny
 from serving import ADAPTERS, Server
@@ -141,24 +142,73 @@ def test_revoking_another_users_token_is_not_found(server: Server, admin_token: 
     assert server.get("/api/v1/whoami", admin_token)[0] == 200
 
 
-def test_signing_over_the_api_is_refused_not_ignored(server: Server, admin_token: str, tmp_path: Path) -> None:
-    key = tmp_path / "alice.key"
-    key.write_text("not used")
-    refused = _cli("--registry", server.url, "tokens", "create", "bob", "--key", str(key),
-                   env={"ADAPTERS_TOKEN": admin_token})  # fmt: skip
-    assert refused.returncode == 1 and "--key` is not served by the registry server yet" in refused.stderr
-
-
-def test_under_a_signing_policy_an_unsigned_remote_action_says_what_works(
-    server: Server, admin_token: str, tmp_path: Path
-) -> None:
-    """The server refuses the unsigned action (exit 3, as embedded), and the hint is not the embedded `--key`."""
+def _signing_team(tmp_path: Path) -> dict[str, Path]:
+    """alice signs as admin under the regulated policy (signatures required); mallory's key is no one's."""
     with Registry(user="alice") as alice:
         Registry.generate_key(tmp_path, "alice")
+        Registry.generate_key(tmp_path, "mallory")
         alice.init(admin="alice", public_key=tmp_path / "alice.pub")
         alice.add_user("bob", roles=["reviewer"], key=tmp_path / "alice.key")
+        alice.add_user("dave", roles=["reviewer"], key=tmp_path / "alice.key")
         alice.set_policy("regulated", key=tmp_path / "alice.key")
-    refused = _cli("--registry", server.url, "tokens", "create", "bob", env={"ADAPTERS_TOKEN": admin_token})
-    assert refused.returncode == 3, refused.stderr
-    assert "requires token create to be signed" in refused.stderr
-    assert "run the command on the server host" in refused.stderr and "set ADAPTERS_KEY" not in refused.stderr
+    return {"alice": tmp_path / "alice.key", "mallory": tmp_path / "mallory.key"}
+
+
+def test_a_signed_action_is_signed_on_the_client_and_checked_by_the_server(
+    server: Server, admin_token: str, tmp_path: Path
+) -> None:
+    keys = _signing_team(tmp_path)
+    token = {"ADAPTERS_TOKEN": admin_token}
+    unsigned = _cli("--registry", server.url, "tokens", "create", "bob", env=token)
+    assert unsigned.returncode == 3, unsigned.stderr
+    assert "requires token create to be signed" in unsigned.stderr and "--key FILE" in unsigned.stderr
+    forged = _cli("--registry", server.url, "tokens", "create", "bob", "--key", str(keys["mallory"]), env=token)
+    assert forged.returncode == 1 and "is not alice's registered key" in forged.stderr, forged.stderr
+    signed = _cli("--registry", server.url, "tokens", "create", "bob", "--key", str(keys["alice"]), "--json", env=token)
+    assert signed.returncode == 0, signed.stderr
+    assert json.loads(signed.stdout)["secret"].startswith("adp_")
+    with Registry(user="alice") as alice:
+        event = [e for e in alice.audit_log() if e.action == "token create"][-1]
+        payload = json.loads(event.payload)
+        assert payload["signed"]["key"] == alice.user_detail("alice").keys[-1].fingerprint
+        assert json.loads(payload["signed"]["payload"])["subject"] == "bob"
+        assert payload["token"] == alice.authenticate(admin_token).id  # the event names the token used
+        assert alice.audit_verify().ok  # the chain, with the client's signature, verifies
+    assert keys["alice"].read_text().splitlines()[1] not in server.log_path.read_text()  # the private key never travelled
+
+
+def test_a_client_signature_fits_one_action_at_one_time(server: Server, admin_token: str, tmp_path: Path) -> None:
+    """Replayed on another subject, edited, or stale, a signature is refused; nothing is recorded."""
+    import base64
+
+    from registry.domain.signing import sign
+
+    keys = _signing_team(tmp_path)
+    private = keys["alice"].read_bytes()
+
+    def post(user: str, headers: dict[str, str]) -> tuple[int, Any]:
+        body = json.dumps({"user": user}).encode()
+        return server.request(
+            "POST", "/api/v1/tokens", admin_token, body, {"Content-Type": "application/json", **headers}
+        )
+
+    status, asked = post("bob", {"Adapters-Sign": "prepare"})
+    assert status == 428 and json.loads(asked["sign"])["subject"] == "bob"
+    payload = asked["sign"].encode()
+
+    def signed(p: bytes) -> dict[str, str]:
+        return {"Adapters-Signed-Payload": base64.b64encode(p).decode(), "Adapters-Signature": sign(private, p)}
+
+    with Registry(user="alice") as alice:
+        before = len(alice.audit_log())
+        replayed = post("dave", signed(payload))  # bob's signature on a token for dave
+        assert replayed[0] == 409 and "subject changed" in replayed[1]["message"], replayed
+        fields = json.loads(payload)
+        stale = json.dumps({**fields, "at": "2020-01-01T00:00:00.000000Z"}, sort_keys=True, separators=(",", ":"))
+        old = post("bob", signed(stale.encode()))
+        assert old[0] == 409 and "from the server's time" in old[1]["message"], old
+        tampered = post("bob", {**signed(payload), "Adapters-Signature": sign(keys["mallory"].read_bytes(), payload)})
+        assert tampered[0] == 403 and "not alice's registered key" in tampered[1]["message"], tampered
+        assert len(alice.audit_log()) == before
+        assert post("bob", signed(payload))[0] == 200  # the genuine one, in time
+        assert len(alice.audit_log()) == before + 1
