@@ -99,6 +99,12 @@ class GovernanceMethods(FacadeBase):
             self._actor, path if isinstance(path, str) else Path(path), channel, self._signer(key)
         )
 
+    def set_policy_document(
+        self, content: str, *, source: str, channel: str | None = None, key: KeyLike | None = None
+    ) -> ActivePolicy:
+        """As :meth:`set_policy`, for a policy's text read elsewhere (a server: the client read the file)."""
+        return self._policies.set(self._actor, source, channel, self._signer(key), document=(content, source))
+
     def policy(self, *, channel: str | None = None) -> ActivePolicy:
         """The policy in force (for a channel: its own, else the registry's, else the built-in default)."""
         return self._policies.show(channel)

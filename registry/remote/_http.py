@@ -117,7 +117,10 @@ class RemoteBase:
                 payload = asked.payload
             fields = json.loads(payload)
             named = fields.get("ref", fields.get("subject"))
-            if fields.get("action") != action or (subject is not None and named is not None and str(named) != subject):
+            about = None if named is None else str(named)
+            if fields.get("action") != action or not (
+                subject is None or about is None or subject in (about, about.rsplit(":", 1)[0])
+            ):
                 raise RegistryError(
                     f"the server {self.url} asked to sign {fields.get('action')!r} on {named!r}, not {action!r} on "
                     f"{subject!r}; nothing was signed"

@@ -22,7 +22,7 @@ def routes(app: "FastAPI", caller: Callable[..., Any]) -> None:
     def list_users(
         request: Request,
         include_removed: bool = False,
-        token: ApiToken = Depends(caller),  # noqa: B008
+        token: ApiToken = Depends(caller),
     ) -> list[dict[str, Any]]:
         """The users (removed ones too with ``include_removed``)."""
         users = as_caller(request, token).users(include_removed=include_removed)
@@ -32,7 +32,7 @@ def routes(app: "FastAPI", caller: Callable[..., Any]) -> None:
     def audit_events(
         request: Request,
         ref: str | None = None,
-        token: ApiToken = Depends(caller),  # noqa: B008
+        token: ApiToken = Depends(caller),
     ) -> list[dict[str, Any]]:
         """Audit events in order; ``ref`` (a name or name:N) narrows them to one adapter or version."""
         return [e.to_dict() for e in as_caller(request, token).audit_log(ref)]
