@@ -24,6 +24,7 @@ from registry.domain.roles import (
     ROLES,
     Access,
     ScopedRole,
+    namespace_of,
     required_roles,
     sorted_roles,
     validate_namespace,
@@ -148,6 +149,16 @@ class Identity:
 
     def _check_access(self, records: Records, actor: Actor, action: str, name: str | None) -> set[str]:
         access = self.access(records, actor)
+        if action == "push" and name is not None and not access.sees(name):
+            # a push names what it creates: refused alike whether the adapter exists or not (nothing leaks)
+            where = f"namespace {namespace_of(name)!r}" if namespace_of(name) else "names without a namespace"
+            held = ", ".join(sorted(g.label for g in access.grants)) or "no role"
+            raise PermissionDenied(
+                f"{actor.name} may not push {name}: they hold {held}, none of it for {where}; an admin grants it with "
+                f"`adapters users add {actor.name} --role author"
+                + (f" --namespace {namespace_of(name)}`" if namespace_of(name) else "`"),
+                actor.name,
+            )
         if name is not None:
             self.visible(records, access, name)
         roles = access.roles_for(action, name)

@@ -95,6 +95,14 @@ def test_a_credit_reviewer_does_not_see_a_risk_adapter_anywhere(team, two, llama
     assert not [e for e in team("alice").audit_log() if e.actor == "frank"]
 
 
+def test_an_author_of_one_namespace_pushes_there_only(team, two, llama) -> None:
+    kim = _member(team, "kim", ["author"])
+    assert kim.push(llama.adapter, name="credit/new", base=str(llama.base)).ref == "credit/new:1"
+    for name in ("risk/model", "risk/new", "plain"):  # existing or not: the same refusal, nothing leaks
+        with pytest.raises(PermissionDenied, match=f"kim may not push {name}: they hold author@credit, none of it"):
+            kim.push(llama.adapter, name=name, base=str(llama.base))
+
+
 def test_a_credit_reviewer_reviews_credit_adapters(team, two) -> None:
     frank = _member(team, "frank", ["reviewer"])
     result = frank.approve(two["credit/scorer"], comment="credit ok")
@@ -239,7 +247,7 @@ SCOPED = ["author", "reviewer", "risk", "release-manager", "auditor"]
 
 def test_the_role_action_matrix_of_scoped_grants(sqlite_reg) -> None:
     """For every role granted for credit and every action: on credit/x exactly what the role allows there, on
-    risk/x and x nothing (not found), on the registry itself nothing (scoped grants do not count) but revoking
+    risk/x and x nothing (not found; a push refused), on the registry itself nothing (scoped grants do not count) but revoking
     one's own token; a global grant allows what it always did."""
     reg = sqlite_reg  # its actor becomes the admin with the first user added
     for role in SCOPED:
@@ -259,8 +267,8 @@ def test_the_role_action_matrix_of_scoped_grants(sqlite_reg) -> None:
                 _expect(identity, records, scoped, action, "credit/x", allowed, label)
                 _expect(identity, records, whole, action, "credit/x", allowed, label)
                 _expect(identity, records, whole, action, "x", allowed, label)
-                for hidden in ("risk/x", "x"):
-                    with pytest.raises(NotFound):
+                for hidden in ("risk/x", "x"):  # not found; a push (which creates) is refused alike either way
+                    with pytest.raises(PermissionDenied if action == "push" else NotFound):
                         identity.require(records, scoped, action, hidden)
 
 
