@@ -36,7 +36,7 @@ class AuditMethods(FacadeBase):
 
     def audit_log(self, ref: RefLike | None = None) -> list[Event]:
         """Audit events in order; ``ref`` (a name or name:N) narrows them to one adapter or version."""
-        return self._auditor.events(ref_of(ref) if ref is not None else None)
+        return self._auditor.events(self._actor, ref_of(ref) if ref is not None else None)
 
     def audit_checkpoint(self, out: PathLike | Iterable[PathLike], *, force: bool = False) -> Checkpoint:
         """Write a checkpoint of the log signed with the registry key to ``out`` (one path or several),

@@ -90,7 +90,7 @@ class GovernanceMethods(FacadeBase):
 
     def channels(self, name: str) -> list[ChannelState]:
         """Each channel of an adapter: its current version and its full history."""
-        return self._channels.channels(validate_name(name))
+        return self._channels.channels(self._actor, validate_name(name))
 
     def set_policy(self, path: PathLike, *, channel: str | None = None, key: KeyLike | None = None) -> ActivePolicy:
         """Make a policy active for the registry, or for one channel: a YAML file's path, or a built-in
@@ -111,4 +111,4 @@ class GovernanceMethods(FacadeBase):
 
     def check_policy(self, ref: RefLike, *, channel: str | None = None) -> PolicyCheck:
         """Every rule of the policy in force against a version (``channel``: as if releasing there)."""
-        return self._governance.check(ref_of(ref), channel)
+        return self._governance.check(self._actor, ref_of(ref), channel)

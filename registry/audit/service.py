@@ -45,15 +45,18 @@ class Auditor:
         self.clock = clock
         self.trust_dir = trust_dir  # where init writes trust files by default, and verify finds them
 
-    def events(self, ref: Ref | None) -> list[Event]:
-        """Events in order; ``ref`` (a name or name:N) narrows them to one adapter or version."""
-        if ref is None:
-            return self.log.events()
+    def events(self, actor: Actor, ref: Ref | None) -> list[Event]:
+        """Events in order; ``ref`` (a name or name:N) narrows them to one adapter or version. Events about
+        adapters in namespaces ``actor`` does not see are left out (and such a ``ref`` is not found)."""
         with self.store.read() as records:
+            access = self.identity.access(records, actor)
+            if ref is None:
+                found = records.events()
+                return [e for e in found if access.sees_event(e.action, e.subject)] if access.restricted else found
             if ref.version is None and ref.channel is None and ref.digest is None:
-                adapter_id(records, ref.name)
+                adapter_id(records, ref.name, access)
                 return records.events(adapter=ref.name)
-            return records.events(subject=resolve(records, ref).ref)
+            return records.events(subject=resolve(records, ref, access).ref)
 
     def checkpoint(self, actor: Actor, outs: Sequence[Path], force: bool = False) -> Checkpoint:
         """Write a checkpoint of the log signed with the registry key to each of ``outs`` (and keep a copy
@@ -101,5 +104,6 @@ class Auditor:
         scope = ReportScope(subject, parse_when(since), parse_when(until, end_of_day=True))
         integrity = self.verify(checkpoints, blobs="quick")
         with self.store.read() as records:
-            data = build(records, self.policies, integrity, scope, registry, actor.name, self.clock)
+            access = self.identity.access(records, actor)
+            data = build(records, self.policies, integrity, scope, registry, actor.name, self.clock, access)
         return render(data, format)
