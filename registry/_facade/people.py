@@ -12,9 +12,10 @@ from registry.identity import UserDetail, UserInfo, write_keypair
 __all__ = ["PeopleMethods"]
 
 
-def public_key_bytes(path: PathLike | None) -> bytes | None:
-    if path is None:
-        return None
+def public_key_bytes(path: PathLike | bytes | None) -> bytes | None:
+    """The public key a file holds (or the PEM bytes themselves, as a server receives them)."""
+    if path is None or isinstance(path, bytes):
+        return path
     try:
         return Path(path).expanduser().read_bytes()
     except OSError as exc:
@@ -28,7 +29,7 @@ class PeopleMethods(FacadeBase):
         *,
         roles: Iterable[str] = (),
         namespace: str | None = None,
-        public_key: PathLike | None = None,
+        public_key: PathLike | bytes | None = None,
         key: KeyLike | None = None,
     ) -> UserInfo:
         """Register a user, grant roles and register their public key (a new key replaces the one in force:
