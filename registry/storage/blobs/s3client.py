@@ -100,6 +100,8 @@ def make_client() -> BaseClient:
         # a checksum only where an operation needs one: ours are SHA-256, given explicitly
         "request_checksum_calculation": "when_required",
         "response_checksum_validation": "when_required",
+        # presigned URLs (handed out by `adapters serve`) sign the checksum headers they require
+        "signature_version": "s3v4",
     }
     if not os.environ.get("AWS_MAX_ATTEMPTS") and not os.environ.get("AWS_RETRY_MODE"):
         options["retries"] = {"max_attempts": 5, "mode": "standard"}
