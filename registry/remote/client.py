@@ -14,18 +14,19 @@ from registry.remote._http import RemoteBase, RemoteError, ServerUnreachable
 from registry.remote.calls.catalog import CatalogCalls
 from registry.remote.calls.people import PeopleCalls
 from registry.remote.calls.tokens import TokenCalls
+from registry.remote.calls.transfer import TransferCalls
 
 __all__ = ["RemoteError", "RemoteRegistry", "ServerUnreachable"]
 
 
-class RemoteRegistry(CatalogCalls, TokenCalls, PeopleCalls, RemoteBase):
+class RemoteRegistry(CatalogCalls, TransferCalls, TokenCalls, PeopleCalls, RemoteBase):
     """The registry at ``url``, acting as the user of ``token``: the same methods as :class:`registry.Registry`."""
 
     def __getattr__(self, name: str) -> NoReturn:
         if name.startswith("_"):
             raise AttributeError(name)
         raise InvalidInput(
-            f"`{name}` is not served by the registry server yet (this release serves whoami, ls, show, users ls, "
-            "audit log and tokens create/ls/revoke over the API); run it against the embedded registry on the server host, without "
-            "ADAPTERS_REGISTRY / --registry"
+            f"`{name}` is not served by the registry server yet (this release serves whoami, push, pull, ls, show, "
+            "users ls, audit log and tokens create/ls/revoke over the API); run it against the embedded registry on "
+            "the server host, without ADAPTERS_REGISTRY / --registry"
         )
