@@ -396,7 +396,7 @@ class Transfers:
 
 def _chunks(stream: BinaryIO) -> Iterator[bytes]:
     try:
-        while chunk := stream.read(1 << 20):
+        while chunk := stream.read(CHUNK_SIZE):
             yield chunk
     finally:
         stream.close()

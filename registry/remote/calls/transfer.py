@@ -9,6 +9,10 @@ are missing, uploads only those (streamed through the server for a local store; 
 presigned URLs, large files in parts) and commits the version last. Nothing is recorded before
 the commit; run an interrupted push again and it uploads only what is still missing.
 
+A push is not a signed action (the embedded push signs nothing either: the policy's ``signatures`` rule
+covers approvals, releases and the like), so the commit is a plain request; the author is the token's
+user, recorded in the push event with the token's id.
+
 Pull asks the server for the version's files and where to fetch each, writes them into a
 temporary sibling of the output directory, re-hashing every byte, and renames it into place: the
 directory appears complete or not at all.
@@ -160,9 +164,19 @@ class TransferCalls(RemoteBase):
             sent += f.size
         return sent
 
+    def _patient(self, size: int) -> Any:
+        """A timeout for a request after which the server works through ``size`` bytes (fsync, re-hashing
+        from the store): the usual one, plus a second per 10 MB."""
+        import httpx
+
+        return httpx.Timeout(self._timeout, read=self._timeout + size / 10e6)
+
     def _put_through_server(self, f: SourceFile, sha256: str, progress: Progress | None) -> None:
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(f.size)}
-        self._request("PUT", f"{API}/blobs/{sha256}", content=_read_chunks(f, progress), headers=headers)
+        self._request(
+            "PUT", f"{API}/blobs/{sha256}", content=_read_chunks(f, progress), headers=headers,
+            timeout=self._patient(f.size),
+        )  # fmt: skip
 
     def _s3_request(self, method: str, url: str, what: str, **kwargs: Any) -> Any:
         import httpx
@@ -184,7 +198,7 @@ class TransferCalls(RemoteBase):
     def _put_presigned(self, f: SourceFile, sha256: str, how: Mapping[str, Any], progress: Progress | None) -> None:
         headers = {**how.get("headers", {}), "Content-Length": str(f.size)}
         self._s3_request("PUT", how["url"], f"upload {f.path}", content=_read_chunks(f, progress), headers=headers)
-        self._request("POST", f"{API}/blobs/{sha256}/complete", json={"size": f.size})
+        self._request("POST", f"{API}/blobs/{sha256}/complete", json={"size": f.size}, timeout=self._patient(f.size))
 
     def _put_parts(self, f: SourceFile, sha256: str, how: Mapping[str, Any], progress: Progress | None) -> None:
         from registry.storage.blobs.s3client import in_order
@@ -215,7 +229,10 @@ class TransferCalls(RemoteBase):
                     progress(f.path, done, f.size)
         finally:
             os.close(fd)
-        self._request("POST", f"{API}/blobs/{sha256}/complete", json={"size": f.size, "upload_id": upload_id})
+        self._request(
+            "POST", f"{API}/blobs/{sha256}/complete", json={"size": f.size, "upload_id": upload_id},
+            timeout=self._patient(f.size),
+        )  # fmt: skip
 
     # -- pull ------------------------------------------------------------------------------
 
