@@ -17,7 +17,7 @@ What each side pays:
   pull (all):           the bytes come down (streamed through the server for a local store; from presigned URLs
                         on S3), are re-hashed by the client, fsynced, and the directory renamed into place
 
-Peak RSS is each process's high-water mark (VmHWM / ru_maxrss): the client for its one command, the
+Peak RSS is each process's high-water mark (VmHWM): the client for its one command, the
 server over the whole run on that store.
 """
 
@@ -27,7 +27,6 @@ import argparse
 import contextlib
 import json
 import os
-import resource
 import shutil
 import socket
 import subprocess
@@ -115,7 +114,8 @@ def run_client(argv: list[str]) -> None:
         else:
             reg.pull(name, path)
     elapsed = time.perf_counter() - started
-    print(json.dumps({"seconds": elapsed, "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across fork and exec, so it would report the parent's
+    print(json.dumps({"seconds": elapsed, "rss_mib": _hwm_kib(os.getpid()) / 1024}))
 
 
 def bench_store(work: Path, kind: str, adapter: Path, size: int, repeat: int) -> list[dict[str, Any]]:

@@ -56,6 +56,8 @@ __all__ = ["TransferCalls"]
 #: Downloads larger than this come as parallel ranged GETs (as the S3 store's own export does).
 _RANGED = 64 << 20
 _RANGE = 16 << 20
+#: Parts or ranges in flight at once, each at most 16 MiB: 4 threads, 8 held at most (128 MiB).
+_WORKERS = 4
 
 
 class TransferCalls(RemoteBase):
@@ -223,7 +225,7 @@ class TransferCalls(RemoteBase):
                 return len(data)
 
             done = 0
-            for n in in_order(send, range(1, count + 1)):
+            for n in in_order(send, range(1, count + 1), _WORKERS):
                 done += n
                 if progress is not None:
                     progress(f.path, done, f.size)
@@ -342,7 +344,7 @@ class TransferCalls(RemoteBase):
                 raise IntegrityError(f"{pinned}: {entry.path} ended early in the object store", path=entry.path)
             return data
 
-        yield from in_order(fetch, range(0, entry.size, _RANGE))
+        yield from in_order(fetch, range(0, entry.size, _RANGE), _WORKERS)
 
 
 def _read_chunks(f: SourceFile, progress: Progress | None) -> Iterator[bytes]:

@@ -120,16 +120,16 @@ def sha_of(rest: str) -> str | None:
     return name if name[:2] == two else None
 
 
-def in_order(fn: Callable[[int], _T], items: Iterable[int]) -> Iterator[_T]:
-    """``fn`` over ``items`` on :data:`WORKERS` threads, results yielded in order, at most
-    ``2 * WORKERS`` in flight (bounded memory). A failure cancels what has not started."""
+def in_order(fn: Callable[[int], _T], items: Iterable[int], workers: int = WORKERS) -> Iterator[_T]:
+    """``fn`` over ``items`` on ``workers`` threads, results yielded in order, at most ``2 * workers`` in
+    flight (bounded memory). A failure cancels what has not started."""
     pending: deque[Future[_T]] = deque()
     it = iter(items)
-    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="adapters-s3") as pool:
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="adapters-s3") as pool:
         try:
             for item in it:
                 pending.append(pool.submit(fn, item))
-                if len(pending) >= 2 * WORKERS:
+                if len(pending) >= 2 * workers:
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()

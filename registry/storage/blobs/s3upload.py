@@ -28,6 +28,7 @@ import contextlib
 import hashlib
 from typing import Any
 
+from registry._io import CHUNK_SIZE
 from registry.errors import InvalidInput, StorageError
 from registry.storage.blobs.s3 import MULTIPART_THRESHOLD, PART_SIZE, S3BlobStore
 
@@ -163,11 +164,13 @@ def confirm_upload(store: S3BlobStore, sha256: str, size: int) -> None:
             f"blob {sha256} is not in the blob store {store.url}: its upload did not arrive (or its URL expired); "
             "push again"
         )
+    # one streamed GET, read in chunks: no more memory than a chunk, and a store that re-reads an object for
+    # every ranged GET (moto) reads it once
     h = hashlib.sha256()
     done = 0
     key = store.key(sha256)
-    with store._errors("read", key):
-        for chunk in store._chunks(key, sha256, found_size):
+    with store._errors("read", key), store.open(sha256) as stream:
+        while chunk := stream.read(CHUNK_SIZE):
             h.update(chunk)
             done += len(chunk)
     if done != size or found_size != size or h.hexdigest() != sha256:
