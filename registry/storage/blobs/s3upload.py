@@ -17,8 +17,9 @@ from the store (ranged GETs from the store to the server, not from the client) a
 object whose bytes do not hash to its name, or whose size is not the one announced, before any
 version may name it. A multipart upload is never completed over an object already at its key,
 so a finished blob is never replaced. What remains: between a wrong object landing and its
-check, a concurrent push of the same content could find it present; its commit then fails, or
-its pull does (every pull re-hashes), never silently.
+check (or when a server dies between completing a multipart upload and re-hashing it), a push of
+the same content could find it present; its pull then fails, naming the file (every pull
+re-hashes), never silently, and ``adapters fsck`` on the server host finds it.
 """
 
 from __future__ import annotations
