@@ -20,6 +20,7 @@ from registry._facade.governance import GovernanceMethods
 from registry._facade.maintenance import MaintenanceMethods
 from registry._facade.people import PeopleMethods
 from registry._facade.tokens import TokenMethods
+from registry._facade.transfer import TransferMethods
 from registry.audit.keys import RegistryKeys
 from registry.audit.log import AuditLog
 from registry.catalog.service import Catalog
@@ -45,6 +46,7 @@ class Registry(
     AuditMethods,
     MaintenanceMethods,
     TokenMethods,
+    TransferMethods,
 ):
     """A registry of PEFT adapters: one metadata database and one blob store.
 

@@ -9,7 +9,8 @@ fields so callers (the CLI, a pipeline) can act on them without parsing text.
     │   ├── InvalidReference                  a REF string that cannot be parsed
     │   ├── InvalidAdapter                    an adapter directory that cannot be pushed
     │   ├── InvalidMetadata                   a --dataset / --eval / --meta value that is wrong
-    │   └── PolicyError                       a policy file that cannot be used
+    │   ├── PolicyError                       a policy file that cannot be used
+    │   └── TooLarge                          a blob over the registry server's size limit (HTTP 413)
     ├── NotFound (LookupError)                an adapter, version, channel or base that does not exist
     ├── AmbiguousReference (LookupError)      a digest prefix matching several versions
     ├── DestinationExists (FileExistsError)   an output path that is a non-empty directory, a file or a link
@@ -51,6 +52,7 @@ __all__ = [
     "PolicyNotMet",
     "RegistryError",
     "StorageError",
+    "TooLarge",
     "Unauthenticated",
 ]
 
@@ -119,6 +121,15 @@ class InvalidMetadata(InvalidInput):
 
 class PolicyError(InvalidInput):
     """A policy file that cannot be used; the message names the key."""
+
+
+class TooLarge(InvalidInput):
+    """A blob larger than the registry server accepts (``ADAPTERS_MAX_BLOB_BYTES``); nothing was kept."""
+
+    def __init__(self, message: str, size: int | None = None, limit: int | None = None) -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__(message)
 
 
 class NotFound(RegistryError, LookupError):

@@ -17,6 +17,8 @@
                     ``$XDG_STATE_HOME/adapters``, i.e. ``~/.local/state/adapters``)
 ``ADAPTERS_CONFIG_DIR``  the user's configuration: trust files of registries (``trust/REGISTRY-ID.json``)
                     and, for remote registries, credentials (default ``$XDG_CONFIG_HOME/adapters``)
+``ADAPTERS_MAX_BLOB_BYTES``  the largest file ``adapters serve`` accepts in a push (bytes; default
+                    64 GiB); a larger one is refused with 413 before any byte of it is stored
 ``ADAPTERS_DEBUG``  ``1`` shows tracebacks in the CLI, and the warnings and progress bars of
                     transformers, peft and bitsandbytes (hidden otherwise)
 =================  ==========================================================
@@ -30,7 +32,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Settings", "debug_enabled"]
+__all__ = ["DEFAULT_MAX_BLOB_BYTES", "Settings", "debug_enabled"]
+
+#: The largest file a server accepts in a push unless ``ADAPTERS_MAX_BLOB_BYTES`` says otherwise.
+DEFAULT_MAX_BLOB_BYTES = 64 << 30
 
 
 def debug_enabled(env: Mapping[str, str] | None = None) -> bool:
@@ -49,6 +54,17 @@ def _default_user(env: Mapping[str, str]) -> str:
         return "unknown"
 
 
+def _max_blob_bytes(env: Mapping[str, str]) -> int:
+    raw = env.get("ADAPTERS_MAX_BLOB_BYTES", "").strip()
+    if not raw:
+        return DEFAULT_MAX_BLOB_BYTES
+    if not raw.isdigit() or int(raw) < 1:
+        from registry.errors import InvalidInput
+
+        raise InvalidInput(f"ADAPTERS_MAX_BLOB_BYTES={raw!r} is not a positive number of bytes (e.g. 68719476736)")
+    return int(raw)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where the registry keeps its data and who is acting."""
@@ -62,6 +78,7 @@ class Settings:
     registry_key: Path | None = None  # None: in the state directory, by registry id (see AuditLog)
     state_dir: Path = Path("~/.local/state/adapters")
     config_dir: Path = Path("~/.config/adapters")
+    max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES
 
     @classmethod
     def from_env(
@@ -92,6 +109,7 @@ class Settings:
             registry_key=Path(registry_key).expanduser() if registry_key else None,
             state_dir=Path(state).expanduser(),
             config_dir=Path(config).expanduser(),
+            max_blob_bytes=_max_blob_bytes(env),
         )
 
     @property

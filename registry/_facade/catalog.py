@@ -15,7 +15,7 @@ from registry.domain.lineage import Dataset, Evaluation, PushMetadata, Quantizat
 from registry.domain.versions import EvalRecord, VersionInfo, VersionSummary
 from registry.errors import InvalidMetadata
 
-__all__ = ["CatalogMethods"]
+__all__ = ["CatalogMethods", "push_metadata"]
 
 
 def _dataset(value: DatasetLike) -> Dataset:
@@ -40,6 +40,39 @@ def _meta(value: MetaLike | None) -> PushMetadata:
     if isinstance(value, Mapping):
         return PushMetadata.from_mapping(value)
     return PushMetadata.from_file(Path(value))
+
+
+def push_metadata(
+    *,
+    base: str | None = None,
+    base_name: str | None = None,
+    base_revision: str | None = None,
+    allow_unverified_base: bool = False,
+    quantization: str | Mapping[str, Any] | Quantization | None = None,
+    datasets: Iterable[DatasetLike] = (),
+    evals: Mapping[str, float] | Iterable[str | Evaluation] = (),
+    meta: MetaLike | None = None,
+    training: Mapping[str, Any] | None = None,
+    description: str | None = None,
+    parent: RefLike | None = None,
+) -> PushMetadata:
+    """What a push states, from :meth:`Registry.push`'s arguments: ``meta`` overridden by the keywords
+    (also what :class:`registry.RemoteRegistry`'s push sends)."""
+    if training is not None and not isinstance(training, Mapping):
+        raise InvalidMetadata("training must be a mapping of parameter to value", "training")
+    flags = PushMetadata(
+        base=base,
+        base_name=base_name,
+        base_revision=base_revision,
+        allow_unverified_base=allow_unverified_base,
+        quantization=Quantization.parse(quantization) if quantization is not None else None,
+        datasets=tuple(_dataset(d) for d in datasets),
+        evals=_evals(evals),
+        training=training,
+        description=description,
+        parent=str(parent) if parent is not None else None,
+    )
+    return _meta(meta).overridden_by(flags)
 
 
 class CatalogMethods(FacadeBase):
@@ -70,21 +103,12 @@ class CatalogMethods(FacadeBase):
         names it (its Hub id) when ``base`` is a directory. A base directory without weight files
         is refused unless ``allow_unverified_base`` (recorded).
         """
-        if training is not None and not isinstance(training, Mapping):
-            raise InvalidMetadata("training must be a mapping of parameter to value", "training")
-        flags = PushMetadata(
-            base=base,
-            base_name=base_name,
-            base_revision=base_revision,
-            allow_unverified_base=allow_unverified_base,
-            quantization=Quantization.parse(quantization) if quantization is not None else None,
-            datasets=tuple(_dataset(d) for d in datasets),
-            evals=_evals(evals),
-            training=training,
-            description=description,
-            parent=str(parent) if parent is not None else None,
-        )
-        return self._catalog.push(self._actor, path, name, _meta(meta).overridden_by(flags), progress)
+        stated = push_metadata(
+            base=base, base_name=base_name, base_revision=base_revision, allow_unverified_base=allow_unverified_base,
+            quantization=quantization, datasets=datasets, evals=evals, meta=meta, training=training,
+            description=description, parent=parent,
+        )  # fmt: skip
+        return self._catalog.push(self._actor, path, name, stated, progress)
 
     def pull(
         self,

@@ -39,7 +39,7 @@ from registry.domain.versions import FileEntry, Manifest
 from registry.errors import BlobMissing, IntegrityError, InvalidAdapter
 from registry.storage.blobs.base import BlobStore
 
-__all__ = ["MAX_HEADER_BYTES", "read_stored_adapter"]
+__all__ = ["MAX_HEADER_BYTES", "read_stored_adapter", "read_uploaded_adapter"]
 
 #: The largest safetensors header read: safetensors' own limit (``MAX_HEADER_SIZE``, 100,000,000 bytes).
 MAX_HEADER_BYTES = 100_000_000
@@ -64,31 +64,46 @@ def read_stored_adapter(blobs: BlobStore, manifest: Manifest) -> AdapterContents
                 version=manifest.version,
                 path=required,
             )
-    reader = _Reader(blobs, manifest, label)
-    config = reader.config(files[ADAPTER_CONFIG])
-    headers: dict[str, tuple[TensorInfo, ...]] = {}
-    with scratch_dir("adapters-headers-") as tmp:
-        for entry in manifest.files:
-            if entry.path.endswith(".safetensors"):
-                headers[entry.path] = reader.header(entry, tmp)
-    contents = adapter_contents(config, headers[ADAPTER_WEIGHTS])
+    reader = _Reader(blobs, label, manifest.name, manifest.version, manifest.files)
+    contents = reader.contents()
     reader.check_facts(contents.facts, manifest.peft)
     return contents
+
+
+def read_uploaded_adapter(blobs: BlobStore, name: str, files: tuple[FileEntry, ...]) -> AdapterContents:
+    """The checked config, facts and tensors of files a client uploaded for a new version of ``name``
+    (a push through ``adapters serve``), read from ``blobs`` exactly as :func:`read_stored_adapter` reads
+    a stored version's: the facts come from the stored bytes, never from the client."""
+    return _Reader(blobs, f"the push of {name}", name, None, files).contents()
 
 
 class _Reader:
     """Reads one version's blobs, naming the version and file in every error."""
 
-    def __init__(self, blobs: BlobStore, manifest: Manifest, label: str) -> None:
+    def __init__(
+        self, blobs: BlobStore, label: str, name: str, version: int | None, files: tuple[FileEntry, ...]
+    ) -> None:
         self.blobs = blobs
-        self.manifest = manifest
         self.label = label
+        self.name = name
+        self.version = version
+        self.files = files
+
+    def contents(self) -> AdapterContents:
+        files = {f.path: f for f in self.files}
+        config = self.config(files[ADAPTER_CONFIG])
+        headers: dict[str, tuple[TensorInfo, ...]] = {}
+        with scratch_dir("adapters-headers-") as tmp:
+            for entry in self.files:
+                if entry.path.endswith(".safetensors"):
+                    headers[entry.path] = self.header(entry, tmp)
+        return adapter_contents(config, headers[ADAPTER_WEIGHTS])
 
     def _error(self, entry: FileEntry, problem: str, fix: str = _RESTORE) -> IntegrityError:
         return IntegrityError(
             f"{self.label}: {entry.path} (blob {entry.sha256}) in the blob store {self.blobs.url} {problem}; {fix}",
-            name=self.manifest.name,
-            version=self.manifest.version,
+            name=self.name,
+            version=self.version,
             path=entry.path,
         )
 
@@ -166,7 +181,7 @@ class _Reader:
         theirs = (recorded.tensors, recorded.parameters, recorded.dtypes)
         if mine == theirs:
             return
-        entry = next(f for f in self.manifest.files if f.path == ADAPTER_WEIGHTS)
+        entry = next(f for f in self.files if f.path == ADAPTER_WEIGHTS)
         raise self._error(
             entry,
             f"declares {found.tensors} tensors, {found.parameters:,} parameters and dtypes {found.dtypes}, where "

@@ -28,16 +28,17 @@ from registry.catalog.resolve import resolve
 from registry.catalog.results import PushResult
 from registry.datasets import resolve_dataset
 from registry.domain.actor import Actor
-from registry.domain.adapterdir import AdapterSource, read_adapter_dir
+from registry.domain.adapterdir import AdapterSource, PeftFacts, read_adapter_dir
 from registry.domain.lineage import Dataset, PushMetadata, Quantization
 from registry.domain.refs import Ref, validate_name
 from registry.domain.versions import BaseModel, EvalRecord, FileEntry, Manifest, ParentRef
 from registry.errors import InvalidAdapter, InvalidMetadata, NotFound, StorageError
+from registry.filehashes import FileHashCache
 
 if TYPE_CHECKING:
     from registry.catalog.service import Catalog
 
-__all__ = ["push"]
+__all__ = ["BlobsGone", "push", "record_version", "resolve_parent", "resolve_push_base"]
 
 
 def push(
@@ -53,18 +54,20 @@ def push(
         catalog.identity.allowed(records, actor, "push", name)
     adapter = read_adapter_dir(source)
     warnings = list(adapter.warnings)
-    resolved = _resolve_base(catalog, meta, adapter, progress)
+    resolved = resolve_push_base(catalog.hashes, meta, adapter, progress)
     warnings.extend(resolved.warnings)
     datasets = tuple(resolve_dataset(d, catalog.hashes, progress) for d in meta.datasets)
-    parent = _parent(catalog, actor, meta.parent) if meta.parent else None
+    parent = resolve_parent(catalog, actor, meta.parent) if meta.parent else None
 
     files, new_bytes = _store_files(catalog, adapter, progress)
     try:
-        manifest = _record(catalog, actor, name, meta, adapter, resolved, datasets, parent, files)
-    except _BlobsGone:  # `adapters gc` removed a blob this push found already stored: store it again, once
+        manifest = record_version(catalog, actor, name, meta, adapter.facts, resolved.base, datasets, parent, files)
+    except BlobsGone:  # `adapters gc` removed a blob this push found already stored: store it again, once
         files, again = _store_files(catalog, adapter, progress)
         new_bytes += again
-        manifest = _record(catalog, actor, name, meta, adapter, resolved, datasets, parent, files, last_try=True)
+        manifest = record_version(
+            catalog, actor, name, meta, adapter.facts, resolved.base, datasets, parent, files, last_try=True
+        )
     return PushResult(
         name=name,
         version=manifest.version,
@@ -77,13 +80,13 @@ def push(
     )
 
 
-def _record(
+def record_version(
     catalog: Catalog,
     actor: Actor,
     name: str,
     meta: PushMetadata,
-    adapter: AdapterSource,
-    resolved: ResolvedBase,
+    facts: PeftFacts,
+    base: BaseModel,
     datasets: tuple[Dataset, ...],
     parent: ParentRef | None,
     files: tuple[FileEntry, ...],
@@ -107,8 +110,8 @@ def _record(
             created_by=actor.name,
             description=meta.description,
             files=files,
-            peft=adapter.facts,
-            base=resolved.base,
+            peft=facts,
+            base=base,
             quantization=meta.quantization or Quantization(),
             datasets=datasets,
             training=meta.training,
@@ -133,7 +136,7 @@ def _record(
     return manifest
 
 
-class _BlobsGone(Exception):
+class BlobsGone(Exception):
     """Blobs a push stored (or found stored) are no longer in the store when it commits."""
 
 
@@ -143,19 +146,19 @@ def _confirm_blobs(catalog: Catalog, files: tuple[FileEntry, ...], last_try: boo
     if not gone:
         return
     if not last_try:
-        raise _BlobsGone()
+        raise BlobsGone()
     raise StorageError(
         f"{', '.join(gone)} vanished from the blob store {catalog.blobs.url} before the version could be recorded "
         "(removed by `adapters gc` or by hand); nothing was recorded. Push again"
     )
 
 
-def _resolve_base(
-    catalog: Catalog, meta: PushMetadata, adapter: AdapterSource, progress: Progress | None
+def resolve_push_base(
+    hashes: FileHashCache, meta: PushMetadata, adapter: AdapterSource, progress: Progress | None
 ) -> ResolvedBase:
     """The base as found on this machine, named by its id where one is known; a base directory without
     weight files is refused unless ``allow_unverified_base`` (then recorded as unverified)."""
-    resolved = _named(_find_base(catalog, meta, adapter, progress), meta, adapter)
+    resolved = _named(_find_base(hashes, meta, adapter, progress), meta, adapter)
     if resolved.directory is None or resolved.base.fingerprint is not None:
         return resolved
     base = resolved.base
@@ -173,9 +176,11 @@ def _resolve_base(
     return replace(resolved, base=replace(base, unverified=True), warnings=(*resolved.warnings, note))
 
 
-def _find_base(catalog: Catalog, meta: PushMetadata, adapter: AdapterSource, progress: Progress | None) -> ResolvedBase:
+def _find_base(
+    hashes: FileHashCache, meta: PushMetadata, adapter: AdapterSource, progress: Progress | None
+) -> ResolvedBase:
     if meta.base:
-        return resolve_base(meta.base, meta.base_revision, catalog.hashes, progress, name=meta.base_name)
+        return resolve_base(meta.base, meta.base_revision, hashes, progress, name=meta.base_name)
     recorded = adapter.facts.base_model_name_or_path
     if not recorded:
         if meta.base_name:
@@ -190,7 +195,7 @@ def _find_base(catalog: Catalog, meta: PushMetadata, adapter: AdapterSource, pro
             warnings=("no base model recorded: pass --base (a model directory or a Hugging Face id)",),
         )
     try:
-        resolved = resolve_base(recorded, meta.base_revision, catalog.hashes, progress, name=meta.base_name)
+        resolved = resolve_base(recorded, meta.base_revision, hashes, progress, name=meta.base_name)
     except NotFound:
         resolved = ResolvedBase(
             base=BaseModel(name=meta.base_name or recorded, revision=meta.base_revision, source="unresolved"),
@@ -225,7 +230,7 @@ def _named(resolved: ResolvedBase, meta: PushMetadata, adapter: AdapterSource) -
     return replace(resolved, warnings=(*resolved.warnings, note))
 
 
-def _parent(catalog: Catalog, actor: Actor, text: str) -> ParentRef:
+def resolve_parent(catalog: Catalog, actor: Actor, text: str) -> ParentRef:
     with catalog.store.read() as records:
         found = resolve(records, Ref.parse(text), catalog.identity.access(records, actor))
     return ParentRef(name=found.name, version=found.number, digest=found.digest)

@@ -37,6 +37,7 @@ __all__ = [
     "read_safetensors_header",
     "strip_peft_prefix",
     "target_matches",
+    "target_warnings",
 ]
 
 ADAPTER_CONFIG = "adapter_config.json"
@@ -207,7 +208,7 @@ def read_adapter_dir(path: str | os.PathLike[str]) -> AdapterSource:
             f"{root / ADAPTER_WEIGHTS} holds no tensors; re-save the trained adapter", str(root / ADAPTER_WEIGHTS)
         )
     facts = _facts(config, tensors)
-    warnings = _check_targets(facts, tensors, root)
+    warnings = target_warnings(facts, tensors, root)
     return AdapterSource(root=real_root, files=files, config=config, facts=facts, tensors=tensors, warnings=warnings)
 
 
@@ -358,7 +359,9 @@ def target_matches(target: str, module: str, *, regex: bool = False) -> bool:
     return module == target or module.endswith("." + target)
 
 
-def _check_targets(facts: PeftFacts, tensors: Sequence[TensorInfo], root: Path) -> tuple[str, ...]:
+def target_warnings(facts: PeftFacts, tensors: Sequence[TensorInfo], root: Path) -> tuple[str, ...]:
+    """Warnings for listed target modules that match no tensor; :class:`InvalidAdapter` when none matches
+    (``root`` names the adapter in the message)."""
     targets = facts.target_modules
     if targets is None or targets == "all-linear" or not targets:
         return ()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from typing import Any, NoReturn, TypeVar
 
 from registry.errors import RegistryError, Unauthenticated
@@ -71,22 +73,43 @@ class RemoteBase:
             self._client = httpx.Client(base_url=self.url, timeout=self._timeout, verify=verify)
         return self._client
 
+    def _auth(self, headers: dict[str, str] | None = None) -> dict[str, str]:
+        if self._token is None:
+            raise Unauthenticated(f"no token for {self.url}: run `adapters login {self.url}` (or set ADAPTERS_TOKEN)")
+        return {"Authorization": f"Bearer {self._token}", **(headers or {})}
+
+    def _unreachable(self, exc: Exception) -> ServerUnreachable:
+        return ServerUnreachable(
+            f"the registry server {self.url} did not answer ({type(exc).__name__}: {exc}); check the URL "
+            "(ADAPTERS_REGISTRY or --registry) and that `adapters serve` runs there"
+        )
+
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         import httpx
 
-        if self._token is None:
-            raise Unauthenticated(f"no token for {self.url}: run `adapters login {self.url}` (or set ADAPTERS_TOKEN)")
-        headers = {"Authorization": f"Bearer {self._token}", **kwargs.pop("headers", {})}
+        headers = self._auth(kwargs.pop("headers", {}))
         try:
             response = self._http().request(method, path, headers=headers, **kwargs)
         except httpx.TransportError as exc:
-            raise ServerUnreachable(
-                f"the registry server {self.url} did not answer ({type(exc).__name__}: {exc}); check the URL "
-                "(ADAPTERS_REGISTRY or --registry) and that `adapters serve` runs there"
-            ) from None
+            raise self._unreachable(exc) from None
         if response.status_code >= 400:
             _raise(response, self.url)
         return response.json()
+
+    @contextlib.contextmanager
+    def _stream(self, method: str, path: str, **kwargs: Any) -> Iterator[Any]:
+        """A response whose body is read in chunks (``iter_bytes``), the server's errors raised as ours."""
+        import httpx
+
+        headers = self._auth(kwargs.pop("headers", {}))
+        try:
+            with self._http().stream(method, path, headers=headers, **kwargs) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    _raise(response, self.url)
+                yield response
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from None
 
     def _key_signer(self, key: object) -> Any:
         """The user's own key (``--key``, else ``ADAPTERS_KEY``), or None: it signs here and never travels."""

@@ -15,19 +15,20 @@ from registry.remote.calls.catalog import CatalogCalls
 from registry.remote.calls.governance import GovernanceCalls
 from registry.remote.calls.people import PeopleCalls
 from registry.remote.calls.tokens import TokenCalls
+from registry.remote.calls.transfer import TransferCalls
 from registry.remote.calls.users import UserCalls
 
 __all__ = ["RemoteError", "RemoteRegistry", "ServerUnreachable"]
 
 
-class RemoteRegistry(CatalogCalls, GovernanceCalls, TokenCalls, PeopleCalls, UserCalls, RemoteBase):
+class RemoteRegistry(CatalogCalls, TransferCalls, GovernanceCalls, TokenCalls, PeopleCalls, UserCalls, RemoteBase):
     """The registry at ``url``, acting as the user of ``token``: the same methods as :class:`registry.Registry`."""
 
     def __getattr__(self, name: str) -> NoReturn:
         if name.startswith("_"):
             raise AttributeError(name)
         raise InvalidInput(
-            f"`{name}` is not served by the registry server yet (this release serves whoami, ls, show, the "
-            "lifecycle, channels, policies, evals, tags, notes, users, audit log and tokens over the API); run it "
+            f"`{name}` is not served by the registry server yet (this release serves whoami, push, pull, ls, show, "
+            "the lifecycle, channels, policies, evals, tags, notes, users, audit log and tokens over the API); run it "
             "against the embedded registry on the server host, without ADAPTERS_REGISTRY / --registry"
         )

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from registry.server.accesslog import AccessLog
 from registry.server.errors import error_body, status_of
 from registry.server.ratelimit import FailedAuthLimiter
-from registry.server.routes._common import API, as_caller, base_url, is_json
+from registry.server.routes._common import API, as_caller, base_url, is_blob_upload
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -33,8 +33,9 @@ if TYPE_CHECKING:
 __all__ = ["API", "MAX_JSON_BODY", "ROUTES", "create_app"]
 
 #: The modules of :mod:`registry.server.routes`, each with a ``routes(app, caller)`` that adds its endpoints.
-ROUTES = ("catalog", "governance", "tokens", "people", "users")
-#: The largest JSON request body accepted (bytes of adapter files travel elsewhere).
+ROUTES = ("catalog", "governance", "tokens", "people", "users", "transfer")
+#: The largest request body accepted, but for a blob's raw bytes (``PUT /api/v1/blobs/SHA256``, limited
+#: per file by ``ADAPTERS_MAX_BLOB_BYTES`` instead).
 MAX_JSON_BODY = 1 << 20
 
 
@@ -75,7 +76,7 @@ def create_app(open_registry: "Callable[[], Registry] | None" = None) -> "FastAP
     async def access_log(request: Request, call_next: Callable[[Request], Any]) -> Any:
         started = time.perf_counter()
         length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_JSON_BODY and is_json(request):
+        if length is not None and length.isdigit() and int(length) > MAX_JSON_BODY and not is_blob_upload(request):
             response = JSONResponse(
                 error_body("TooLarge", f"the request body is over the server's limit of {MAX_JSON_BODY} bytes", 1),
                 status_code=413,

@@ -14,6 +14,7 @@ __all__ = ["error_body", "status_of"]
 _STATUS: tuple[tuple[type[errors.RegistryError], int], ...] = (
     (TooManyFailures, 429),
     (errors.Unauthenticated, 401),
+    (errors.TooLarge, 413),
     (errors.PermissionDenied, 403),
     (errors.NotFound, 404),
     (SignatureStale, 409),

@@ -6,13 +6,19 @@ from typing import Any
 
 from starlette.requests import Request
 
-__all__ = ["API", "as_caller", "base_url", "is_json", "signer"]
+__all__ = ["API", "as_caller", "base_url", "is_blob_upload", "is_json", "signer"]
 
 API = "/api/v1"
 
 
 def is_json(request: Any) -> bool:
     return str(request.headers.get("content-type", "")).split(";")[0].strip() == "application/json"
+
+
+def is_blob_upload(request: Any) -> bool:
+    """A blob's raw bytes (``PUT /api/v1/blobs/SHA256``): limited per file, not by the JSON body limit."""
+    path = str(request.url.path)
+    return request.method == "PUT" and path.startswith(f"{API}/blobs/") and "/" not in path[len(API) + 7 :]
 
 
 def base_url(request: Any) -> str:

@@ -15,17 +15,26 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from registry._io import FILE_MODE, Progress, copy_hashing, create_temporary_file, fsync_dir, write_failure
+from registry._io import (
+    FILE_MODE,
+    Progress,
+    copy_hashing,
+    create_temporary_file,
+    fsync_dir,
+    pwrite_all,
+    write_failure,
+)
 from registry._temporary import remove_orphans
-from registry.errors import BlobMissing, IntegrityError, StorageError
+from registry.errors import BlobMissing, IntegrityError, InvalidInput, StorageError
 from registry.storage.blobs.base import BlobInfo, PendingUpload, StoredBlob, blob_key, check_sha256
 
-__all__ = ["LocalBlobStore"]
+__all__ = ["IncomingBlob", "LocalBlobStore"]
 
 
 class LocalBlobStore:
@@ -87,29 +96,50 @@ class LocalBlobStore:
                 raise
             raise failure from None
 
-    def _put(self, src: str | os.PathLike[str], progress: Progress | None, label: str) -> StoredBlob:
+    def _fresh_temporary(self) -> tuple[int, Path]:
         tmp_dir = self._tmp_dir()
         if not self._swept:  # once per store and process: leftovers of pushes that were killed
             remove_orphans(tmp_dir, "")
             self._swept = True
-        fd, tmp = create_temporary_file(tmp_dir)
+        return create_temporary_file(tmp_dir)
+
+    def receive(self, sha256: str, size: int) -> IncomingBlob:
+        """A blob arriving as a stream of chunks (a push through ``adapters serve``), said to be ``size``
+        bytes hashing to ``sha256``: written to ``tmp/`` and hashed as it arrives, published under its
+        name only by :meth:`IncomingBlob.finish` when both match, else removed."""
+        check_sha256(sha256)
+        try:
+            fd, tmp = self._fresh_temporary()
+        except OSError as exc:
+            failure = self._write_failure(exc)
+            if failure is None:
+                raise
+            raise failure from None
+        return IncomingBlob(self, sha256, size, fd, tmp)
+
+    def _publish(self, tmp: Path, sha: str, size: int) -> StoredBlob:
+        """Rename a complete, fsynced temporary file to the blob's name (or drop it: the blob is there)."""
+        final = self.path(sha)
+        if final.is_file() and final.stat().st_size == size:
+            tmp.unlink()
+            # written "now" again, so that `adapters gc` gives the push in flight its grace period
+            with contextlib.suppress(OSError):
+                os.utime(final)
+            return StoredBlob(sha, size, new=False)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, final)
+        fsync_dir(final.parent)
+        return StoredBlob(sha, size, new=True)
+
+    def _put(self, src: str | os.PathLike[str], progress: Progress | None, label: str) -> StoredBlob:
+        fd, tmp = self._fresh_temporary()
         try:
             try:
                 sha, size = copy_hashing(src, fd, progress, label or os.fspath(src), fsync=True)
             finally:
                 os.close(fd)
-            final = self.path(sha)
-            if final.is_file() and final.stat().st_size == size:
-                tmp.unlink()
-                # written "now" again, so that `adapters gc` gives the push in flight its grace period
-                with contextlib.suppress(OSError):
-                    os.utime(final)
-                return StoredBlob(sha, size, new=False)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, final)
-            fsync_dir(final.parent)
-            return StoredBlob(sha, size, new=True)
+            return self._publish(tmp, sha, size)
         except BaseException:
             with contextlib.suppress(OSError):  # on a read-only filesystem even this may fail
                 tmp.unlink(missing_ok=True)
@@ -207,3 +237,72 @@ class LocalBlobStore:
 
     def close(self) -> None:
         """Nothing to release for a directory."""
+
+
+class IncomingBlob:
+    """A blob being received chunk by chunk into the store's ``tmp/``: hashed as it is written, never
+    held in memory, and published under its name only when its bytes are the ones announced.
+
+    :meth:`write` refuses a byte past the announced size, :meth:`finish` a stream that is shorter or
+    hashes to anything else; either way the temporary file is removed and nothing is kept.
+    :meth:`abort` (a dropped connection) removes it too. A killed server leaves the temporary file,
+    which the next write into the store removes once this process is gone.
+    """
+
+    def __init__(self, store: LocalBlobStore, sha256: str, size: int, fd: int, tmp: Path) -> None:
+        self.store = store
+        self.sha256 = sha256
+        self.size = size
+        self.received = 0
+        self._fd = fd
+        self._tmp = tmp
+        self._hash = hashlib.sha256()
+
+    def write(self, data: bytes) -> None:
+        if self.received + len(data) > self.size:
+            self.abort()
+            raise InvalidInput(
+                f"the upload of blob {self.sha256} carried more than the {self.size:,} bytes it was announced "
+                "with; nothing was kept. Push again (is the file being written while it is pushed?)"
+            )
+        try:
+            pwrite_all(self._fd, data, self.received)
+        except OSError as exc:
+            self.abort()
+            failure = self.store._write_failure(exc)
+            if failure is None:
+                raise
+            raise failure from None
+        self._hash.update(data)
+        self.received += len(data)
+
+    def finish(self) -> StoredBlob:
+        """Check the bytes received, make them durable and publish them under their name."""
+        found = self._hash.hexdigest()
+        if self.received != self.size or found != self.sha256:
+            self.abort()
+            raise InvalidInput(
+                f"the upload of blob {self.sha256} ({self.size:,} bytes) brought {self.received:,} bytes hashing "
+                f"to {found}; nothing was kept. Push again (the file changed while it was pushed, or it was "
+                "altered on the way)"
+            )
+        try:
+            os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+            return self.store._publish(self._tmp, self.sha256, self.size)
+        except OSError as exc:
+            self.abort()
+            failure = self.store._write_failure(exc)
+            if failure is None:
+                raise
+            raise failure from None
+
+    def abort(self) -> None:
+        """Drop what was received (idempotent)."""
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = -1
+        with contextlib.suppress(OSError):
+            self._tmp.unlink(missing_ok=True)

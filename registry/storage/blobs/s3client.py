@@ -100,6 +100,8 @@ def make_client() -> BaseClient:
         # a checksum only where an operation needs one: ours are SHA-256, given explicitly
         "request_checksum_calculation": "when_required",
         "response_checksum_validation": "when_required",
+        # presigned URLs (handed out by `adapters serve`) sign the checksum headers they require
+        "signature_version": "s3v4",
     }
     if not os.environ.get("AWS_MAX_ATTEMPTS") and not os.environ.get("AWS_RETRY_MODE"):
         options["retries"] = {"max_attempts": 5, "mode": "standard"}
@@ -118,16 +120,16 @@ def sha_of(rest: str) -> str | None:
     return name if name[:2] == two else None
 
 
-def in_order(fn: Callable[[int], _T], items: Iterable[int]) -> Iterator[_T]:
-    """``fn`` over ``items`` on :data:`WORKERS` threads, results yielded in order, at most
-    ``2 * WORKERS`` in flight (bounded memory). A failure cancels what has not started."""
+def in_order(fn: Callable[[int], _T], items: Iterable[int], workers: int = WORKERS) -> Iterator[_T]:
+    """``fn`` over ``items`` on ``workers`` threads, results yielded in order, at most ``2 * workers`` in
+    flight (bounded memory). A failure cancels what has not started."""
     pending: deque[Future[_T]] = deque()
     it = iter(items)
-    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="adapters-s3") as pool:
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="adapters-s3") as pool:
         try:
             for item in it:
                 pending.append(pool.submit(fn, item))
-                if len(pending) >= 2 * WORKERS:
+                if len(pending) >= 2 * workers:
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
