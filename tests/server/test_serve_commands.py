@@ -174,7 +174,9 @@ def test_a_signed_action_is_signed_on_the_client_and_checked_by_the_server(
         assert json.loads(payload["signed"]["payload"])["subject"] == "bob"
         assert payload["token"] == alice.authenticate(admin_token).id  # the event names the token used
         assert alice.audit_verify().ok  # the chain, with the client's signature, verifies
-    assert keys["alice"].read_text().splitlines()[1] not in server.log_path.read_text()  # the private key never travelled
+    assert (
+        keys["alice"].read_text().splitlines()[1] not in server.log_path.read_text()
+    )  # the private key never travelled
 
 
 def test_a_client_signature_fits_one_action_at_one_time(server: Server, admin_token: str, tmp_path: Path) -> None:
