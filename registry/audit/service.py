@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+from registry.audit.export import AuditExport
 from registry.audit.log import AuditLog
-from registry.audit.report.build import ReportScope, build, parse_when
+from registry.audit.report.build import ReportScope, gather, parse_when, with_integrity
 from registry.audit.report.render import render
 from registry.audit.results import AuditReport, AuditVerification, Checkpoint
 from registry.audit.trust import TrustAnchor, initialise
-from registry.audit.verify import verify_registry
+from registry.audit.verify import BLOB_MODES, check_blob_store, verify_registry
 from registry.catalog.resolve import adapter_id, resolve
+from registry.domain import signing
 from registry.domain.actor import Actor
 from registry.domain.audit import Event
 from registry.domain.clock import Clock
@@ -81,6 +84,27 @@ class Auditor:
                 records, self.log.keys, registry_id, list(checkpoints), anchor, self.blobs if blobs else None, blobs
             )
 
+    def key(self) -> dict[str, str | None]:
+        public = self.log.registry_public_key()
+        return {
+            "registry_id": self.log.registry_id(),
+            "registry_key": signing.fingerprint(public) if public else None,
+            "registry_public_key": public.decode("ascii") if public else None,
+        }
+
+    def export(self, blobs: str | None = None) -> AuditExport:
+        """The history as verification reads it, with the registry key in use and (``blobs``: ``quick`` or
+        ``full``) the blob store's check: what a server sends a client that verifies it."""
+        if blobs is not None and blobs not in BLOB_MODES:
+            raise InvalidInput(f"unknown blob check {blobs!r}; use {', '.join(BLOB_MODES)}")
+        registry_id = self.log.registry_id()
+        public = self.log.registry_public_key()
+        with self.store.read() as records:
+            history = AuditExport.of(records, registry_id)
+        report = check_blob_store(self.blobs, history.rows, blobs) if blobs is not None else None
+        key = signing.fingerprint(public) if public else None
+        return history.with_server_view(key, public.decode("ascii") if public else None, report)
+
     def init(self, admin: str, public_key: bytes, trust_out: Path | None) -> TrustAnchor:
         """Record the root of trust and write the trust file (default: the trust directory)."""
         anchor = initialise(self.store, self.log, self.clock, admin, public_key)
@@ -100,6 +124,9 @@ class Auditor:
             raise InvalidInput(f"unknown report format {format!r}; use {', '.join(REPORT_FORMATS)}")
         scope = ReportScope(subject, parse_when(since), parse_when(until, end_of_day=True))
         integrity = self.verify(checkpoints, blobs="quick")
+        return render(with_integrity(self.report_facts(actor, scope, registry), integrity), format)
+
+    def report_facts(self, actor: Actor, scope: ReportScope, registry: Mapping[str, str]) -> dict[str, Any]:
+        """Every fact of the report but its integrity section (which the verifier adds: ``with_integrity``)."""
         with self.store.read() as records:
-            data = build(records, self.policies, integrity, scope, registry, actor.name, self.clock)
-        return render(data, format)
+            return gather(records, self.policies, scope, registry, actor.name, self.clock)

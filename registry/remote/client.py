@@ -11,6 +11,7 @@ from typing import NoReturn
 
 from registry.errors import InvalidInput
 from registry.remote._http import RemoteBase, RemoteError, ServerUnreachable
+from registry.remote.calls.audit import AuditCalls
 from registry.remote.calls.catalog import CatalogCalls
 from registry.remote.calls.people import PeopleCalls
 from registry.remote.calls.tokens import TokenCalls
@@ -18,7 +19,7 @@ from registry.remote.calls.tokens import TokenCalls
 __all__ = ["RemoteError", "RemoteRegistry", "ServerUnreachable"]
 
 
-class RemoteRegistry(CatalogCalls, TokenCalls, PeopleCalls, RemoteBase):
+class RemoteRegistry(CatalogCalls, TokenCalls, PeopleCalls, AuditCalls, RemoteBase):
     """The registry at ``url``, acting as the user of ``token``: the same methods as :class:`registry.Registry`."""
 
     def __getattr__(self, name: str) -> NoReturn:
@@ -26,6 +27,6 @@ class RemoteRegistry(CatalogCalls, TokenCalls, PeopleCalls, RemoteBase):
             raise AttributeError(name)
         raise InvalidInput(
             f"`{name}` is not served by the registry server yet (this release serves whoami, ls, show, users ls, "
-            "audit log and tokens create/ls/revoke over the API); run it against the embedded registry on the server host, without "
-            "ADAPTERS_REGISTRY / --registry"
+            "audit log/checkpoint/verify/report and tokens create/ls/revoke over the API); run it against the "
+            "embedded registry on the server host, without ADAPTERS_REGISTRY / --registry"
         )

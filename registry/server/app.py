@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["API", "MAX_JSON_BODY", "ROUTES", "create_app"]
 
 #: The modules of :mod:`registry.server.routes`, each with a ``routes(app, caller)`` that adds its endpoints.
-ROUTES = ("catalog", "tokens", "people")
+ROUTES = ("catalog", "tokens", "people", "audit")
 #: The largest JSON request body accepted (bytes of adapter files travel elsewhere).
 MAX_JSON_BODY = 1 << 20
 

@@ -45,7 +45,7 @@ from registry.identity import Identity
 from registry.policies import ActivePolicy, Policies
 from registry.storage.records import Records, StoredVersion
 
-__all__ = ["SCHEMA_VERSION", "ReportScope", "build", "parse_when", "seal"]
+__all__ = ["SCHEMA_VERSION", "ReportScope", "build", "gather", "parse_when", "seal", "with_integrity"]
 
 SCHEMA_VERSION = 1
 
@@ -119,6 +119,28 @@ def build(
     clock: Clock,
 ) -> dict[str, Any]:
     """The report as a JSON-ready structure (see the README for its schema)."""
+    return with_integrity(gather(records, policies, scope, registry, actor, clock), verification)
+
+
+def with_integrity(report: Mapping[str, Any], verification: AuditVerification) -> dict[str, Any]:
+    """``report`` (from :func:`gather`) with its integrity section and the alerts of that verification, first.
+
+    Kept apart from :func:`gather` so that the verification can be made by whoever holds the trust
+    material: the embedded registry on its own database, or a client over a server's export."""
+    alerts: list[dict[str, Any]] = []
+    integrity = _integrity(verification, alerts)
+    return {**report, "alerts": alerts + list(report["alerts"]), "integrity": integrity}
+
+
+def gather(
+    records: Records,
+    policies: Policies,
+    scope: ReportScope,
+    registry: Mapping[str, str],
+    actor: str,
+    clock: Clock,
+) -> dict[str, Any]:
+    """Every fact of the report but its integrity section (``integrity`` None; see :func:`with_integrity`)."""
     kind, names, only_version = _subject(records, scope.subject)
     versions = records.versions_of(names)
     if only_version is not None:
@@ -129,7 +151,6 @@ def build(
     facts = _Facts(records, versions, adapter_ids)
     active = policies.active(records)
     alerts: list[dict[str, Any]] = []
-    integrity = _integrity(verification, alerts)
     by_adapter: dict[str, list[dict[str, Any]]] = defaultdict(list)
     manifests: dict[int, Manifest] = {}
     channel_policy: dict[str, ActivePolicy] = {}
@@ -159,7 +180,7 @@ def build(
         "window": {"since": scope.since, "until": scope.until},
         "policy": active.to_dict(),
         "alerts": alerts,
-        "integrity": integrity,
+        "integrity": None,
         "inventory": inventory(adapters) if kind == "registry" else [],
         "adapters": adapters,
         "people": people_section(records),
