@@ -44,7 +44,9 @@ def audit_checkpoint(ctx: click.Context, outs: tuple[Path, ...], force: bool, as
     """Write a checkpoint (size, head hash, time) signed with the registry key; keep it outside the database.
 
     A copy is kept in the state directory ($ADAPTERS_STATE_DIR/REGISTRY-ID/checkpoints) and the
-    checkpoint is recorded in the chain; `audit verify` checks every checkpoint it knows.
+    checkpoint is recorded in the chain; `audit verify` checks every checkpoint it knows. Against a
+    server (--registry) the server signs it; it is checked against the key pinned at `adapters login`
+    and written here.
     """
     checkpoint = registry(ctx).audit_checkpoint(list(outs), force=force)
     paths = [str(p) for p in checkpoint.paths]
