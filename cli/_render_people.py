@@ -28,7 +28,7 @@ def render_user_detail(detail: UserDetail) -> None:
         console.print(f"  reason: {detail.removal_reason}", highlight=False, markup=False)
     console.print(f"  roles now: {', '.join(u.roles) or 'none'}", highlight=False)
     grants = [
-        (g.role, when(g.granted_at), g.granted_by,
+        (g.label, when(g.granted_at), g.granted_by,
          f"revoked {when(g.revoked_at)} by {g.revoked_by}" if g.revoked_at else "active")
         for g in detail.grants
     ]  # fmt: skip

@@ -6,6 +6,7 @@ one set for the registry, else the built-in ``policies/default.yaml``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -95,6 +96,14 @@ class ActivePolicy:
             "content": self.policy.content,
         }
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ActivePolicy:
+        """Rebuilt from :meth:`to_dict` (a server's answer): the policy parsed again from its content."""
+        scope_text = str(d["scope"])
+        scope = REGISTRY_SCOPE if scope_text == "registry" else scope_text.removeprefix("channel ")
+        policy = Policy.parse(str(d["content"]), f"policy {d.get('name')}")
+        return cls(policy, scope, d.get("set_at"), d.get("set_by"))
+
 
 def active_policy(records: Records, channel: str | None = None) -> ActivePolicy:
     """The policy in force: for a channel its own, else the registry's, else the built-in default."""
@@ -131,16 +140,21 @@ class Policies:
             return self.active(records, channel)
 
     def set(
-        self, actor: Actor, path: str | Path, channel: str | None = None, signer: Signer | None = None
+        self,
+        actor: Actor,
+        path: str | Path,
+        channel: str | None = None,
+        signer: Signer | None = None,
+        document: tuple[str, str] | None = None,
     ) -> ActivePolicy:
         """Make a policy active for the registry or one channel: a YAML file, or a built-in policy by name
-        (``default``, ``regulated``). Admins only.
+        (``default``, ``regulated``), or ``document``: its (content, source) as a client read it. Admins only.
 
         Signed by the admin when the policy in force (before the change) requires signatures. A policy
         that requires signatures is refused on a registry whose root of trust is not initialised
         (``adapters init``): signed governance needs an admin key established by the chain.
         """
-        content, source = policy_source(path)
+        content, source = document if document is not None else policy_source(path)  # (content, source): read elsewhere
         policy = Policy.parse(content, source)  # refuse a bad policy before anything is stored
         scope = validate_channel(channel) if channel else REGISTRY_SCOPE
         subject = "registry" if scope == REGISTRY_SCOPE else f"channel {scope}"
@@ -165,7 +179,7 @@ class Policies:
                 {
                     "name": policy.name,
                     "digest": policy.digest,
-                    "source": str(path),
+                    "source": source if document is not None else str(path),
                     "signatures": policy.signatures_required,
                 },
                 signed=signed,

@@ -20,7 +20,7 @@ from registry.domain.facts import fact_hash
 APPEND_ONLY = (
     "adapters", "versions", "evals", "verifications", "probe_references", "users", "role_grants", "user_keys",
     "policies", "transitions", "approvals", "channel_moves", "role_revocations", "user_removals", "tags", "notes",
-    "audit_events",
+    "role_grant_scopes", "audit_events",
 )  # fmt: skip
 
 

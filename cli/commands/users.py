@@ -22,6 +22,11 @@ def users() -> None:
 @click.argument("name")
 @click.option("--role", "roles", multiple=True, help="A role to grant. Repeatable.")
 @click.option(
+    "--namespace",
+    help="Grant the roles for this namespace only (NAMESPACE/* adapters); the others stay invisible to NAME. "
+    "Not for admin. One per command: run it again for another namespace.",
+)
+@click.option(
     "--public-key",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="Their Ed25519 public key (.pub).",
@@ -30,14 +35,23 @@ def users() -> None:
 @json_option
 @click.pass_context
 def users_add(
-    ctx: click.Context, name: str, roles: tuple[str, ...], public_key: Path | None, key: Path | None, as_json: bool
+    ctx: click.Context,
+    name: str,
+    roles: tuple[str, ...],
+    namespace: str | None,
+    public_key: Path | None,
+    key: Path | None,
+    as_json: bool,
 ) -> None:
     """Register NAME, grant roles, register a public key (admins only; the first user is the admin).
+
+    With --namespace NS the roles are for NS/* adapters only: `users add bob --role reviewer --namespace credit`
+    lets bob review credit/* and nothing else, and adapters of other namespaces do not exist for him.
 
     Giving a user who has a key a new --public-key rotates it: the new key signs from now on, and what the
     old key signed stays verifiable.
     """
-    result = registry(ctx).add_user(name, roles=roles, public_key=public_key, key=key)
+    result = registry(ctx).add_user(name, roles=roles, namespace=namespace, public_key=public_key, key=key)
     output(as_json).result(result, render_user)
 
 
@@ -73,15 +87,23 @@ def users_remove(ctx: click.Context, name: str, reason: str | None, key: Path | 
 @users.command(name="revoke-role")
 @click.argument("name")
 @click.argument("role")
+@click.option("--namespace", help="Withdraw the grant for this namespace (default: the grant for the whole registry).")
 @click.option("--reason", help="Why (recorded in the audit log).")
 @key_option
 @json_option
 @click.pass_context
 def users_revoke_role(
-    ctx: click.Context, name: str, role: str, reason: str | None, key: Path | None, as_json: bool
+    ctx: click.Context,
+    name: str,
+    role: str,
+    namespace: str | None,
+    reason: str | None,
+    key: Path | None,
+    as_json: bool,
 ) -> None:
     """Withdraw ROLE from NAME; the grant stays in the history (admins only)."""
-    output(as_json).result(registry(ctx).revoke_role(name, role, reason=reason, key=key), render_user)
+    result = registry(ctx).revoke_role(name, role, namespace=namespace, reason=reason, key=key)
+    output(as_json).result(result, render_user)
 
 
 @click.group()

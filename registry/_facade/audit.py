@@ -37,7 +37,7 @@ class AuditMethods(FacadeBase):
 
     def audit_log(self, ref: RefLike | None = None) -> list[Event]:
         """Audit events in order; ``ref`` (a name or name:N) narrows them to one adapter or version."""
-        return self._auditor.events(ref_of(ref) if ref is not None else None)
+        return self._auditor.events(self._actor, ref_of(ref) if ref is not None else None)
 
     def audit_checkpoint(self, out: PathLike | Iterable[PathLike], *, force: bool = False) -> Checkpoint:
         """Write a checkpoint of the log signed with the registry key to ``out`` (one path or several),
@@ -82,7 +82,7 @@ class AuditMethods(FacadeBase):
         """Everything ``audit verify`` reads, as one value a verifier elsewhere checks with its own trust
         material (:mod:`registry.audit.export`): every event and fact row as stored, the registry key in
         use, and with ``blobs`` (``quick`` or ``full``) this registry's check of its blob store."""
-        return self._auditor.export(blobs)
+        return self._auditor.export(self._actor, blobs)
 
     def audit_report_facts(
         self, subject: str | None = None, *, since: str | None = None, until: str | None = None

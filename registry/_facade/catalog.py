@@ -124,6 +124,7 @@ class CatalogMethods(FacadeBase):
         conditions = tuple(c if isinstance(c, MetricCondition) else MetricCondition.parse(c) for c in where)
         pairs = dict(tags) if isinstance(tags, Mapping) else dict(parse_tag(t) for t in tags)
         return self._catalog.list(
+            self._actor,
             ListFilter(
                 pattern, base, peft_type, min_rank, max_rank, quantization=quantization, latest=latest,
                 state=state, channel=channel, where=conditions, tags=tuple(sorted(pairs.items())),
@@ -132,7 +133,7 @@ class CatalogMethods(FacadeBase):
 
     def show(self, ref: RefLike) -> VersionInfo:
         """Every fact recorded about one version: evals, verifications, approvals, history, channels."""
-        return self._catalog.show(ref_of(ref))
+        return self._catalog.show(self._actor, ref_of(ref))
 
     def add_evals(
         self,

@@ -66,5 +66,5 @@ class CheckMethods(FacadeBase):
         from registry.merge.results import MergeOptions
 
         options = MergeOptions(dtype, base_precision, allow_base_mismatch, force)
-        pinned = concrete(self._records, ref_of(ref))
+        pinned = concrete(self._records, self._identity, self._actor, ref_of(ref))
         return self._merger.merge(self._actor, pinned, base, Path(out), options, progress)

@@ -90,7 +90,7 @@ class GovernanceMethods(FacadeBase):
 
     def channels(self, name: str) -> list[ChannelState]:
         """Each channel of an adapter: its current version and its full history."""
-        return self._channels.channels(validate_name(name))
+        return self._channels.channels(self._actor, validate_name(name))
 
     def set_policy(self, path: PathLike, *, channel: str | None = None, key: KeyLike | None = None) -> ActivePolicy:
         """Make a policy active for the registry, or for one channel: a YAML file's path, or a built-in
@@ -99,10 +99,16 @@ class GovernanceMethods(FacadeBase):
             self._actor, path if isinstance(path, str) else Path(path), channel, self._signer(key)
         )
 
+    def set_policy_document(
+        self, content: str, *, source: str, channel: str | None = None, key: KeyLike | None = None
+    ) -> ActivePolicy:
+        """As :meth:`set_policy`, for a policy's text read elsewhere (a server: the client read the file)."""
+        return self._policies.set(self._actor, source, channel, self._signer(key), document=(content, source))
+
     def policy(self, *, channel: str | None = None) -> ActivePolicy:
         """The policy in force (for a channel: its own, else the registry's, else the built-in default)."""
         return self._policies.show(channel)
 
     def check_policy(self, ref: RefLike, *, channel: str | None = None) -> PolicyCheck:
         """Every rule of the policy in force against a version (``channel``: as if releasing there)."""
-        return self._governance.check(ref_of(ref), channel)
+        return self._governance.check(self._actor, ref_of(ref), channel)

@@ -12,9 +12,10 @@ from registry.identity import UserDetail, UserInfo, write_keypair
 __all__ = ["PeopleMethods"]
 
 
-def public_key_bytes(path: PathLike | None) -> bytes | None:
-    if path is None:
-        return None
+def public_key_bytes(path: PathLike | bytes | None) -> bytes | None:
+    """The public key a file holds (or the PEM bytes themselves, as a server receives them)."""
+    if path is None or isinstance(path, bytes):
+        return path
     try:
         return Path(path).expanduser().read_bytes()
     except OSError as exc:
@@ -27,22 +28,38 @@ class PeopleMethods(FacadeBase):
         name: str,
         *,
         roles: Iterable[str] = (),
-        public_key: PathLike | None = None,
+        namespace: str | None = None,
+        public_key: PathLike | bytes | None = None,
         key: KeyLike | None = None,
     ) -> UserInfo:
         """Register a user, grant roles and register their public key (a new key replaces the one in force:
         key rotation; signatures made with the old key stay verifiable). Admins only (signed with the
-        admin's ``key`` when the policy in force requires signatures)."""
-        return self._identity.add(self._actor, name, list(roles), public_key_bytes(public_key), self._signer(key))
+        admin's ``key`` when the policy in force requires signatures).
+
+        With ``namespace`` the roles are granted for that namespace only (``reviewer`` of ``credit/*``):
+        adapters of other namespaces, and those without one, are then invisible to the user unless
+        another grant covers them. ``admin`` is never granted for a namespace."""
+        return self._identity.add(
+            self._actor, name, list(roles), public_key_bytes(public_key), self._signer(key), namespace=namespace
+        )
 
     def remove_user(self, name: str, *, reason: str | None = None, key: KeyLike | None = None) -> UserInfo:
         """Remove a user: they can no longer act; their history stays, and their signatures still verify.
         Admins only; the last admin cannot be removed."""
         return self._identity.remove(self._actor, name, reason, self._signer(key))
 
-    def revoke_role(self, name: str, role: str, *, reason: str | None = None, key: KeyLike | None = None) -> UserInfo:
-        """Withdraw a role from a user (the grant stays in the history). Admins only."""
-        return self._identity.revoke_role(self._actor, name, role, reason, self._signer(key))
+    def revoke_role(
+        self,
+        name: str,
+        role: str,
+        *,
+        namespace: str | None = None,
+        reason: str | None = None,
+        key: KeyLike | None = None,
+    ) -> UserInfo:
+        """Withdraw a role from a user: its grant for the whole registry, or for ``namespace`` (the grant stays
+        in the history). Admins only."""
+        return self._identity.revoke_role(self._actor, name, role, reason, self._signer(key), namespace=namespace)
 
     def users(self, *, include_removed: bool = False) -> list[UserInfo]:
         """The users (removed ones too with ``include_removed``), with their roles and key fingerprints."""

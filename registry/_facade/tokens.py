@@ -5,6 +5,7 @@ from __future__ import annotations
 from registry._facade._base import FacadeBase, KeyLike
 from registry.domain import signing
 from registry.domain.durations import parse_duration
+from registry.domain.roles import sorted_roles
 from registry.domain.tokens import DEFAULT_TOKEN_LIFETIME, ApiToken
 from registry.identity.tokens import CreatedToken, WhoAmI
 
@@ -62,10 +63,10 @@ class TokenMethods(FacadeBase):
         return signing.fingerprint(signing.public_key_of(private, "the registry key"))
 
     def whoami(self, token: ApiToken | None = None) -> WhoAmI:
-        """The actor, their roles, and this registry's id and checkpoint key (``token``: the one a server
-        authenticated the actor with)."""
+        """The actor, their roles with their scopes (``reviewer``, ``reviewer@credit``), and this registry's id
+        and checkpoint key (``token``: the one a server authenticated the actor with)."""
         with self._records.read() as records:
-            roles = tuple(sorted(self._identity.roles(records, self._actor.name)))
+            roles = tuple(r.label for r in sorted_roles(self._identity.scoped_roles(records, self._actor.name)))
         public = self._audit.registry_public_key()
         return WhoAmI(
             user=self._actor.name,

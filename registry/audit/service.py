@@ -8,7 +8,7 @@ from typing import Any
 
 from registry.audit.export import AuditExport
 from registry.audit.log import AuditLog
-from registry.audit.report.build import ReportScope, gather, parse_when, with_integrity
+from registry.audit.report.build import ReportScope, build, gather, parse_when
 from registry.audit.report.render import render
 from registry.audit.results import AuditReport, AuditVerification, Checkpoint
 from registry.audit.trust import TrustAnchor, initialise
@@ -19,11 +19,11 @@ from registry.domain.actor import Actor
 from registry.domain.audit import Event
 from registry.domain.clock import Clock
 from registry.domain.refs import Ref
-from registry.errors import InvalidInput
+from registry.errors import InvalidInput, PermissionDenied
 from registry.identity import Identity
 from registry.policies import Policies
 from registry.storage.blobs.base import BlobStore
-from registry.storage.records import RecordStore
+from registry.storage.records import Records, RecordStore
 from registry.types import REPORT_FORMATS
 
 __all__ = ["Auditor"]
@@ -48,15 +48,18 @@ class Auditor:
         self.clock = clock
         self.trust_dir = trust_dir  # where init writes trust files by default, and verify finds them
 
-    def events(self, ref: Ref | None) -> list[Event]:
-        """Events in order; ``ref`` (a name or name:N) narrows them to one adapter or version."""
-        if ref is None:
-            return self.log.events()
+    def events(self, actor: Actor, ref: Ref | None) -> list[Event]:
+        """Events in order; ``ref`` (a name or name:N) narrows them to one adapter or version. Events about
+        adapters in namespaces ``actor`` does not see are left out (and such a ``ref`` is not found)."""
         with self.store.read() as records:
+            access = self.identity.access(records, actor)
+            if ref is None:
+                found = records.events()
+                return [e for e in found if access.sees_event(e.action, e.subject)] if access.restricted else found
             if ref.version is None and ref.channel is None and ref.digest is None:
-                adapter_id(records, ref.name)
+                adapter_id(records, ref.name, access)
                 return records.events(adapter=ref.name)
-            return records.events(subject=resolve(records, ref).ref)
+            return records.events(subject=resolve(records, ref, access).ref)
 
     def checkpoint(self, actor: Actor, outs: Sequence[Path], force: bool = False) -> Checkpoint:
         """Write a checkpoint of the log signed with the registry key to each of ``outs`` (and keep a copy
@@ -92,18 +95,30 @@ class Auditor:
             "registry_public_key": public.decode("ascii") if public else None,
         }
 
-    def export(self, blobs: str | None = None) -> AuditExport:
+    def export(self, actor: Actor, blobs: str | None = None) -> AuditExport:
         """The history as verification reads it, with the registry key in use and (``blobs``: ``quick`` or
-        ``full``) the blob store's check: what a server sends a client that verifies it."""
+        ``full``) the blob store's check: what a server sends a client that verifies it. It holds every
+        adapter's records, so an actor whose roles are all for some namespaces is refused."""
         if blobs is not None and blobs not in BLOB_MODES:
             raise InvalidInput(f"unknown blob check {blobs!r}; use {', '.join(BLOB_MODES)}")
         registry_id = self.log.registry_id()
         public = self.log.registry_public_key()
         with self.store.read() as records:
+            self._whole_registry(records, actor, "audit verify")
             history = AuditExport.of(records, registry_id)
         report = check_blob_store(self.blobs, history.rows, blobs) if blobs is not None else None
         key = signing.fingerprint(public) if public else None
         return history.with_server_view(key, public.decode("ascii") if public else None, report)
+
+    def _whole_registry(self, records: Records, actor: Actor, command: str) -> None:
+        access = self.identity.access(records, actor)
+        if access.restricted:
+            raise PermissionDenied(
+                f"{actor.name} holds roles only for the namespaces {', '.join(sorted(access.namespaces))}, and "
+                f"`{command}` against the server checks every adapter's history, which they do not see; it needs "
+                "a role for the whole registry (auditor, say): ask an admin",
+                actor.name,
+            )
 
     def init(self, admin: str, public_key: bytes, trust_out: Path | None) -> TrustAnchor:
         """Record the root of trust and write the trust file (default: the trust directory)."""
@@ -124,9 +139,15 @@ class Auditor:
             raise InvalidInput(f"unknown report format {format!r}; use {', '.join(REPORT_FORMATS)}")
         scope = ReportScope(subject, parse_when(since), parse_when(until, end_of_day=True))
         integrity = self.verify(checkpoints, blobs="quick")
-        return render(with_integrity(self.report_facts(actor, scope, registry), integrity), format)
+        with self.store.read() as records:
+            access = self.identity.access(records, actor)
+            data = build(records, self.policies, integrity, scope, registry, actor.name, self.clock, access)
+        return render(data, format)
 
     def report_facts(self, actor: Actor, scope: ReportScope, registry: Mapping[str, str]) -> dict[str, Any]:
-        """Every fact of the report but its integrity section (which the verifier adds: ``with_integrity``)."""
+        """Every fact of the report but its integrity section (which the verifier adds: ``with_integrity``).
+        Only for an actor who sees the whole registry: the verifier's integrity section is not narrowed."""
         with self.store.read() as records:
-            return gather(records, self.policies, scope, registry, actor.name, self.clock)
+            self._whole_registry(records, actor, "audit report")
+            access = self.identity.access(records, actor)
+            return gather(records, self.policies, scope, registry, actor.name, self.clock, access)

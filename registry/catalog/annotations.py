@@ -39,8 +39,8 @@ class Annotations:
         for key in tags:
             validate_tag_key(key)
         with self.store.write() as records:
-            self.identity.require(records, actor, "tag")
-            version = resolve(records, ref)
+            self.identity.require(records, actor, "tag", ref.name)
+            version = resolve(records, ref, self.identity.access(records, actor))
             before = current_tags(records.tag_changes([version.id]).get(version.id, ()))
             changed = {k: v for k, v in tags.items() if before.get(k) != v}
             if not changed:
@@ -61,8 +61,8 @@ class Annotations:
         if not keys:
             raise InvalidInput("give at least one tag KEY to remove")
         with self.store.write() as records:
-            self.identity.require(records, actor, "tag")
-            version = resolve(records, ref)
+            self.identity.require(records, actor, "tag", ref.name)
+            version = resolve(records, ref, self.identity.access(records, actor))
             before = current_tags(records.tag_changes([version.id]).get(version.id, ()))
             missing = [k for k in keys if k not in before]
             if missing:
@@ -82,8 +82,8 @@ class Annotations:
         """Append a note to a version."""
         text = validate_note(text)
         with self.store.write() as records:
-            self.identity.require(records, actor, "note")
-            version = resolve(records, ref)
+            self.identity.require(records, actor, "note", ref.name)
+            version = resolve(records, ref, self.identity.access(records, actor))
             at = self.clock()
             fields = {"action": "note", "ref": version.ref, "digest": version.digest, "text": text,
                       "actor": actor.name, "at": at}  # fmt: skip

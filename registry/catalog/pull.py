@@ -48,7 +48,7 @@ def pull(
     allow_revoked: bool = False,
 ) -> PullResult:
     with catalog.store.read() as records:
-        version = resolve(records, ref)
+        version = resolve(records, ref, catalog.identity.access(records, actor))
         check_push_record(records, version)
         if not allow_revoked and state_of(records, version) == "revoked":
             revoked = [t for t in records.transitions([version.id]).get(version.id, []) if t.to_state == "revoked"][-1]

@@ -50,13 +50,13 @@ def push(
 ) -> PushResult:
     validate_name(name)
     with catalog.store.read() as records:
-        catalog.identity.allowed(records, actor, "push")
+        catalog.identity.allowed(records, actor, "push", name)
     adapter = read_adapter_dir(source)
     warnings = list(adapter.warnings)
     resolved = _resolve_base(catalog, meta, adapter, progress)
     warnings.extend(resolved.warnings)
     datasets = tuple(resolve_dataset(d, catalog.hashes, progress) for d in meta.datasets)
-    parent = _parent(catalog, meta.parent) if meta.parent else None
+    parent = _parent(catalog, actor, meta.parent) if meta.parent else None
 
     files, new_bytes = _store_files(catalog, adapter, progress)
     try:
@@ -95,7 +95,7 @@ def _record(
     only inside a write transaction too, so a version is never committed naming a blob gc removed.
     """
     with catalog.store.write() as records:
-        catalog.identity.require(records, actor, "push")
+        catalog.identity.require(records, actor, "push", name)
         _confirm_blobs(catalog, files, last_try)
         at = catalog.clock()
         aid = records.create_adapter(name, at, actor.name)
@@ -225,9 +225,9 @@ def _named(resolved: ResolvedBase, meta: PushMetadata, adapter: AdapterSource) -
     return replace(resolved, warnings=(*resolved.warnings, note))
 
 
-def _parent(catalog: Catalog, text: str) -> ParentRef:
+def _parent(catalog: Catalog, actor: Actor, text: str) -> ParentRef:
     with catalog.store.read() as records:
-        found = resolve(records, Ref.parse(text))
+        found = resolve(records, Ref.parse(text), catalog.identity.access(records, actor))
     return ParentRef(name=found.name, version=found.number, digest=found.digest)
 
 

@@ -10,28 +10,29 @@ from __future__ import annotations
 import json
 
 from registry.domain.refs import Ref
+from registry.domain.roles import Access
 from registry.domain.state import channel_targets, version_state
-from registry.domain.suggest import did_you_mean, suggestions
+from registry.domain.suggest import no_such_adapter, suggestions
 from registry.errors import AmbiguousReference, IntegrityError, NotFound
 from registry.storage.records import Records, StoredVersion
 
 __all__ = ["adapter_id", "check_push_record", "resolve", "state_of"]
 
 
-def adapter_id(records: Records, name: str) -> int:
-    """The adapter's id, or :class:`NotFound` saying how to list the adapters."""
-    found = records.adapter_id(name)
+def adapter_id(records: Records, name: str, access: Access) -> int:
+    """The adapter's id, or :class:`NotFound` saying how to list the adapters: also for an adapter in a
+    namespace ``access`` does not see, in the same words (names do not leak)."""
+    found = records.adapter_id(name) if access.sees(name) else None
     if found is None:
-        hint = did_you_mean(name, records.adapter_names())
-        raise NotFound(
-            f"adapter {name!r} does not exist{hint}; `adapters ls` lists the adapters in this registry", name=name
-        )
+        raise no_such_adapter(name, [n for n in records.adapter_names() if access.sees(n)])
     return found
 
 
-def resolve(records: Records, ref: Ref) -> StoredVersion:
-    """The version a reference points at: ``NAME``, ``NAME:N``, ``NAME@CHANNEL`` or ``NAME@sha256:...``."""
-    aid = adapter_id(records, ref.name)
+def resolve(records: Records, ref: Ref, access: Access) -> StoredVersion:
+    """The version a reference points at: ``NAME``, ``NAME:N``, ``NAME@CHANNEL`` or ``NAME@sha256:...``,
+    for a caller with ``access`` (an adapter they do not see is not found; :meth:`Access.unrestricted`
+    for the registry's own lookups)."""
+    aid = adapter_id(records, ref.name, access)
     if ref.version is not None:
         found = records.version(aid, ref.version)
         if found is None:

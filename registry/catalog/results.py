@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -141,3 +142,8 @@ class Annotated:
             "tags": dict(self.tags),
             "notes": [n.to_dict() for n in self.notes],
         }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Annotated:
+        notes = tuple(NoteRecord.from_dict(n) for n in d.get("notes") or ())
+        return cls(str(d["ref"]), str(d["digest"]), {str(k): str(v) for k, v in d["tags"].items()}, notes)

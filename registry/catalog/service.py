@@ -102,8 +102,8 @@ class Catalog:
         if not evals:
             raise InvalidMetadata("give at least one --metric NAME=VALUE", "evals")
         with self.store.write() as records:
-            self.identity.require(records, actor, "eval add")
-            version = resolve(records, ref)
+            self.identity.require(records, actor, "eval add", ref.name)
+            version = resolve(records, ref, self.identity.access(records, actor))
             at = self.clock()
             results = [e.to_dict() for e in evals]
             fields = {"action": "eval add", "ref": version.ref, "digest": version.digest, "evals": results,
@@ -114,8 +114,9 @@ class Catalog:
             self.audit.append(records, actor, "eval add", version.ref, {"evals": results}, signed=signed)
         return version.ref, recorded
 
-    def list(self, flt: ListFilter) -> list[VersionSummary]:
-        """The versions matching ``flt``, each with the channels that point to it now and its tags."""
+    def list(self, actor: Actor, flt: ListFilter) -> list[VersionSummary]:
+        """The versions matching ``flt`` that ``actor`` sees, each with the channels that point to it now and
+        its tags."""
         if flt.state is not None and flt.state not in STATES:
             raise InvalidInput(f"unknown state {flt.state!r}; states are {', '.join(STATES)}")
         with self.store.read() as records:
@@ -136,6 +137,9 @@ class Catalog:
                 version_ids=frozenset(ids) if ids is not None else None,
             )
             found_versions = records.list_versions(query)
+            access = self.identity.access(records, actor)
+            if access.restricted:  # only the adapters of the namespaces the actor holds a role in
+                found_versions = [(vid, s) for vid, s in found_versions if access.sees(s.name)]
             if not found_versions:
                 return []
             pointing: dict[tuple[str, int], list[str]] = {}
@@ -151,10 +155,10 @@ class Catalog:
                 out.append(replace(summary, channels=channels, tags=current_tags(changes.get(vid, ()))))
             return out
 
-    def show(self, ref: Ref) -> VersionInfo:
-        """Every recorded fact of one version; costs the same in a registry of any size."""
+    def show(self, actor: Actor, ref: Ref) -> VersionInfo:
+        """Every recorded fact of one version (one ``actor`` sees); costs the same in a registry of any size."""
         with self.store.read() as records:
-            version = resolve(records, ref)
+            version = resolve(records, ref, self.identity.access(records, actor))
             manifest = version.manifest()
             keyring = self.identity.keyring(records)
             moves = keyring.moves(records.moves([version.adapter_id]))

@@ -8,7 +8,9 @@ key must be the one the actor had at that point of the chain, as established by 
 events (``user add`` / ``user update`` signed by an admin) back to the initialisation; the signed
 action must be this event's (same action, actor, subject, and a time within ``CLOCK_SKEW_S``); and
 no signature may appear twice. So an event appended without a real admin's or actor's private key
-is detected, however well its hashes were recomputed. Before the initialisation (or while no policy
+is detected, however well its hashes were recomputed. Roles are replayed with their scopes: a grant
+for one namespace (``user add`` naming a ``namespace``) authorises actions on that namespace's
+adapters only, exactly as the registry checked them (:class:`~registry.domain.roles.Access`). Before the initialisation (or while no policy
 requires signatures) events are not required to be signed; signatures they do carry are checked.
 """
 
@@ -22,7 +24,7 @@ from typing import Any
 from registry.domain import signing
 from registry.domain.audit import Event, Finding
 from registry.domain.clock import parse_iso
-from registry.domain.roles import PERMISSIONS
+from registry.domain.roles import PERMISSIONS, Access, ScopedRole, adapter_of
 
 __all__ = ["CLOCK_SKEW_S", "GOVERNING", "INIT_ACTION", "AuthorityCheck", "check_authority"]
 
@@ -94,7 +96,8 @@ class AuthorityCheck:
 class _State:
     """Who held what at the current point of the chain."""
 
-    roles: dict[str, set[str]] = field(default_factory=dict)
+    roles: dict[str, set[ScopedRole]] = field(default_factory=dict)
+    scoped: set[str] = field(default_factory=set)  # users ever granted a role for one namespace
     keys: dict[str, dict[str, bytes]] = field(default_factory=dict)  # user -> fingerprint -> public PEM
     active: dict[str, str] = field(default_factory=dict)  # user -> fingerprint of the key in force
     signatures_required: dict[str, bool] = field(default_factory=dict)  # scope ("*" or channel) -> required
@@ -141,19 +144,26 @@ class _Replay:
     def apply(self, e: Event, p: Mapping[str, Any]) -> None:
         s = self.state
         if e.action == INIT_ACTION:
-            s.roles.setdefault(str(p.get("admin")), set()).add("admin")
+            s.roles.setdefault(str(p.get("admin")), set()).add(ScopedRole("admin"))
             self._register_key(str(p.get("admin")), p.get("admin_key"), p.get("admin_public_key"))
             pem = p.get("registry_public_key")
             if isinstance(pem, str) and s.registry_public is None:  # the key the verifier trusts wins
                 s.registry_key, s.registry_public = p.get("registry_key"), pem.encode()
             self.out.initialised_at = e.seq
         elif e.action == "user bootstrap":
-            s.roles.setdefault(e.actor, set()).update(p.get("roles") or ["admin"])
+            s.roles.setdefault(e.actor, set()).update(ScopedRole(str(r)) for r in p.get("roles") or ["admin"])
         elif e.action in ("user add", "user update"):
-            s.roles.setdefault(e.subject, set()).update(p.get("roles_granted") or [])
+            namespace = _namespace(p)
+            s.roles.setdefault(e.subject, set()).update(
+                ScopedRole(str(r), namespace) for r in p.get("roles_granted") or []
+            )
+            if namespace is not None and p.get("roles_granted"):
+                s.scoped.add(e.subject)
             self._register_key(e.subject, p.get("key_fingerprint"), p.get("public_key"))
         elif e.action == "role revoke":
-            s.roles.get(e.subject, set()).difference_update(p.get("roles_revoked") or [])
+            namespace = _namespace(p)
+            revoked = {ScopedRole(str(r), namespace) for r in p.get("roles_revoked") or []}
+            s.roles.get(e.subject, set()).difference_update(revoked)
         elif e.action == "user remove":
             s.roles.pop(e.subject, None)
             s.active.pop(e.subject, None)
@@ -177,17 +187,27 @@ class _Replay:
         needed = GOVERNING.get(e.action, "push" if e.action == "push" else None)
         if self.out.initialised_at is None or e.action not in (*GOVERNING, "push"):
             return True
-        roles = self.state.roles.get(e.actor)
-        if roles is None:
+        grants = self.state.roles.get(e.actor)
+        if grants is None:
             self.out.add("unauthorised", e.seq, f"{e.label}: {e.actor} was not a user of the registry then")
             return False
-        allowed = (PERMISSIONS.get(needed, frozenset()) | {"admin"}) if needed else None
-        if allowed is not None and not roles & allowed:
+        access = Access.of(grants, e.actor in self.state.scoped)
+        held = ", ".join(sorted(g.label for g in grants)) or "no role"
+        adapter = adapter_of(e.action, e.subject)
+        if adapter is not None and not access.sees(adapter):
             self.out.add(
                 "unauthorised",
                 e.seq,
-                f"{e.label}: {e.actor} held {', '.join(sorted(roles)) or 'no role'} then, and the action needs one of "
-                f"{', '.join(sorted(allowed))}",
+                f"{e.label}: {e.actor} held {held} then, none of it for {adapter}: the action was not theirs to take",
+            )
+            return False
+        allowed = (PERMISSIONS.get(needed, frozenset()) | {"admin"}) if needed else None
+        if allowed is not None and needed is not None and not access.roles_for(needed, adapter) & allowed:
+            where = f" for {adapter}" if adapter is not None and any(g.namespace for g in grants) else ""
+            self.out.add(
+                "unauthorised",
+                e.seq,
+                f"{e.label}: {e.actor} held {held} then, and the action needs one of {', '.join(sorted(allowed))}{where}",
             )
             return False
         return True
@@ -263,6 +283,12 @@ class _Replay:
                 f"{e.label} carries a signature over another action ({', '.join(problems)}): it signed something else",
             )
         return not problems
+
+
+def _namespace(p: Mapping[str, Any]) -> str | None:
+    """The namespace a grant or revocation event names (None: the whole registry, as every event before scopes)."""
+    namespace = p.get("namespace")
+    return str(namespace) if namespace is not None else None
 
 
 def check_authority(

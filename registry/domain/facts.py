@@ -42,12 +42,13 @@ FACT_TABLES = (
     "notes",
     "api_tokens",
     "token_revocations",
+    "role_grant_scopes",
 )
 
 #: Fact tables added after facts were bound to events (schema 3 on): none of their rows is legacy, so a
 #: row no event records is always one inserted outside the registry.
 BOUND_FROM_THE_START = frozenset(
-    {"role_revocations", "user_removals", "tags", "notes", "api_tokens", "token_revocations"}
+    {"role_revocations", "user_removals", "tags", "notes", "api_tokens", "token_revocations", "role_grant_scopes"}
 )
 
 

@@ -202,6 +202,14 @@ class Evaluation:
     def to_dict(self) -> dict[str, Any]:
         return {"metric": self.metric, "value": self.value, "dataset": self.dataset}
 
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> Evaluation:
+        """From :meth:`to_dict`'s shape (a request's JSON), checked as every evaluation is."""
+        metric, dataset = values.get("metric"), values.get("dataset")
+        if not isinstance(metric, str) or not (dataset is None or isinstance(dataset, str)):
+            raise InvalidMetadata(f"an evaluation is {{metric, value, dataset}}, not {dict(values)!r}", "evals")
+        return cls(metric=metric, value=_number(values.get("value"), metric), dataset=dataset)
+
 
 def _number(raw: Any, metric: str) -> float:
     if isinstance(raw, bool):

@@ -53,6 +53,10 @@ class RuleResult:
     def to_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "passed": self.passed, "message": self.message}
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RuleResult:
+        return cls(str(d["rule"]), bool(d["passed"]), str(d["message"]))
+
 
 def approval_identity(record: ApprovalRecord, signatures_required: bool) -> str:
     """Who approved: the signing key when signatures are required, else the user name."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["did_you_mean", "suggestions"]
+from registry.errors import NotFound
+
+__all__ = ["did_you_mean", "no_such_adapter", "suggestions"]
 
 
 def suggestions(wanted: str, known: Iterable[str], limit: int = 3) -> list[str]:
@@ -30,3 +32,13 @@ def did_you_mean(wanted: str, known: Iterable[str], render: str = "{}") -> str:
         return ""
     shown = " or ".join(repr(render.format(n)) for n in found)
     return f"; did you mean {shown}?"
+
+
+def no_such_adapter(name: str, known: Iterable[str]) -> NotFound:
+    """The one answer for an adapter that does not exist, or exists in a namespace the caller does not see
+    (``known``: the names the caller sees), so both read alike and names do not leak."""
+    return NotFound(
+        f"adapter {name!r} does not exist{did_you_mean(name, known)}; `adapters ls` lists the adapters in this "
+        "registry",
+        name=name,
+    )

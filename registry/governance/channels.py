@@ -70,7 +70,7 @@ class Channels:
         if prepare is not None:
             try:
                 with self.store.read() as records:
-                    self.g.identity.allowed(records, actor, "release")
+                    self.g.identity.allowed(records, actor, "release", ref.name)
                     if self._checks(records, actor, ref, channel, signed) is None:  # already released there
                         return self._unchanged(actor, ref, channel)
             except PolicyNotMet:
@@ -81,7 +81,7 @@ class Channels:
             details = prepare()
 
         def release(records: Records) -> ActionResult:
-            self.g.identity.require(records, actor, "release")
+            self.g.identity.require(records, actor, "release", ref.name)
             checked = self._checks(records, actor, ref, channel, signed)
             if checked is None:
                 if discard is not None:
@@ -97,13 +97,13 @@ class Channels:
             raise
 
     def _refused_release(self, records: Records, actor: Actor, ref: Ref, channel: str, signed: bool) -> None:
-        self.g.identity.require(records, actor, "release")
+        self.g.identity.require(records, actor, "release", ref.name)
         self._checks(records, actor, ref, channel, signed)
 
     def _checks(self, records: Records, actor: Actor, ref: Ref, channel: str, signed: bool) -> _Checked | None:
         """The release's checks, or None when the channel already points to the version. Every rule of the
         channel's policy is evaluated, and the release's own signature when the policy requires one."""
-        v = self.g.version(records, ref)
+        v = self.g.version(records, actor, ref)
         to_state = next_state(v.ref, v.state, "release")
         current = channel_targets(records.moves([v.stored.adapter_id])).get(channel)
         if current is not None and current.version == v.stored.number:
@@ -126,7 +126,7 @@ class Channels:
 
     def _unchanged(self, actor: Actor, ref: Ref, channel: str) -> ActionResult:
         with self.store.read() as records:
-            v = self.g.version(records, ref)
+            v = self.g.version(records, actor, ref)
         return ActionResult(
             "release", v.ref, v.digest, v.state, v.state, actor.name, self.g.clock(), channel=channel,
             previous=v.ref, changed=False,
@@ -139,8 +139,8 @@ class Channels:
         validate_channel(channel)
 
         def rollback(records: Records) -> ActionResult:
-            self.g.identity.require(records, actor, "rollback")
-            aid = adapter_id(records, name)
+            self.g.identity.require(records, actor, "rollback", name)
+            aid = adapter_id(records, name, self.g.identity.access(records, actor))
             moves = records.moves([aid], channel)
             if not moves:
                 channels = channel_targets(records.moves([aid]))
@@ -150,7 +150,7 @@ class Channels:
                 )
             current = moves[-1].version
             target = _rollback_target(records, aid, name, channel, moves, current, to)
-            v = self.g.version(records, Ref(name, version=target))
+            v = self.g.version(records, actor, Ref(name, version=target))
             to_state = next_state(v.ref, v.state, "rollback")
             checked = _Checked(
                 v, to_state, _version_id(records, aid, current), self.g.policies.active(records, channel), ()
@@ -201,10 +201,10 @@ class Channels:
             previous=previous, signed_with=fingerprint, results=checked.results, details=details,
         )  # fmt: skip
 
-    def channels(self, name: str) -> list[ChannelState]:
+    def channels(self, actor: Actor, name: str) -> list[ChannelState]:
         """Each channel of an adapter: its current version and its full history."""
         with self.store.read() as records:
-            aid = adapter_id(records, name)
+            aid = adapter_id(records, name, self.g.identity.access(records, actor))
             moves = self.g.identity.keyring(records).moves(records.moves([aid]))
             targets = channel_targets(moves)
             versions = {v.number: v for v in records.versions_of([name])}

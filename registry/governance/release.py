@@ -19,6 +19,7 @@ from registry.domain.actor import Actor
 from registry.domain.refs import Ref
 from registry.governance.channels import Channels
 from registry.governance.results import ActionResult
+from registry.identity import Identity
 from registry.storage.records import RecordStore
 
 if TYPE_CHECKING:
@@ -28,10 +29,10 @@ if TYPE_CHECKING:
 __all__ = ["concrete", "release_merged"]
 
 
-def concrete(store: RecordStore, ref: Ref) -> Ref:
-    """``NAME:N`` for any reference, so that one operation sees one version throughout."""
+def concrete(store: RecordStore, identity: Identity, actor: Actor, ref: Ref) -> Ref:
+    """``NAME:N`` for any reference (as ``actor`` sees it), so that one operation sees one version throughout."""
     with store.read() as records:
-        found = resolve(records, ref)
+        found = resolve(records, ref, identity.access(records, actor))
     return Ref(ref.name, version=found.number)
 
 
@@ -49,7 +50,7 @@ def release_merged(
     progress: Progress | None = None,
 ) -> ActionResult:
     """Merge ``ref`` into ``base`` at ``out``, then release it to ``channel`` with the merge recorded."""
-    pinned = concrete(channels.store, ref)
+    pinned = concrete(channels.store, channels.g.identity, actor, ref)
     target = Path(out).expanduser().absolute()
     made: list[MergeResult] = []
 

@@ -36,6 +36,11 @@ class PolicyCheck:
             "results": [r.to_dict() for r in self.results],
         }
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PolicyCheck:
+        results = tuple(RuleResult.from_dict(r) for r in d["results"])
+        return cls(str(d["ref"]), d.get("channel"), str(d["policy"]), str(d["policy_digest"]), results)
+
 
 @dataclass(frozen=True)
 class ActionResult:
@@ -80,6 +85,17 @@ class ActionResult:
             "details": dict(self.details) if self.details is not None else None,
         }
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ActionResult:
+        return cls(
+            str(d["action"]), str(d["ref"]), str(d["digest"]), str(d["state"]), str(d["previous_state"]),
+            str(d["actor"]), str(d["at"]), policy=d.get("policy"), policy_digest=d.get("policy_digest"),
+            channel=d.get("channel"), previous=d.get("previous"), approvals=d.get("approvals"),
+            approvals_required=d.get("approvals_required"), signed_with=d.get("signed_with"),
+            changed=bool(d.get("changed", True)), results=tuple(RuleResult.from_dict(r) for r in d.get("results") or ()),
+            details=d.get("details"),
+        )  # fmt: skip
+
 
 @dataclass(frozen=True)
 class ChannelState:
@@ -102,3 +118,8 @@ class ChannelState:
             "state": self.current_state,
             "history": [m.to_dict() for m in self.history],
         }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ChannelState:
+        history = tuple(ChannelMove.from_dict(m) for m in d.get("history") or ())
+        return cls(str(d["name"]), str(d["channel"]), d.get("current"), d.get("digest"), d.get("state"), history)

@@ -64,9 +64,9 @@ class Governance:
 
     # -- helpers shared with the channel moves --------------------------------------------------
 
-    @staticmethod
-    def version(records: Records, ref: Ref) -> Version:
-        stored = resolve(records, ref)
+    def version(self, records: Records, actor: Actor, ref: Ref) -> Version:
+        """The version ``ref`` points at, as ``actor`` sees it (one in a namespace they do not see is not found)."""
+        stored = resolve(records, ref, self.identity.access(records, actor))
         return Version(stored, state_of(records, stored))
 
     def transition(
@@ -105,8 +105,8 @@ class Governance:
             raise InvalidInput(f"a decision is approve or reject, not {decision!r}")
 
         def decide(records: Records) -> ActionResult:
-            roles = self.identity.member(records, actor)
-            v = self.version(records, ref)
+            roles = self.identity.member(records, actor, ref.name)  # the roles that count in ref's namespace
+            v = self.version(records, actor, ref)
             next_state(v.ref, v.state, decision)  # raises with the allowed actions
             policy = self.policies.active(records).policy
             ctx = load_context(records, v.stored)
@@ -204,8 +204,8 @@ class Governance:
         """A lifecycle action that records a transition and nothing else (review, deprecate, revoke),
         signed by its actor when the policy in force requires signatures."""
         with self.store.write() as records:
-            self.identity.require(records, actor, action)
-            v = self.version(records, ref)
+            self.identity.require(records, actor, action, ref.name)
+            v = self.version(records, actor, ref)
             to_state = next_state(v.ref, v.state, action)
             if check is not None:
                 check(records, v)
@@ -223,10 +223,10 @@ class Governance:
 
     # -- policy check --------------------------------------------------------------------------------
 
-    def check(self, ref: Ref, channel: str | None) -> PolicyCheck:
+    def check(self, actor: Actor, ref: Ref, channel: str | None) -> PolicyCheck:
         """Every rule of the policy in force (the channel's, for a release there) against a version."""
         with self.store.read() as records:
-            v = self.version(records, ref)
+            v = self.version(records, actor, ref)
             active = self.policies.active(records, channel)
             results = evaluate(active.policy, load_context(records, v.stored, channel))
         return PolicyCheck(v.ref, channel, active.policy.name, active.policy.digest, tuple(results))

@@ -24,6 +24,7 @@ from registry.audit.log import AuditLog
 from registry.domain import signing
 from registry.domain.actor import Actor
 from registry.domain.clock import Clock, format_iso, parse_iso
+from registry.domain.roles import ScopedRole
 from registry.domain.tokens import (
     ApiToken,
     NewToken,
@@ -62,7 +63,7 @@ class WhoAmI:
     """Who the registry takes the caller for, and which registry it is."""
 
     user: str
-    roles: tuple[str, ...]
+    roles: tuple[str, ...]  # ``reviewer`` (the whole registry) or ``reviewer@credit`` (one namespace)
     registry: str  # a server's URL, or where an embedded registry keeps its records
     registry_id: str
     registry_key: str | None  # the fingerprint of the key that signs checkpoints
@@ -71,7 +72,7 @@ class WhoAmI:
     def to_dict(self) -> dict[str, object]:
         return {
             "user": self.user,
-            "roles": [{"role": r, "namespace": None} for r in self.roles],
+            "roles": [ScopedRole.parse(r).to_dict() for r in self.roles],
             "registry": self.registry,
             "registry_id": self.registry_id,
             "registry_key": self.registry_key,
@@ -86,7 +87,7 @@ class WhoAmI:
         roles = d.get("roles") or []
         return cls(
             user=str(d["user"]),
-            roles=tuple(str(r["role"]) for r in roles),
+            roles=tuple(ScopedRole.from_dict(r).label for r in roles),
             registry=registry or str(d.get("registry")),
             registry_id=str(d["registry_id"]),
             registry_key=None if d.get("registry_key") is None else str(d["registry_key"]),

@@ -89,7 +89,7 @@ class Merger:
         """Merge version ``ref`` into ``base``, writing ``out`` atomically. A revoked version is refused."""
         started = time.perf_counter()
         with self.catalog.store.read() as records:
-            row = resolve(records, ref)
+            row = resolve(records, ref, self.catalog.identity.access(records, actor))
             check_push_record(records, row)
             if state_of(records, row) == "revoked":
                 raise PermissionDenied(

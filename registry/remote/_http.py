@@ -101,7 +101,9 @@ class RemoteBase:
         path = key if key is not None else os.environ.get("ADAPTERS_KEY") or None
         return KeyFileSigner(str(path)) if path is not None else None
 
-    def _signed(self, method: str, path: str, key: object, action: str, subject: str | None, **kwargs: Any) -> Any:
+    def _signed(
+        self, method: str, path: str, key: object, action: str | tuple[str, ...], subject: str | None, **kwargs: Any
+    ) -> Any:
         """An action the caller signs, when they have a key (registry.server.signing: prepare, sign, send).
 
         The client signs only a payload that names the action it asked for, on the subject it named;
@@ -123,7 +125,11 @@ class RemoteBase:
                 payload = asked.payload
             fields = json.loads(payload)
             named = fields.get("ref", fields.get("subject"))
-            if fields.get("action") != action or (subject is not None and named is not None and str(named) != subject):
+            about = None if named is None else str(named)
+            actions = (action,) if isinstance(action, str) else action
+            if fields.get("action") not in actions or not (
+                subject is None or about is None or subject in (about, about.rsplit(":", 1)[0])
+            ):
                 raise RegistryError(
                     f"the server {self.url} asked to sign {fields.get('action')!r} on {named!r}, not {action!r} on "
                     f"{subject!r}; nothing was signed"

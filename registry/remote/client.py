@@ -13,20 +13,23 @@ from registry.errors import InvalidInput
 from registry.remote._http import RemoteBase, RemoteError, ServerUnreachable
 from registry.remote.calls.audit import AuditCalls
 from registry.remote.calls.catalog import CatalogCalls
+from registry.remote.calls.governance import GovernanceCalls
 from registry.remote.calls.people import PeopleCalls
 from registry.remote.calls.tokens import TokenCalls
+from registry.remote.calls.users import UserCalls
 
 __all__ = ["RemoteError", "RemoteRegistry", "ServerUnreachable"]
 
 
-class RemoteRegistry(CatalogCalls, TokenCalls, PeopleCalls, AuditCalls, RemoteBase):
+class RemoteRegistry(CatalogCalls, GovernanceCalls, TokenCalls, PeopleCalls, UserCalls, AuditCalls, RemoteBase):
     """The registry at ``url``, acting as the user of ``token``: the same methods as :class:`registry.Registry`."""
 
     def __getattr__(self, name: str) -> NoReturn:
         if name.startswith("_"):
             raise AttributeError(name)
         raise InvalidInput(
-            f"`{name}` is not served by the registry server yet (this release serves whoami, ls, show, users ls, "
-            "audit log/checkpoint/verify/report and tokens create/ls/revoke over the API); run it against the "
-            "embedded registry on the server host, without ADAPTERS_REGISTRY / --registry"
+            f"`{name}` is not served by the registry server yet (this release serves whoami, ls, show, the "
+            "lifecycle, channels, policies, evals, tags, notes, users, the audit log (log, checkpoint, verify, "
+            "report) and tokens over the API); run it against the embedded registry on the server host, without "
+            "ADAPTERS_REGISTRY / --registry"
         )

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["API", "MAX_JSON_BODY", "ROUTES", "create_app"]
 
 #: The modules of :mod:`registry.server.routes`, each with a ``routes(app, caller)`` that adds its endpoints.
-ROUTES = ("catalog", "tokens", "people", "audit")
+ROUTES = ("catalog", "governance", "tokens", "people", "users", "audit")
 #: The largest JSON request body accepted (bytes of adapter files travel elsewhere).
 MAX_JSON_BODY = 1 << 20
 
@@ -147,7 +147,7 @@ def create_app(open_registry: "Callable[[], Registry] | None" = None) -> "FastAP
         )
 
     @app.get(f"{API}/whoami", tags=["identity"])
-    def whoami(request: Request, token: ApiToken = Depends(caller)) -> dict[str, Any]:  # noqa: B008
+    def whoami(request: Request, token: ApiToken = Depends(caller)) -> dict[str, Any]:
         """The caller's user, roles and token, and the registry's id and checkpoint key."""
         found = as_caller(request, token).whoami(token)
         return {**found.to_dict(), "registry": base_url(request)}

@@ -37,7 +37,9 @@ if TYPE_CHECKING:
 __all__ = ["SCHEMA_VERSION", "Database"]
 
 #: Bumped whenever the tables change in a way an older release could not read.
-SCHEMA_VERSION = 4  # 2: facts bound to audit events; 3: role revocations, user removals, tags, notes; 4: API tokens
+#: 2: facts bound to audit events; 3: role revocations, user removals, tags, notes; 4: API tokens;
+#: 5: role grants scoped to a namespace
+SCHEMA_VERSION = 5
 _SQLITE_TIMEOUT_S = 60
 _PG_SCHEMA_LOCK = 0x61646170  # "adap": advisory lock serialising schema creation
 _PG_WRITE_LOCK = 0x61647772  # "adwr": advisory lock serialising writers

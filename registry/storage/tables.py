@@ -25,6 +25,7 @@ __all__ = [
     "POLICIES",
     "PROBE_REFERENCES",
     "ROLE_GRANTS",
+    "ROLE_GRANT_SCOPES",
     "ROLE_REVOCATIONS",
     "TABLE_SINCE",
     "TAGS",
@@ -47,6 +48,7 @@ __all__ = [
     "PolicyRow",
     "ProbeReferenceRow",
     "RoleGrantRow",
+    "RoleGrantScopeRow",
     "RoleRevocationRow",
     "TagRow",
     "TokenRevocationRow",
@@ -269,6 +271,20 @@ class RoleRevocationRow(SQLModel, table=True):
     reason: str | None = Field(default=None, sa_column=Column(Text))
 
 
+class RoleGrantScopeRow(SQLModel, table=True):
+    """The namespace a role grant is for (schema 5); a grant without one is for the whole registry.
+
+    A row of its own rather than a column of ``role_grants``: the grants recorded before keep every column
+    they were hashed with (their facts still verify), and a database not upgraded yet reads as having no
+    scoped grant."""
+
+    __tablename__ = "role_grant_scopes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    grant_id: int = Field(foreign_key="role_grants.id", unique=True, index=True)
+    namespace: str = Field(max_length=128, index=True)
+
+
 class UserRemovalRow(SQLModel, table=True):
     """A user removed (schema 3): their history stays, and they can no longer act."""
 
@@ -379,6 +395,7 @@ APPEND_ONLY = (
     "notes",
     "api_tokens",
     "token_revocations",
+    "role_grant_scopes",
     "audit_events",
 )
 
@@ -402,6 +419,7 @@ TRANSITIONS = _table(TransitionRow)
 APPROVALS = _table(ApprovalRow)
 CHANNEL_MOVES = _table(ChannelMoveRow)
 ROLE_REVOCATIONS = _table(RoleRevocationRow)
+ROLE_GRANT_SCOPES = _table(RoleGrantScopeRow)
 USER_REMOVALS = _table(UserRemovalRow)
 TAGS = _table(TagRow)
 NOTES = _table(NoteRow)
@@ -420,6 +438,7 @@ TABLE_SINCE = {
     "api_tokens": 4,
     "token_revocations": 4,
     "token_uses": 4,
+    "role_grant_scopes": 5,
 }
 
 #: The fact tables (registry.domain.facts.FACT_TABLES) by name.
@@ -428,6 +447,6 @@ FACT_TABLE_OBJECTS = {
     for t in (
         ADAPTERS, VERSIONS, EVALS, VERIFICATIONS, PROBE_REFERENCES, USERS, ROLE_GRANTS, USER_KEYS, POLICIES,
         TRANSITIONS, APPROVALS, CHANNEL_MOVES, ROLE_REVOCATIONS, USER_REMOVALS, TAGS, NOTES, API_TOKENS,
-        TOKEN_REVOCATIONS,
+        TOKEN_REVOCATIONS, ROLE_GRANT_SCOPES,
     )
 }  # fmt: skip

@@ -93,7 +93,7 @@ class Verifier:
     ) -> VerificationReport:
         """Run the checks ``options`` asks for against ``base`` and record the report, whatever its outcome."""
         with self.store.read() as records:
-            version = resolve(records, ref)
+            version = resolve(records, ref, self.identity.access(records, actor))
             check_push_record(records, version)
         manifest = version.manifest()
         spec, name = recorded_base_spec(manifest.base, base, version.ref)

@@ -153,7 +153,7 @@ def test_an_unreachable_server_is_named(tmp_path: Path) -> None:
 
 
 def test_a_command_the_server_does_not_serve_yet_says_so(server: Server, admin_token: str) -> None:
-    result = _cli("--registry", server.url, "policy", "show", env={"ADAPTERS_TOKEN": admin_token})
+    result = _cli("--registry", server.url, "fsck", env={"ADAPTERS_TOKEN": admin_token})
     assert result.returncode == 1 and "not served by the registry server yet" in result.stderr
 
 

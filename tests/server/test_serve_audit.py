@@ -232,3 +232,16 @@ def test_report_through_the_server_equals_the_embedded_one(
     assert written.returncode == 0 and written.stdout.startswith(f"{tmp_path / 'r.md'} (md, sha256:")
     missing = client("audit", "report", "team/none")
     assert missing.returncode == 1 and "team/none" in missing.stderr
+
+
+def test_a_user_confined_to_namespaces_cannot_export_every_adapters_history(
+    server: Server, admin_token: str, tmp_path: Path
+) -> None:
+    """The export holds every adapter's rows; a reviewer of `credit/` only must not read `risk/`'s through it."""
+    with Registry(user="alice") as alice:
+        alice.add_user("nina", roles=["reviewer"], namespace="credit")
+        nina = alice.create_token("nina").secret
+    status, body = server.get("/api/v1/audit/export", nina)
+    assert status == 403 and "namespaces credit" in body["message"]
+    refused = Client(server, nina, tmp_path / "nina")("audit", "verify")
+    assert refused.returncode == 1 and "a role for the whole registry" in refused.stderr

@@ -13,9 +13,10 @@ format shows first.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -36,6 +37,7 @@ from registry.domain.canonical import canonical_json, sha256_digest
 from registry.domain.clock import Clock
 from registry.domain.records import ChannelMove
 from registry.domain.refs import Ref
+from registry.domain.roles import Access
 from registry.domain.rules import evaluate
 from registry.domain.state import channel_targets, version_state
 from registry.domain.versions import Manifest
@@ -117,9 +119,16 @@ def build(
     registry: Mapping[str, str],
     actor: str,
     clock: Clock,
+    access: Access | None = None,
 ) -> dict[str, Any]:
-    """The report as a JSON-ready structure (see the README for its schema)."""
-    return with_integrity(gather(records, policies, scope, registry, actor, clock), verification)
+    """The report as a JSON-ready structure (see the README for its schema), of what ``access`` sees: for a
+    user whose roles are all for some namespaces, the adapters of those only, and no finding of the chain's
+    verification that names another adapter (it is said that there was one, not what it said)."""
+    access = access or Access.unrestricted()
+    report = gather(records, policies, scope, registry, actor, clock, access)
+    if access.restricted:
+        verification = _narrowed(verification, [n for n in records.adapter_names() if not access.sees(n)])
+    return with_integrity(report, verification)
 
 
 def with_integrity(report: Mapping[str, Any], verification: AuditVerification) -> dict[str, Any]:
@@ -139,16 +148,20 @@ def gather(
     registry: Mapping[str, str],
     actor: str,
     clock: Clock,
+    access: Access | None = None,
 ) -> dict[str, Any]:
-    """Every fact of the report but its integrity section (``integrity`` None; see :func:`with_integrity`)."""
-    kind, names, only_version = _subject(records, scope.subject)
-    versions = records.versions_of(names)
+    """Every fact of the report that ``access`` sees but its integrity section (``integrity`` None; see
+    :func:`with_integrity`)."""
+    access = access or Access.unrestricted()
+    kind, names, only_version = _subject(records, scope.subject, access)
+    versions = [v for v in records.versions_of(names) if access.sees(v.name)]
     if only_version is not None:
         versions = [v for v in versions if v.id == only_version]
     if kind != "version":
         versions = [v for v in versions if scope.within(v.created_at)]
     adapter_ids = sorted({v.adapter_id for v in versions}) if names is not None else None
     facts = _Facts(records, versions, adapter_ids)
+    facts.moves = [m for m in facts.moves if access.sees(m.name)]
     active = policies.active(records)
     alerts: list[dict[str, Any]] = []
     by_adapter: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -187,14 +200,27 @@ def gather(
     }
 
 
-def _subject(records: Records, subject: str | None) -> tuple[str, list[str] | None, int | None]:
+def _subject(records: Records, subject: str | None, access: Access) -> tuple[str, list[str] | None, int | None]:
     if subject is None:
         return "registry", None, None
     ref = Ref.parse(subject)
     if ref.version is None and ref.channel is None and ref.digest is None:
-        adapter_id(records, ref.name)  # NotFound when it does not exist
+        adapter_id(records, ref.name, access)  # NotFound when it does not exist (or is not seen)
         return "adapter", [ref.name], None
-    return "version", [ref.name], resolve(records, ref).id
+    return "version", [ref.name], resolve(records, ref, access).id
+
+
+def _narrowed(result: AuditVerification, hidden: Sequence[str]) -> AuditVerification:
+    """The verification with each finding that names an adapter in ``hidden`` said without its words."""
+    if not hidden:
+        return result
+    pattern = re.compile("|".join(rf"(?<![a-z0-9._/-]){re.escape(n)}(?![a-z0-9_/-]|\.[a-z0-9])" for n in hidden))
+    findings = [
+        f if not pattern.search(f.message)
+        else replace(f, message=f"a problem of kind {f.kind} about an adapter outside the namespaces you hold a role in")
+        for f in result.findings
+    ]  # fmt: skip
+    return replace(result, findings=tuple(findings))
 
 
 def _version(

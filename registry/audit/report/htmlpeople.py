@@ -22,7 +22,7 @@ def people_html(report: Mapping[str, Any]) -> str:
         for u in people["users"]
     ]  # fmt: skip
     grants = [
-        [e(g["user"]), e(g["role"]), when(g["granted_at"]), e(g["granted_by"]),
+        [e(g["user"]), e(g["role"] + (f"@{g['namespace']}" if g.get("namespace") else "")), when(g["granted_at"]), e(g["granted_by"]),
          f"{when(g['revoked_at'])} by {e(g['revoked_by'])}" if g["revoked_at"] else '<span class="na">in force</span>']
         for g in people["grants"]
     ]  # fmt: skip

@@ -298,7 +298,7 @@ def _people(report: Mapping[str, Any]) -> list[str]:
         for u in people["users"]
     ]  # fmt: skip
     grants = [
-        [g["user"], g["role"], g["granted_at"], g["granted_by"],
+        [g["user"], g["role"] + (f"@{g['namespace']}" if g.get("namespace") else ""), g["granted_at"], g["granted_by"],
          f"{g['revoked_at']} by {g['revoked_by']}" if g["revoked_at"] else "in force"]
         for g in people["grants"]
     ]  # fmt: skip

@@ -37,6 +37,7 @@ def people_section(records: Records) -> dict[str, Any]:
             {
                 "user": g.user,
                 "role": g.role,
+                "namespace": g.namespace,
                 "granted_at": g.granted_at,
                 "granted_by": g.granted_by,
                 "revoked_at": revoked.revoked_at if revoked else None,

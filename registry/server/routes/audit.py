@@ -35,19 +35,19 @@ def routes(app: "FastAPI", caller: Callable[..., Any]) -> None:
     def audit_events(
         request: Request,
         ref: str | None = None,
-        token: ApiToken = Depends(caller),  # noqa: B008
+        token: ApiToken = Depends(caller),
     ) -> list[dict[str, Any]]:
         """Audit events in order; ``ref`` (a name or name:N) narrows them to one adapter or version."""
         return [e.to_dict() for e in as_caller(request, token).audit_log(ref)]
 
     @app.get(f"{API}/audit/key", tags=["audit"])
-    def registry_key(request: Request, token: ApiToken = Depends(caller)) -> dict[str, Any]:  # noqa: B008
+    def registry_key(request: Request, token: ApiToken = Depends(caller)) -> dict[str, Any]:
         """The registry's id and the key that signs its checkpoints (a client uses it only if it is the one
         pinned at login)."""
         return dict(as_caller(request, token).audit_key())
 
     @app.post(f"{API}/audit/checkpoints", tags=["audit"])
-    def audit_checkpoint(request: Request, token: ApiToken = Depends(caller)) -> dict[str, Any]:  # noqa: B008
+    def audit_checkpoint(request: Request, token: ApiToken = Depends(caller)) -> dict[str, Any]:
         """Record a checkpoint of the log signed by the registry key and return it (auditors and admins);
         the client writes the files. A copy is kept in the server's state directory."""
         checkpoint = as_caller(request, token).audit_checkpoint([])
@@ -57,7 +57,7 @@ def routes(app: "FastAPI", caller: Callable[..., Any]) -> None:
     def audit_export(
         request: Request,
         blobs: str | None = None,
-        token: ApiToken = Depends(caller),  # noqa: B008
+        token: ApiToken = Depends(caller),
     ) -> Response:
         """Every event and fact row as stored (what ``audit verify`` reads), the registry key in use, and with
         ``blobs`` (``quick``, ``full``) the server's check of the blob store."""
@@ -69,7 +69,7 @@ def routes(app: "FastAPI", caller: Callable[..., Any]) -> None:
         subject: str | None = None,
         since: str | None = None,
         until: str | None = None,
-        token: ApiToken = Depends(caller),  # noqa: B008
+        token: ApiToken = Depends(caller),
     ) -> Response:
         """The audit report's facts (its JSON form) but its integrity section, which the client adds from its
         own verification."""

@@ -30,9 +30,9 @@ def routes(app: "FastAPI", caller: Callable[..., Any]) -> None:
         latest: bool = False,
         state: str | None = None,
         channel: str | None = None,
-        where: list[str] = Query(default=[]),  # noqa: B008
-        tag: list[str] = Query(default=[]),  # noqa: B008
-        token: ApiToken = Depends(caller),  # noqa: B008
+        where: list[str] = Query(default=[]),
+        tag: list[str] = Query(default=[]),
+        token: ApiToken = Depends(caller),
     ) -> list[dict[str, Any]]:
         """One entry per version, filtered as `adapters ls` filters (``where`` and ``tag`` repeat)."""
         rows = as_caller(request, token).ls(
@@ -42,7 +42,7 @@ def routes(app: "FastAPI", caller: Callable[..., Any]) -> None:
         return [r.to_dict() for r in rows]
 
     @app.get(f"{API}/versions/{{ref:path}}", tags=["catalog"])
-    def show_version(ref: str, request: Request, token: ApiToken = Depends(caller)) -> dict[str, Any]:  # noqa: B008
+    def show_version(ref: str, request: Request, token: ApiToken = Depends(caller)) -> dict[str, Any]:
         """Every fact of one version (``name:3``, ``name@production``, ``team/name:latest``)."""
         info = as_caller(request, token).show(ref)
         return dict(info.to_dict())

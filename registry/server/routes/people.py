@@ -22,7 +22,7 @@ def routes(app: "FastAPI", caller: Callable[..., Any]) -> None:
     def list_users(
         request: Request,
         include_removed: bool = False,
-        token: ApiToken = Depends(caller),  # noqa: B008
+        token: ApiToken = Depends(caller),
     ) -> list[dict[str, Any]]:
         """The users (removed ones too with ``include_removed``)."""
         users = as_caller(request, token).users(include_removed=include_removed)

@@ -25,8 +25,8 @@ def routes(app: "FastAPI", caller: Callable[..., Any]) -> None:
         label: str | None = Body(default=None, embed=True),
         expires: str = Body(default="90d", embed=True),
         role: str | None = Body(default=None, embed=True),
-        token: ApiToken = Depends(caller),  # noqa: B008
-        key: Any = Depends(signer),  # noqa: B008
+        token: ApiToken = Depends(caller),
+        key: Any = Depends(signer),
     ) -> dict[str, Any]:
         """Issue a token for ``user`` (admins only); the secret is in this answer and nowhere else."""
         registry = as_caller(request, token)
@@ -36,7 +36,7 @@ def routes(app: "FastAPI", caller: Callable[..., Any]) -> None:
     def list_tokens(
         request: Request,
         user: str | None = None,
-        token: ApiToken = Depends(caller),  # noqa: B008
+        token: ApiToken = Depends(caller),
     ) -> list[dict[str, Any]]:
         """Tokens, never their secrets: everyone's for an admin, else the caller's own."""
         return [t.to_dict() for t in as_caller(request, token).tokens(user)]
@@ -46,8 +46,8 @@ def routes(app: "FastAPI", caller: Callable[..., Any]) -> None:
         token_id: str,
         request: Request,
         reason: str | None = Body(default=None, embed=True),
-        token: ApiToken = Depends(caller),  # noqa: B008
-        key: Any = Depends(signer),  # noqa: B008
+        token: ApiToken = Depends(caller),
+        key: Any = Depends(signer),
     ) -> dict[str, Any]:
         """Revoke a token at once (its owner, or an admin); another user's token is not found."""
         revoked = as_caller(request, token).revoke_token(token_id, reason=reason, key=key)

@@ -98,6 +98,7 @@ class RoleGrant:
     granted_at: str
     granted_by: str
     id: int | None = None  # None until stored
+    namespace: str | None = None  # the namespace the grant is for (schema 5); None: the whole registry
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from registry.storage.records._base import (
     UserRemoval,
 )
 from registry.storage.tables import (
+    ROLE_GRANT_SCOPES,
     ROLE_GRANTS,
     ROLE_REVOCATIONS,
     USER_KEYS,
@@ -40,14 +41,23 @@ class PeopleQueries(Queries):
         self._insert_fact(USERS, {"name": name, "created_at": at, "created_by": by})
 
     def grants(self, user: str | None = None) -> list[RoleGrant]:
-        """Role grants, oldest first (one user's, or everyone's when None)."""
-        query = select(ROLE_GRANTS).order_by(ROLE_GRANTS.c.id)
+        """Role grants with their namespaces, oldest first (one user's, or everyone's when None)."""
+        g = ROLE_GRANTS
+        if self._exists(ROLE_GRANT_SCOPES):
+            s = ROLE_GRANT_SCOPES
+            query = select(g, s.c.namespace).select_from(g.outerjoin(s, s.c.grant_id == g.c.id)).order_by(g.c.id)
+        else:  # schema 4 or earlier, not upgraded yet: every grant is for the whole registry
+            query = select(g).order_by(g.c.id)
         if user is not None:
-            query = query.where(ROLE_GRANTS.c.user_name == user)
-        return [RoleGrant(r.user_name, r.role, r.granted_at, r.granted_by, r.id) for r in self._all(query)]
+            query = query.where(g.c.user_name == user)
+        return [
+            RoleGrant(r.user_name, r.role, r.granted_at, r.granted_by, r.id, getattr(r, "namespace", None))
+            for r in self._all(query)
+        ]
 
     def insert_grant(self, grant: RoleGrant) -> None:
-        self._insert_fact(
+        """A role grant, and its namespace (a fact of its own) when it is scoped to one."""
+        row = self._insert_fact(
             ROLE_GRANTS,
             {
                 "user_name": grant.user,
@@ -56,6 +66,8 @@ class PeopleQueries(Queries):
                 "granted_by": grant.granted_by,
             },
         )
+        if grant.namespace is not None:
+            self._insert_fact(ROLE_GRANT_SCOPES, {"grant_id": int(row.id), "namespace": grant.namespace})
 
     def keys(self, user: str | None = None) -> list[StoredKey]:
         """Registered public keys, oldest first (one user's, or everyone's when None)."""
