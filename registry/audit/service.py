@@ -104,19 +104,19 @@ class Auditor:
         registry_id = self.log.registry_id()
         public = self.log.registry_public_key()
         with self.store.read() as records:
-            self._whole_registry(records, actor, "audit verify")
+            self._whole_registry(records, actor)
             history = AuditExport.of(records, registry_id)
         report = check_blob_store(self.blobs, history.rows, blobs) if blobs is not None else None
         key = signing.fingerprint(public) if public else None
         return history.with_server_view(key, public.decode("ascii") if public else None, report)
 
-    def _whole_registry(self, records: Records, actor: Actor, command: str) -> None:
+    def _whole_registry(self, records: Records, actor: Actor) -> None:
         access = self.identity.access(records, actor)
         if access.restricted:
             raise PermissionDenied(
                 f"{actor.name} holds roles only for the namespaces {', '.join(sorted(access.namespaces))}, and "
-                f"`{command}` against the server checks every adapter's history, which they do not see; it needs "
-                "a role for the whole registry (auditor, say): ask an admin",
+                "`audit verify` and `audit report` against the server check every adapter's history, which they do "
+                "not see; they need a role for the whole registry (auditor, say): ask an admin",
                 actor.name,
             )
 
@@ -148,6 +148,6 @@ class Auditor:
         """Every fact of the report but its integrity section (which the verifier adds: ``with_integrity``).
         Only for an actor who sees the whole registry: the verifier's integrity section is not narrowed."""
         with self.store.read() as records:
-            self._whole_registry(records, actor, "audit report")
+            self._whole_registry(records, actor)
             access = self.identity.access(records, actor)
             return gather(records, self.policies, scope, registry, actor.name, self.clock, access)
