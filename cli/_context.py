@@ -47,11 +47,12 @@ class State:
 
         if os.environ.get("ADAPTERS_USER"):
             warn(f"ADAPTERS_USER={os.environ['ADAPTERS_USER']} is ignored: against {url} you act as your token's user")
+        settings = Settings.from_env(self.home)
         token = os.environ.get("ADAPTERS_TOKEN")
         if not token:
-            stored = Credentials(Settings.from_env(self.home).config_dir).get(url)
+            stored = Credentials(settings.config_dir).get(url)
             token = stored.token if stored is not None else None
-        return RemoteRegistry(url, token)
+        return RemoteRegistry(url, token, settings=settings)
 
     def close(self) -> None:
         if self._registry is not None:

@@ -15,6 +15,7 @@ import typing as _typing
 if _typing.TYPE_CHECKING:
     from registry._quiet import quiet_libraries
     from registry._registry import Registry
+    from registry.audit.export import AuditExport
     from registry.audit.results import AuditReport, AuditVerification, Checkpoint
     from registry.audit.trust import TrustAnchor
     from registry.catalog.results import Annotated, ListFilter, MetricCondition, PullResult, PushResult
@@ -85,6 +86,7 @@ _LOCATIONS = {
     "ActivePolicy": "registry.policies",
     "AmbiguousReference": "registry.errors",
     "ApprovalRecord": "registry.domain.records",
+    "AuditExport": "registry.audit.export",
     "AuditReport": "registry.audit.results",
     "AuditVerification": "registry.audit.results",
     "BaseModel": "registry.domain.versions",
@@ -167,6 +169,7 @@ __all__ = [
     "Annotated",
     "ApiToken",
     "ApprovalRecord",
+    "AuditExport",
     "AuditReport",
     "AuditVerification",
     "BaseModel",

@@ -23,8 +23,9 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, log: Path, env: dict[str, str] | None = None, workers: int = 1) -> None:
-        self.port = free_port()
+    def __init__(self, log: Path, env: dict[str, str] | None = None, workers: int = 1, port: int | None = None) -> None:
+        """``port``: the one to listen on (a restarted server at the same URL), default a free one."""
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log
         self._log = open(log, "wb")  # noqa: SIM115 - closed in stop()

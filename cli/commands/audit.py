@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from cli._context import json_option, out_option, output, registry
+from cli._output import warn
 from cli._render import render_audit_log, render_audit_verify, render_checkpoint
 from registry import types
 
@@ -43,7 +44,9 @@ def audit_checkpoint(ctx: click.Context, outs: tuple[Path, ...], force: bool, as
     """Write a checkpoint (size, head hash, time) signed with the registry key; keep it outside the database.
 
     A copy is kept in the state directory ($ADAPTERS_STATE_DIR/REGISTRY-ID/checkpoints) and the
-    checkpoint is recorded in the chain; `audit verify` checks every checkpoint it knows.
+    checkpoint is recorded in the chain; `audit verify` checks every checkpoint it knows. Against a
+    server (--registry) the server signs it; it is checked against the key pinned at `adapters login`
+    and written here.
     """
     checkpoint = registry(ctx).audit_checkpoint(list(outs), force=force)
     paths = [str(p) for p in checkpoint.paths]
@@ -126,8 +129,19 @@ def audit_report(
 def audit_verify(
     ctx: click.Context, checkpoints: tuple[Path, ...], trust: Path | None, blobs: str | None, as_json: bool
 ) -> None:
-    """Check the chain, every checkpoint, every fact and signature; exit 3 naming each problem."""
+    """Check the chain, every checkpoint, every fact and signature; exit 3 naming each problem.
+
+    Against a server (--registry) the log is downloaded and checked here, against the checkpoints
+    and trust file on this machine and the registry key pinned at `adapters login`; --blobs asks
+    the server to check its store (which a client cannot list).
+    """
     result = registry(ctx).audit_verify(checkpoints, trust=trust, blobs=blobs)
+    url = ctx.find_root().obj.registry_url
+    if blobs and url:
+        warn(
+            f"the blob store was checked by the server {url}, which alone can list it; the chain, checkpoints, "
+            "facts and signatures were checked here"
+        )
     output(as_json).result(result, render_audit_verify)
     if not result.ok:
         ctx.exit(3)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from registry._facade._base import FacadeBase, PathLike, RefLike, path_of, ref_of
 from registry._facade.people import public_key_bytes
@@ -14,6 +14,7 @@ from registry.domain.audit import Event
 from registry.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from registry.audit.export import AuditExport
     from registry.audit.trust import TrustAnchor
 
 __all__ = ["AuditMethods"]
@@ -71,3 +72,24 @@ class AuditMethods(FacadeBase):
         the key then in force, and with ``blobs`` (``quick`` or ``full``) the blob store. ``ok`` is False
         with each problem named."""
         return self._auditor.verify([Path(c) for c in checkpoints], path_of(trust), blobs)
+
+    def audit_key(self) -> dict[str, str | None]:
+        """This registry's id and the key that signs its checkpoints: ``{registry_id, registry_key}``
+        (the fingerprint) and ``registry_public_key`` (PEM), None where there is no key yet."""
+        return self._auditor.key()
+
+    def audit_export(self, *, blobs: str | None = None) -> AuditExport:
+        """Everything ``audit verify`` reads, as one value a verifier elsewhere checks with its own trust
+        material (:mod:`registry.audit.export`): every event and fact row as stored, the registry key in
+        use, and with ``blobs`` (``quick`` or ``full``) this registry's check of its blob store."""
+        return self._auditor.export(self._actor, blobs)
+
+    def audit_report_facts(
+        self, subject: str | None = None, *, since: str | None = None, until: str | None = None
+    ) -> dict[str, Any]:
+        """The audit report's facts (``audit_report``'s JSON form) but its integrity section, which
+        whoever verifies the chain adds (:func:`registry.audit.report.build.with_integrity`)."""
+        from registry.audit.report.build import ReportScope, parse_when
+
+        scope = ReportScope(subject, parse_when(since), parse_when(until, end_of_day=True))
+        return self._auditor.report_facts(self._actor, scope, self.describe())

@@ -27,7 +27,7 @@ from registry.errors import DestinationExists
 from registry.storage.records import Records, RecordStore
 from registry.storage.records.upgrade import ensure_registry_id, registry_id_of
 
-__all__ = ["CHECKPOINT_ACTION", "AuditLog"]
+__all__ = ["CHECKPOINT_ACTION", "AuditLog", "kept_copy", "read_checkpoint", "refuse_existing"]
 
 CHECKPOINT_ACTION = "audit checkpoint"
 
@@ -100,11 +100,7 @@ class AuditLog:
         by the registry key) and kept in the state directory; written to every path in ``outs`` (an
         existing file is refused unless ``force``) once the transaction commits (:meth:`write_files`).
         """
-        for out in outs:
-            if (out.exists() or out.is_symlink()) and not force:
-                raise DestinationExists(
-                    str(out), f"checkpoint file {out} already exists; give another --out or pass --force"
-                )
+        refuse_existing(outs, force)
         registry_id = ensure_registry_id(records)
         private = self.keys.private_key_or_new(registry_id)
         key_path = str(self.keys.key_path(registry_id))
@@ -116,8 +112,7 @@ class AuditLog:
         signature = signing.sign(private, payload, key_path)
         signed = SignedAction(payload.decode("utf-8"), signature, key)
         self.append(records, actor, CHECKPOINT_ACTION, "registry", {"size": size, "head": head}, signed=signed)
-        stamp = at.replace(":", "").replace("-", "").replace(".", "")
-        kept = self.keys.checkpoint_dir(registry_id) / f"checkpoint-{stamp}-{size:08d}.json"
+        kept = kept_copy(self.keys.checkpoint_dir(registry_id), at, size)
         return Checkpoint(size, head, at, key, signature, outs[0] if outs else kept, registry_id, (*outs, kept))
 
     @staticmethod
@@ -126,6 +121,21 @@ class AuditLog:
         data = json.dumps(checkpoint.to_dict(), indent=2).encode("utf-8") + b"\n"
         for path in checkpoint.paths:
             atomic_write_bytes(Path(path).absolute(), data)
+
+
+def refuse_existing(outs: Sequence[Path], force: bool) -> None:
+    """Refuse to replace an existing checkpoint file unless ``force``."""
+    for out in outs:
+        if (out.exists() or out.is_symlink()) and not force:
+            raise DestinationExists(
+                str(out), f"checkpoint file {out} already exists; give another --out or pass --force"
+            )
+
+
+def kept_copy(directory: Path, at: str, size: int) -> Path:
+    """Where the copy of a checkpoint kept in a state directory goes (``audit verify`` finds it there)."""
+    stamp = at.replace(":", "").replace("-", "").replace(".", "")
+    return directory / f"checkpoint-{stamp}-{size:08d}.json"
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:

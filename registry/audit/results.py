@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from registry._io import atomic_write_bytes
 from registry.domain.audit import Finding, checkpoint_payload
+from registry.errors import InvalidInput
 
 __all__ = ["AuditReport", "AuditVerification", "Checkpoint"]
 
@@ -31,6 +33,21 @@ class Checkpoint:
             **checkpoint_payload(self.size, self.head, self.at, self.key, self.registry),
             "signature": self.signature,
         }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Checkpoint:
+        """The checkpoint of :meth:`to_dict` (a checkpoint file's content, or a server's answer); ``path`` and
+        ``paths`` where the dict names them (``audit checkpoint --json``)."""
+        try:
+            paths = tuple(Path(p) for p in d.get("paths") or ())
+            path = d.get("path")
+            registry = d.get("registry")
+            return cls(
+                int(d["size"]), str(d["head"]), str(d["at"]), str(d["key"]), str(d["signature"]),
+                Path(path) if path is not None else None, None if registry is None else str(registry), paths,
+            )  # fmt: skip
+        except (KeyError, TypeError, ValueError):
+            raise InvalidInput("not a checkpoint: it lacks a field (size, head, at, key or signature)") from None
 
 
 @dataclass(frozen=True)
@@ -70,6 +87,25 @@ class AuditVerification:
             "trust": self.trust,
             "blobs": self.blobs,
         }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AuditVerification:
+        """The verification of :meth:`to_dict` (``ok`` follows from its findings)."""
+        initialised = d.get("initialised_at")
+        return cls(
+            events=int(d["events"]),
+            head=str(d["head"]),
+            findings=tuple(Finding.from_dict(f) for f in d.get("findings") or ()),
+            checkpoints=tuple(dict(c) for c in d.get("checkpoints") or ()),
+            registry_key=d.get("registry_key"),
+            registry_id=d.get("registry_id"),
+            facts=int(d.get("facts") or 0),
+            signatures=int(d.get("signatures") or 0),
+            unsigned_events=int(d.get("unsigned_events") or 0),
+            initialised_at=None if initialised is None else int(initialised),
+            trust=d.get("trust"),
+            blobs=d.get("blobs"),
+        )
 
 
 @dataclass(frozen=True)

@@ -4,23 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+from registry.audit.export import AuditExport
 from registry.audit.log import AuditLog
-from registry.audit.report.build import ReportScope, build, parse_when
+from registry.audit.report.build import ReportScope, build, gather, parse_when
 from registry.audit.report.render import render
 from registry.audit.results import AuditReport, AuditVerification, Checkpoint
 from registry.audit.trust import TrustAnchor, initialise
-from registry.audit.verify import verify_registry
+from registry.audit.verify import BLOB_MODES, check_blob_store, verify_registry
 from registry.catalog.resolve import adapter_id, resolve
+from registry.domain import signing
 from registry.domain.actor import Actor
 from registry.domain.audit import Event
 from registry.domain.clock import Clock
 from registry.domain.refs import Ref
-from registry.errors import InvalidInput
+from registry.errors import InvalidInput, PermissionDenied
 from registry.identity import Identity
 from registry.policies import Policies
 from registry.storage.blobs.base import BlobStore
-from registry.storage.records import RecordStore
+from registry.storage.records import Records, RecordStore
 from registry.types import REPORT_FORMATS
 
 __all__ = ["Auditor"]
@@ -84,6 +87,39 @@ class Auditor:
                 records, self.log.keys, registry_id, list(checkpoints), anchor, self.blobs if blobs else None, blobs
             )
 
+    def key(self) -> dict[str, str | None]:
+        public = self.log.registry_public_key()
+        return {
+            "registry_id": self.log.registry_id(),
+            "registry_key": signing.fingerprint(public) if public else None,
+            "registry_public_key": public.decode("ascii") if public else None,
+        }
+
+    def export(self, actor: Actor, blobs: str | None = None) -> AuditExport:
+        """The history as verification reads it, with the registry key in use and (``blobs``: ``quick`` or
+        ``full``) the blob store's check: what a server sends a client that verifies it. It holds every
+        adapter's records, so an actor whose roles are all for some namespaces is refused."""
+        if blobs is not None and blobs not in BLOB_MODES:
+            raise InvalidInput(f"unknown blob check {blobs!r}; use {', '.join(BLOB_MODES)}")
+        registry_id = self.log.registry_id()
+        public = self.log.registry_public_key()
+        with self.store.read() as records:
+            self._whole_registry(records, actor)
+            history = AuditExport.of(records, registry_id)
+        report = check_blob_store(self.blobs, history.rows, blobs) if blobs is not None else None
+        key = signing.fingerprint(public) if public else None
+        return history.with_server_view(key, public.decode("ascii") if public else None, report)
+
+    def _whole_registry(self, records: Records, actor: Actor) -> None:
+        access = self.identity.access(records, actor)
+        if access.restricted:
+            raise PermissionDenied(
+                f"{actor.name} holds roles only for the namespaces {', '.join(sorted(access.namespaces))}, and "
+                "`audit verify` and `audit report` against the server check every adapter's history, which they do "
+                "not see; they need a role for the whole registry (auditor, say): ask an admin",
+                actor.name,
+            )
+
     def init(self, admin: str, public_key: bytes, trust_out: Path | None) -> TrustAnchor:
         """Record the root of trust and write the trust file (default: the trust directory)."""
         anchor = initialise(self.store, self.log, self.clock, admin, public_key)
@@ -107,3 +143,11 @@ class Auditor:
             access = self.identity.access(records, actor)
             data = build(records, self.policies, integrity, scope, registry, actor.name, self.clock, access)
         return render(data, format)
+
+    def report_facts(self, actor: Actor, scope: ReportScope, registry: Mapping[str, str]) -> dict[str, Any]:
+        """Every fact of the report but its integrity section (which the verifier adds: ``with_integrity``).
+        Only for an actor who sees the whole registry: the verifier's integrity section is not narrowed."""
+        with self.store.read() as records:
+            self._whole_registry(records, actor)
+            access = self.identity.access(records, actor)
+            return gather(records, self.policies, scope, registry, actor.name, self.clock, access)

@@ -124,6 +124,11 @@ class Finding:
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "seq": self.seq, "message": self.message}
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Finding:
+        seq = d.get("seq")
+        return cls(str(d["kind"]), None if seq is None else int(seq), str(d["message"]))
+
 
 def verify_chain(events: Sequence[Event]) -> list[Finding]:
     """Every problem found walking the chain in seq order (the first is the one to report)."""

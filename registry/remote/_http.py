@@ -6,11 +6,14 @@ import contextlib
 import json
 import os
 from collections.abc import Iterator
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from registry.errors import RegistryError, Unauthenticated
 from registry.identity.tokens import WhoAmI
 from registry.remote.credentials import normalise_url
+
+if TYPE_CHECKING:
+    from registry.settings import Settings
 
 __all__ = ["API", "RemoteBase", "RemoteError", "ServerUnreachable"]
 
@@ -45,10 +48,13 @@ class _SignHere(Exception):
 class RemoteBase:
     """The registry at ``url``, acting as the user of ``token``: the connection every call uses."""
 
-    def __init__(self, url: str, token: str | None, timeout: float = 60.0) -> None:
+    def __init__(self, url: str, token: str | None, timeout: float = 60.0, *, settings: Settings | None = None) -> None:
+        """``settings``: this machine's (its state and config directories hold what the client trusts:
+        checkpoints, trust files, the registry key pinned at login); default: from the environment."""
         self.url = normalise_url(url)
         self._token = token
         self._timeout = timeout
+        self._settings = settings
         self._client: Any = None
 
     def __repr__(self) -> str:

@@ -11,6 +11,7 @@ from typing import NoReturn
 
 from registry.errors import InvalidInput
 from registry.remote._http import RemoteBase, RemoteError, ServerUnreachable
+from registry.remote.calls.audit import AuditCalls
 from registry.remote.calls.catalog import CatalogCalls
 from registry.remote.calls.governance import GovernanceCalls
 from registry.remote.calls.people import PeopleCalls
@@ -21,7 +22,9 @@ from registry.remote.calls.users import UserCalls
 __all__ = ["RemoteError", "RemoteRegistry", "ServerUnreachable"]
 
 
-class RemoteRegistry(CatalogCalls, TransferCalls, GovernanceCalls, TokenCalls, PeopleCalls, UserCalls, RemoteBase):
+class RemoteRegistry(
+    CatalogCalls, TransferCalls, GovernanceCalls, TokenCalls, PeopleCalls, UserCalls, AuditCalls, RemoteBase
+):
     """The registry at ``url``, acting as the user of ``token``: the same methods as :class:`registry.Registry`."""
 
     def __getattr__(self, name: str) -> NoReturn:
@@ -29,6 +32,7 @@ class RemoteRegistry(CatalogCalls, TransferCalls, GovernanceCalls, TokenCalls, P
             raise AttributeError(name)
         raise InvalidInput(
             f"`{name}` is not served by the registry server yet (this release serves whoami, push, pull, ls, show, "
-            "the lifecycle, channels, policies, evals, tags, notes, users, audit log and tokens over the API); run it "
-            "against the embedded registry on the server host, without ADAPTERS_REGISTRY / --registry"
+            "the lifecycle, channels, policies, evals, tags, notes, users, the audit log (log, checkpoint, verify, "
+            "report) and tokens over the API); run it against the embedded registry on the server host, without "
+            "ADAPTERS_REGISTRY / --registry"
         )

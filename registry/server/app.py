@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["API", "MAX_JSON_BODY", "ROUTES", "create_app"]
 
 #: The modules of :mod:`registry.server.routes`, each with a ``routes(app, caller)`` that adds its endpoints.
-ROUTES = ("catalog", "governance", "tokens", "people", "users", "transfer")
+ROUTES = ("catalog", "governance", "tokens", "people", "users", "transfer", "audit")
 #: The largest request body accepted, but for a blob's raw bytes (``PUT /api/v1/blobs/SHA256``, limited
 #: per file by ``ADAPTERS_MAX_BLOB_BYTES`` instead).
 MAX_JSON_BODY = 1 << 20

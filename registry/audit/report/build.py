@@ -47,7 +47,7 @@ from registry.identity import Identity
 from registry.policies import ActivePolicy, Policies
 from registry.storage.records import Records, StoredVersion
 
-__all__ = ["SCHEMA_VERSION", "ReportScope", "build", "parse_when", "seal"]
+__all__ = ["SCHEMA_VERSION", "ReportScope", "build", "gather", "parse_when", "seal", "with_integrity"]
 
 SCHEMA_VERSION = 1
 
@@ -125,6 +125,34 @@ def build(
     user whose roles are all for some namespaces, the adapters of those only, and no finding of the chain's
     verification that names another adapter (it is said that there was one, not what it said)."""
     access = access or Access.unrestricted()
+    report = gather(records, policies, scope, registry, actor, clock, access)
+    if access.restricted:
+        verification = _narrowed(verification, [n for n in records.adapter_names() if not access.sees(n)])
+    return with_integrity(report, verification)
+
+
+def with_integrity(report: Mapping[str, Any], verification: AuditVerification) -> dict[str, Any]:
+    """``report`` (from :func:`gather`) with its integrity section and the alerts of that verification, first.
+
+    Kept apart from :func:`gather` so that the verification can be made by whoever holds the trust
+    material: the embedded registry on its own database, or a client over a server's export."""
+    alerts: list[dict[str, Any]] = []
+    integrity = _integrity(verification, alerts)
+    return {**report, "alerts": alerts + list(report["alerts"]), "integrity": integrity}
+
+
+def gather(
+    records: Records,
+    policies: Policies,
+    scope: ReportScope,
+    registry: Mapping[str, str],
+    actor: str,
+    clock: Clock,
+    access: Access | None = None,
+) -> dict[str, Any]:
+    """Every fact of the report that ``access`` sees but its integrity section (``integrity`` None; see
+    :func:`with_integrity`)."""
+    access = access or Access.unrestricted()
     kind, names, only_version = _subject(records, scope.subject, access)
     versions = [v for v in records.versions_of(names) if access.sees(v.name)]
     if only_version is not None:
@@ -136,9 +164,6 @@ def build(
     facts.moves = [m for m in facts.moves if access.sees(m.name)]
     active = policies.active(records)
     alerts: list[dict[str, Any]] = []
-    if access.restricted:
-        verification = _narrowed(verification, [n for n in records.adapter_names() if not access.sees(n)])
-    integrity = _integrity(verification, alerts)
     by_adapter: dict[str, list[dict[str, Any]]] = defaultdict(list)
     manifests: dict[int, Manifest] = {}
     channel_policy: dict[str, ActivePolicy] = {}
@@ -168,7 +193,7 @@ def build(
         "window": {"since": scope.since, "until": scope.until},
         "policy": active.to_dict(),
         "alerts": alerts,
-        "integrity": integrity,
+        "integrity": None,
         "inventory": inventory(adapters) if kind == "registry" else [],
         "adapters": adapters,
         "people": people_section(records),

@@ -1,4 +1,4 @@
-"""Users and the audit log over the API."""
+"""Users over the API."""
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations.
 from collections.abc import Callable
@@ -13,7 +13,7 @@ __all__ = ["routes"]
 
 
 def routes(app: "FastAPI", caller: Callable[..., Any]) -> None:
-    """``users ls`` and ``audit log``: who may act here, and what they did."""
+    """``users ls``: who may act here."""
     from fastapi import Depends, Request
 
     from registry import ApiToken
@@ -27,12 +27,3 @@ def routes(app: "FastAPI", caller: Callable[..., Any]) -> None:
         """The users (removed ones too with ``include_removed``)."""
         users = as_caller(request, token).users(include_removed=include_removed)
         return [u.to_dict() for u in users]
-
-    @app.get(f"{API}/audit/events", tags=["audit"])
-    def audit_events(
-        request: Request,
-        ref: str | None = None,
-        token: ApiToken = Depends(caller),
-    ) -> list[dict[str, Any]]:
-        """Audit events in order; ``ref`` (a name or name:N) narrows them to one adapter or version."""
-        return [e.to_dict() for e in as_caller(request, token).audit_log(ref)]
