@@ -1,7 +1,7 @@
 """Push and pull of a large adapter through `adapters serve` against the same on an embedded registry
 with the same store, on a local directory and on S3 (moto's server), with each side's peak memory.
 
-    python benchmarks/server.py [--size 1024] [--stores local,s3] [--repeat 1]
+    python benchmarks/server.py [--size 1024] [--stores local,s3] [--repeat 1] [--versions 10000] [--skip-bytes|--skip-reads]
 
 --size is the adapter's size in MiB (5120 for 5 GiB). Every push sends new bytes (each run's adapter
 differs in a few bytes, so nothing is deduplicated); every pull writes a new directory.
@@ -16,6 +16,13 @@ What each side pays:
                         checksum, so the server does not rely on one)
   pull (all):           the bytes come down (streamed through the server for a local store; from presigned URLs
                         on S3), are re-hashed by the client, fsynced, and the directory renamed into place
+
+Reads: a registry of --versions versions (SQLite, every version reviewed and evaluated) served by
+`adapters serve --workers 2`: `show` answered over HTTP (GET /api/v1/versions/REF, token checked, the
+version resolved and every fact read, JSON encoded) by 1 client in a loop and by 32 concurrent clients
+(p50, p99, requests per second), and `adapters ls --json` of every version through the server against the
+same command embedded (both: a fresh CLI process; remotely it also pays the HTTP round trip and JSON
+decoding of the rows).
 
 Peak RSS is each process's high-water mark (VmHWM): the client for its one command, the
 server over the whole run on that store.
@@ -177,6 +184,117 @@ def summarise(rows: list[dict[str, Any]], size: int) -> None:
         print(f"  server peak RSS over the run: {mine[0]['server_rss_mib']:.0f} MiB")
 
 
+def _timed_gets(url: str, token: str, paths: list[str], concurrency: int) -> dict[str, float]:
+    """GET every path, ``concurrency`` at a time (asyncio + httpx): latency percentiles and throughput."""
+    import asyncio
+
+    import httpx
+
+    latencies: list[float] = []
+
+    async def worker(queue: asyncio.Queue[str], http: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            path = queue.get_nowait()
+            started = time.perf_counter()
+            r = await http.get(path)
+            latencies.append(time.perf_counter() - started)
+            if r.status_code != 200:
+                raise RuntimeError(f"GET {path}: {r.status_code} {r.text[:200]}")
+
+    async def run() -> float:
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        for p in paths:
+            queue.put_nowait(p)
+        limits = httpx.Limits(max_connections=concurrency)
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) as http:
+            await http.get(paths[0])  # connect once before timing
+            started = time.perf_counter()
+            await asyncio.gather(*(worker(queue, http) for _ in range(concurrency)))
+            return time.perf_counter() - started
+
+    wall = asyncio.run(run())
+    latencies.sort()
+    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
+    return {"p50_ms": pick(0.50), "p99_ms": pick(0.99), "rps": len(latencies) / wall, "requests": len(latencies)}
+
+
+def bench_reads(work: Path, versions: int) -> dict[str, Any]:
+    from cli_latency import build_registry
+
+    home = work / "home-reads"
+    env = {**os.environ, "ADAPTERS_HOME": str(home), "ADAPTERS_STATE_DIR": str(work / "state-reads")}
+    for k in ("ADAPTERS_DB", "ADAPTERS_REGISTRY", "ADAPTERS_STORE", "ADAPTERS_TOKEN"):
+        env.pop(k, None)
+    os.environ.update({k: env[k] for k in ("ADAPTERS_HOME", "ADAPTERS_STATE_DIR")})
+    for k in ("ADAPTERS_DB", "ADAPTERS_STORE"):
+        os.environ.pop(k, None)
+    total = build_registry(home, max(1, versions // 10), 10)
+    from registry import Registry
+
+    with Registry(user="operator") as operator:
+        admin = next(u.name for u in operator.users() if "admin" in u.roles)  # who pushed the seed
+    with Registry(user=admin) as reg:
+        token = reg.create_token(admin).secret  # the operator's first token for that admin
+    refs = [f"team-{a % 10}/adapter-{a:05d}:{v}" for a in range(max(1, versions // 10)) for v in range(1, 11)]
+    result: dict[str, Any] = {"versions": total}
+    with Registry(user=admin) as embedded:
+        started = time.perf_counter()
+        for ref in refs[:200]:
+            embedded.show(ref)
+        result["embedded_show_ms"] = (time.perf_counter() - started) / 200 * 1000
+    port = _free_port()
+    log = open(work / "serve-reads.log", "wb")  # noqa: SIM115 (closed below)
+    cmd = [ADAPTERS, "serve", "--port", str(port), "--workers", "2"]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/healthz", timeout=2).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"adapters serve did not start; see {log.name}") from None
+                time.sleep(0.2)
+        paths = [f"/api/v1/versions/{r}" for r in refs]
+        result["show_1"] = _timed_gets(url, token, paths[:300], 1)
+        result["show_32"] = _timed_gets(url, token, paths[:2000], 32)
+
+        def ls(remote: bool) -> float:
+            args = [ADAPTERS, *(["--registry", url] if remote else []), "ls", "--json"]
+            cenv = {**env, **({"ADAPTERS_TOKEN": token} if remote else {})}
+            best = []
+            for _ in range(3):
+                started = time.perf_counter()
+                out = subprocess.run(args, capture_output=True, env=cenv, check=True)
+                best.append(time.perf_counter() - started)
+                assert len(json.loads(out.stdout)) == total
+            return sorted(best)[1]
+
+        result["ls_embedded_s"], result["ls_remote_s"] = ls(False), ls(True)
+    except Exception:
+        log.flush()
+        print((work / "serve-reads.log").read_text()[-3000:], file=sys.stderr)
+        raise
+    finally:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=15)
+        log.close()
+    r = result
+    print(f"\nreads over {r['versions']:,} versions (adapters serve --workers 2, SQLite):")
+    print(f"  show, embedded in-process:   {r['embedded_show_ms']:.1f} ms each")
+    for n in (1, 32):
+        s = r[f"show_{n}"]
+        print(f"  show over HTTP, {n:>2} client{'s' if n > 1 else ' '}: p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms, "
+              f"{s['rps']:.0f} requests/s ({s['requests']} requests)")  # fmt: skip
+    print(f"  ls --json of every version: embedded {r['ls_embedded_s']:.2f} s, through the server "
+          f"{r['ls_remote_s']:.2f} s: {r['ls_remote_s'] / r['ls_embedded_s']:.2f}x")  # fmt: skip
+    return result
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--client":
         run_client(sys.argv[2:])
@@ -185,6 +303,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1024, help="adapter size in MiB (default 1024)")
     parser.add_argument("--stores", default="local,s3", help="local, s3 or both (default local,s3)")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--versions", type=int, default=10_000, help="versions in the read benchmark (default 10000)")
+    parser.add_argument("--skip-bytes", action="store_true", help="only the read benchmark")
+    parser.add_argument("--skip-reads", action="store_true", help="only push and pull")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
     from push_pull import make_adapter
@@ -192,9 +313,11 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-server-"))
     rows: list[dict[str, Any]] = []
     try:
+        if not args.skip_reads:
+            rows.append({"reads": bench_reads(work, args.versions)})
         adapter = make_adapter(work / "adapter", args.size)
         size = sum(p.stat().st_size for p in adapter.iterdir())
-        for kind in args.stores.split(","):
+        for kind in [] if args.skip_bytes else args.stores.split(","):
             if kind == "s3":
                 from object_store import moto_server
 
@@ -206,7 +329,7 @@ def main() -> None:
                     rows += bench_store(work, kind, adapter, size, args.repeat)
             else:
                 rows += bench_store(work, kind, adapter, size, args.repeat)
-            summarise([r for r in rows if r["store"] == kind], size)
+            summarise([r for r in rows if r.get("store") == kind], size)
         print("\n" + json.dumps(rows))
     finally:
         shutil.rmtree(work, ignore_errors=True)
