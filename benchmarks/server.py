@@ -63,10 +63,11 @@ def _hwm_kib(pid: int) -> int:
 
 
 @contextlib.contextmanager
-def serving(work: Path, env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def serving(work: Path, env: dict[str, str], workers: int = 1) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = _free_port()
     log = open(work / f"serve-{port}.log", "wb")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen([ADAPTERS, "serve", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
+    cmd = [ADAPTERS, "serve", "--port", str(port), "--workers", str(workers)]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -243,21 +244,7 @@ def bench_reads(work: Path, versions: int) -> dict[str, Any]:
         for ref in refs[:200]:
             embedded.show(ref)
         result["embedded_show_ms"] = (time.perf_counter() - started) / 200 * 1000
-    port = _free_port()
-    log = open(work / "serve-reads.log", "wb")  # noqa: SIM115 (closed below)
-    cmd = [ADAPTERS, "serve", "--port", str(port), "--workers", "2"]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/healthz", timeout=2).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"adapters serve did not start; see {log.name}") from None
-                time.sleep(0.2)
+    with serving(work, env, workers=2) as (url, _proc):
         paths = [f"/api/v1/versions/{r}" for r in refs]
         result["show_1"] = _timed_gets(url, token, paths[:300], 1)
         result["show_32"] = _timed_gets(url, token, paths[:2000], 32)
@@ -274,15 +261,6 @@ def bench_reads(work: Path, versions: int) -> dict[str, Any]:
             return sorted(best)[1]
 
         result["ls_embedded_s"], result["ls_remote_s"] = ls(False), ls(True)
-    except Exception:
-        log.flush()
-        print((work / "serve-reads.log").read_text()[-3000:], file=sys.stderr)
-        raise
-    finally:
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=15)
-        log.close()
     r = result
     print(f"\nreads over {r['versions']:,} versions (adapters serve --workers 2, SQLite):")
     print(f"  show, embedded in-process:   {r['embedded_show_ms']:.1f} ms each")

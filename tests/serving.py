@@ -16,6 +16,19 @@ from typing import Any
 ADAPTERS = str(Path(sys.executable).parent / "adapters")
 
 
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    """``adapters ARGS`` as a subprocess, in the test's environment plus ``env``."""
+    full = {**os.environ, **(env or {})}
+    return subprocess.run([ADAPTERS, *args], capture_output=True, text=True, env=full, input=stdin, timeout=timeout)
+
+
+def run_remote(server: Server, token: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``adapters --registry URL ARGS`` with ``token`` (``env``: more variables, e.g. a spoofed ADAPTERS_USER)."""
+    return run_cli("--registry", server.url, *args, env={"ADAPTERS_TOKEN": token, **env})
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

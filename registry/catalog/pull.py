@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +34,7 @@ from registry.storage.blobs.base import BlobStore
 if TYPE_CHECKING:
     from registry.catalog.service import Catalog
 
-__all__ = ["export_files", "pull"]
+__all__ = ["export_files", "publish_pull", "pull"]
 
 
 def pull(
@@ -59,19 +59,39 @@ def pull(
     manifest = version.manifest()
     target = Path(out).expanduser().absolute()
     check_output_dir(target, force)
+
+    def fill(tmp: Path) -> None:
+        export_files(catalog.blobs, manifest, tmp, progress, shown_target=target)
+
+    origin = dict(registry_info or {})
+    publish_pull(target, fill, ref, manifest.name, manifest.version, version.digest, origin, catalog.clock, actor.name, manifest.files)  # fmt: skip
+    return PullResult(
+        name=manifest.name, version=manifest.version, digest=version.digest, path=target, files=manifest.files
+    )
+
+
+def publish_pull(
+    target: Path,
+    fill: Callable[[Path], None],
+    ref: object,
+    name: str,
+    version: int,
+    digest: str,
+    registry: Mapping[str, Any],
+    clock: Callable[[], str],
+    by: str,
+    files: tuple[FileEntry, ...],
+) -> None:
+    """Assemble a pulled version in a temporary sibling of ``target`` (``fill`` writes its files there),
+    add its provenance record (pulled at ``clock()``, once the files are written), and rename it into place; a full disk or a read-only destination is
+    answered with its own error, and nothing half-written is left at ``target``."""
     try:
         with temporary_sibling_dir(target) as tmp:
-            export_files(catalog.blobs, manifest, tmp, progress, shown_target=target)
+            fill(tmp)
             provenance = {
-                "ref": str(ref),
-                "name": manifest.name,
-                "version": manifest.version,
-                "digest": version.digest,
-                "registry": dict(registry_info or {}),
-                "pulled_at": catalog.clock(),
-                "pulled_by": actor.name,
-                "files": [f.to_dict() for f in manifest.files],
-            }
+                "ref": str(ref), "name": name, "version": version, "digest": digest, "registry": dict(registry),
+                "pulled_at": clock(), "pulled_by": by, "files": [f.to_dict() for f in files],
+            }  # fmt: skip
             atomic_write_bytes(tmp / PROVENANCE_FILE, json.dumps(provenance, indent=2).encode("utf-8") + b"\n")
             publish_dir(tmp, target)
     except OSError as exc:
@@ -79,9 +99,6 @@ def pull(
         if failure is None:
             raise
         raise failure from None
-    return PullResult(
-        name=manifest.name, version=manifest.version, digest=version.digest, path=target, files=manifest.files
-    )
 
 
 def export_files(

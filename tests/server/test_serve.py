@@ -8,19 +8,13 @@ from __future__ import annotations
 import json
 import os
 import stat
-import subprocess
 import time
 from pathlib import Path
 
-from serving import ADAPTERS, Server
+from serving import Server
+from serving import run_cli as _cli
 
 from registry import Registry
-
-
-def _cli(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [ADAPTERS, *args], capture_output=True, text=True, env={**os.environ, **(env or {})}, input=stdin, timeout=120
-    )
 
 
 def test_health_readiness_and_the_api_description_need_no_token(server: Server) -> None:

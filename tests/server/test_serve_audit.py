@@ -8,7 +8,6 @@ without the auditor role."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -16,18 +15,13 @@ from pathlib import Path
 import pytest
 from attacker import Attacker
 from conftest import Tiny
-from serving import ADAPTERS, Server
+from serving import Server
+from serving import run_cli as _cli
 
 from registry import Registry
 from registry.domain import signing
 from registry.domain.audit import signed_checkpoint_fields
 from registry.domain.canonical import canonical_json
-
-
-def _cli(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [ADAPTERS, *args], capture_output=True, text=True, env={**os.environ, **(env or {})}, input=stdin, timeout=180
-    )
 
 
 class Client:

@@ -6,21 +6,15 @@ operator's first-token bootstrap, another user's token) fail."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
 from conftest import Tiny
-from serving import ADAPTERS, Server
+from serving import Server
+from serving import run_cli as _cli
 
 from registry import Registry
-
-
-def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [ADAPTERS, *args], capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=120
-    )
 
 
 def _both(

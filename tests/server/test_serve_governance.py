@@ -6,31 +6,21 @@ the regulated policy) fail."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import Tiny
-from serving import ADAPTERS, Server
+from serving import Server
+from serving import run_cli as _cli
+from serving import run_remote as _remote
 
 from registry import Registry
 from registry.domain.roles import PERMISSIONS, ROLES
 
 #: Fields that differ between two runs of the same command (times, digests of different pushes).
 _VOLATILE = {"at", "set_at", "digest", "policy_digest", "created_at", "recorded_at", "id"}
-
-
-def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full = {**os.environ, **(env or {})}
-    return subprocess.run([ADAPTERS, *args], capture_output=True, text=True, env=full, timeout=120)
-
-
-def _remote(server: Server, token: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {"ADAPTERS_TOKEN": token, **env}
-    return _cli("--registry", server.url, *args, env=environment)
 
 
 def _stable(value: Any) -> Any:

@@ -5,23 +5,14 @@ approve, another namespace's adapter; `users show` and `ls` answer as embedded."
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 from conftest import Tiny
-from serving import ADAPTERS, Server
+from serving import Server
+from serving import run_cli as _cli
+from serving import run_remote as _remote
 
 from registry import Registry
-
-
-def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full = {**os.environ, **(env or {})}
-    return subprocess.run([ADAPTERS, *args], capture_output=True, text=True, env=full, timeout=120)
-
-
-def _remote(server: Server, token: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return _cli("--registry", server.url, *args, env={"ADAPTERS_TOKEN": token, **env})
 
 
 def test_an_admin_adds_users_roles_and_keys_remotely(server: Server, admin_token: str, tmp_path: Path) -> None:
