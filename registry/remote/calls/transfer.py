@@ -24,9 +24,9 @@ S3 parts of 16 MiB, a few at a time.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -35,16 +35,12 @@ from registry._io import (
     CHUNK_SIZE,
     FILE_MODE,
     Progress,
-    atomic_write_bytes,
     check_output_dir,
     fsync_dir,
-    output_failure,
-    publish_dir,
     pwrite_all,
-    temporary_sibling_dir,
 )
 from registry.catalog.results import PullResult, PushResult
-from registry.domain.adapterdir import PROVENANCE_FILE, SourceFile
+from registry.domain.adapterdir import SourceFile
 from registry.domain.clock import now_iso
 from registry.domain.lineage import Dataset, Evaluation, PushMetadata, Quantization
 from registry.domain.versions import BaseModel, FileEntry
@@ -58,6 +54,10 @@ _RANGED = 64 << 20
 _RANGE = 16 << 20
 #: Parts or ranges in flight at once, each at most 16 MiB: 4 threads, 8 held at most (128 MiB).
 _WORKERS = 4
+#: Tries of one presigned request, and the first pause between them (doubling), for S3's transient answers.
+_ATTEMPTS = 4
+_BACKOFF = 0.2
+_TRANSIENT = frozenset({500, 502, 503, 504})
 
 
 class TransferCalls(RemoteBase):
@@ -180,26 +180,44 @@ class TransferCalls(RemoteBase):
             timeout=self._patient(f.size),
         )  # fmt: skip
 
-    def _s3_request(self, method: str, url: str, what: str, **kwargs: Any) -> Any:
+    def _s3_request(
+        self, method: str, url: str, what: str, *, body: Callable[[], Any] | None = None, **kwargs: Any
+    ) -> Any:
+        """One request to a presigned URL, tried again (up to :data:`_ATTEMPTS` times, backing off) when the store
+        answers 500, 502, 503 or 504 or the connection fails, as S3's own SDKs do: S3 documents those answers as
+        transient. ``body`` makes a fresh request body for each try (a file's chunks, read again). A presigned
+        request is idempotent: the blob's key is its digest, and the server re-hashes the object before commit."""
         import httpx
 
-        try:
-            response = self._http().request(method, url, **kwargs)
-        except httpx.TransportError as exc:
-            raise StorageError(
-                f"the object store did not answer while trying to {what} ({type(exc).__name__}: {exc}); the registry "
-                f"server {self.url} hands out its URLs, so this machine must reach the store too. Push again"
-            ) from None
+        again = "Pull again" if method == "GET" else "Push again"
+        for attempt in range(1, _ATTEMPTS + 1):
+            last = attempt == _ATTEMPTS
+            try:
+                response = self._http().request(method, url, **kwargs, **({"content": body()} if body else {}))
+            except httpx.TransportError as exc:
+                if last:
+                    raise StorageError(
+                        f"the object store did not answer while trying to {what} ({type(exc).__name__}: {exc}; "
+                        f"tried {_ATTEMPTS} times); the registry server {self.url} hands out its URLs, so this machine "
+                        f"must reach the store too. {again}"
+                    ) from None
+            else:
+                if response.status_code not in _TRANSIENT or last:
+                    break
+            time.sleep(_BACKOFF * 2 ** (attempt - 1))
         if response.status_code >= 300:
+            tried = f" (tried {_ATTEMPTS} times)" if response.status_code in _TRANSIENT else ""
             raise StorageError(
-                f"the object store refused to {what}: {response.status_code} {response.text[:300]}; nothing was "
-                "recorded. Push again"
+                f"the object store refused to {what}: {response.status_code}{tried} {response.text[:300]}; nothing "
+                f"was recorded. {again}"
             )
         return response
 
     def _put_presigned(self, f: SourceFile, sha256: str, how: Mapping[str, Any], progress: Progress | None) -> None:
         headers = {**how.get("headers", {}), "Content-Length": str(f.size)}
-        self._s3_request("PUT", how["url"], f"upload {f.path}", content=_read_chunks(f, progress), headers=headers)
+        self._s3_request(
+            "PUT", how["url"], f"upload {f.path}", body=lambda: _read_chunks(f, progress), headers=headers
+        )  # fmt: skip
         self._request("POST", f"{API}/blobs/{sha256}/complete", json={"size": f.size}, timeout=self._patient(f.size))
 
     def _put_parts(self, f: SourceFile, sha256: str, how: Mapping[str, Any], progress: Progress | None) -> None:
@@ -254,30 +272,20 @@ class TransferCalls(RemoteBase):
         entries = tuple(FileEntry(path=f["path"], sha256=f["sha256"], size=int(f["size"])) for f in plan["files"])
         target = Path(out).expanduser().absolute()
         check_output_dir(target, force)
+        from registry.catalog.pull import publish_pull  # imported here: it reaches the database layer
+
         user = self.whoami().user
-        try:
-            with temporary_sibling_dir(target) as tmp:
-                for entry, f in zip(entries, plan["files"], strict=True):
-                    self._download(entry, f["download"], tmp, pinned, allow_revoked, target, progress)
-                for d in {(tmp / e.path).parent for e in entries}:
-                    fsync_dir(d)
-                provenance = {
-                    "ref": str(ref),
-                    "name": plan["name"],
-                    "version": plan["version"],
-                    "digest": plan["digest"],
-                    "registry": {"url": self.url},
-                    "pulled_at": now_iso(),
-                    "pulled_by": user,
-                    "files": [e.to_dict() for e in entries],
-                }
-                atomic_write_bytes(tmp / PROVENANCE_FILE, json.dumps(provenance, indent=2).encode("utf-8") + b"\n")
-                publish_dir(tmp, target)
-        except OSError as exc:
-            failure = output_failure(exc, target)
-            if failure is None:
-                raise
-            raise failure from None
+
+        def fill(tmp: Path) -> None:
+            for entry, f in zip(entries, plan["files"], strict=True):
+                self._download(entry, f["download"], tmp, pinned, allow_revoked, target, progress)
+            for d in {(tmp / e.path).parent for e in entries}:
+                fsync_dir(d)
+
+        publish_pull(
+            target, fill, ref, str(plan["name"]), int(plan["version"]), str(plan["digest"]), {"url": self.url},
+            now_iso, user, entries,
+        )  # fmt: skip
         return PullResult(
             name=str(plan["name"]), version=int(plan["version"]), digest=str(plan["digest"]), path=target, files=entries
         )
