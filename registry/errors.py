@@ -38,6 +38,7 @@ __all__ = [
     "AmbiguousReference",
     "BlobMissing",
     "CheckFailed",
+    "Conflict",
     "DestinationExists",
     "IntegrityError",
     "InvalidAdapter",
@@ -226,6 +227,10 @@ class CheckFailed(RegistryError):
     """A check ran and did not pass: a policy, a verification, the audit chain."""
 
     exit_code = 3
+
+
+class Conflict(RegistryError):
+    """The registry changed between reading and writing (another caller got there first); try again."""
 
 
 class PermissionDenied(RegistryError):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from registry._facade._base import FacadeBase, KeyLike, PathLike, RefLike, ref_of
 from registry._io import Progress
@@ -42,6 +43,30 @@ class CheckMethods(FacadeBase):
 
         options = VerifyOptions(mode, device, quant, double_quant, compute_dtype, allow_base_mismatch)
         return self._verifier.verify(self._actor, ref_of(ref), base, options, self._signer(key))
+
+    def record_verification(
+        self,
+        ref: RefLike,
+        report: Mapping[str, Any],
+        *,
+        reference: Mapping[str, Any] | None = None,
+        key: KeyLike | None = None,
+    ) -> VerificationReport:
+        """Record a report computed where the base model is (``adapters verify`` through the server): every
+        fact of it the registry can derive is checked first (see :meth:`Verifier.record_submitted`)."""
+        return self._verifier.record_submitted(self._actor, ref_of(ref), report, reference, self._signer(key))
+
+    def probe_reference(self, ref: RefLike, base_fingerprint: str, settings: str) -> dict[str, Any] | None:
+        """The probe reference a load check of ``ref`` on this base and load setting compares with, if any."""
+        from registry.catalog.resolve import resolve
+
+        with self._records.read() as records:
+            version = resolve(records, ref_of(ref), self._identity.access(records, self._actor))
+            stored = records.probe_reference(version.id, base_fingerprint, settings)
+        if stored is None:
+            return None
+        return {"id": stored.id, "sample_json": stored.sample_json, "digest": stored.digest,
+                "created_at": stored.created_at, "created_by": stored.created_by}  # fmt: skip
 
     def merge(
         self,

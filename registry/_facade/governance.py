@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from registry._facade._base import FacadeBase, KeyLike, PathLike, RefLike, ref_of
 from registry._io import Progress
-from registry.domain.refs import validate_name
+from registry.domain.refs import Ref, validate_name
 from registry.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -49,13 +50,17 @@ class GovernanceMethods(FacadeBase):
         allow_base_mismatch: bool = False,
         force: bool = False,
         progress: Progress | None = None,
+        merged: Mapping[str, Any] | None = None,
     ) -> ActionResult:
         """Point ``channel`` at the version if the channel's policy allows it.
 
         With ``merge=True`` the adapter is merged into ``base`` (see :meth:`merge`) and written to
         ``out`` first; the release is recorded only once that directory is complete, with the merged
-        files' sha256, the base fingerprint, the method and the dtype.
+        files' sha256, the base fingerprint, the method and the dtype. ``merged``: the record of a merge
+        that already ran elsewhere (a client's, through the server), checked and recorded with the release.
         """
+        if merged is not None:  # a merge that ran where the base is (``release --merge`` through the server)
+            return self._release_submitted(ref_of(ref), channel, key, reason, merged)
         if not merge:
             return self._channels.release(self._actor, ref_of(ref), channel, self._signer(key), reason)
         if out is None:
@@ -67,6 +72,26 @@ class GovernanceMethods(FacadeBase):
         return release_merged(
             self._channels, self._merger, self._actor, ref_of(ref), channel, self._signer(key), reason, base,
             Path(out), options, progress,
+        )  # fmt: skip
+
+    def would_release(self, ref: RefLike, *, channel: str, signed: bool) -> bool:
+        """The release's checks, read-only, before a merge: True when it would move the channel, False when the
+        channel already points to the version; a refusal is recorded and raised as the release's would be."""
+        return self._channels.would_release(self._actor, ref_of(ref), channel, signed)
+
+    def _release_submitted(
+        self, ref: Ref, channel: str, key: KeyLike | None, reason: str | None, merged: Mapping[str, Any]
+    ) -> ActionResult:
+        from registry.catalog.resolve import resolve
+        from registry.merge.results import submitted_merge
+
+        if ref.version is None:
+            raise InvalidInput(f"a merged release names the exact version it merged (NAME:N), not {ref}")
+        with self._records.read() as records:
+            version = resolve(records, ref, self._identity.access(records, self._actor))
+        details = submitted_merge(merged, version.manifest().base.fingerprint)
+        return self._channels.release(
+            self._actor, ref, channel, self._signer(key), reason, prepare=lambda: details
         )  # fmt: skip
 
     def rollback(

@@ -70,7 +70,8 @@ class TransferMethods(FacadeBase):
         return self._transfers.pull_plan(self._actor, ref_of(ref), allow_revoked).to_dict()
 
     def open_version_blob(
-        self, ref: RefLike, sha256: str, *, allow_revoked: bool = False
+        self, ref: RefLike, sha256: str, *, allow_revoked: bool = False, span: tuple[int, int] | None = None
     ) -> tuple[Iterator[bytes], int]:
-        """The bytes of one file of the version ``ref``, in chunks, and their size."""
-        return self._transfers.open_blob(self._actor, ref_of(ref), sha256, allow_revoked)
+        """The bytes of one file of the version ``ref`` (``span``: only ``length`` bytes from ``start``), in
+        chunks, and their size."""
+        return self._transfers.open_blob(self._actor, ref_of(ref), sha256, allow_revoked, span)

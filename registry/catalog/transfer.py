@@ -38,7 +38,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from registry._io import CHUNK_SIZE, scratch_dir
-from registry.catalog.headers import read_uploaded_adapter
+from registry.catalog.headers import MAX_HEADER_BYTES, read_uploaded_adapter
 from registry.catalog.push import record_version, resolve_parent
 from registry.catalog.resolve import check_push_record, resolve, state_of
 from registry.catalog.results import PushResult
@@ -380,8 +380,11 @@ class Transfers:
                 downloads.append({"via": "server"})
         return PullPlan(manifest.name, manifest.version, version.digest, manifest.files, tuple(downloads))
 
-    def open_blob(self, actor: Actor, ref: Ref, sha256: str, allow_revoked: bool) -> tuple[Iterator[bytes], int]:
-        """The bytes of one file of the version ``ref`` (a blob of no version the caller names is not served)."""
+    def open_blob(
+        self, actor: Actor, ref: Ref, sha256: str, allow_revoked: bool, span: tuple[int, int] | None = None
+    ) -> tuple[Iterator[bytes], int]:
+        """The bytes of one file of the version ``ref`` (a blob of no version the caller names is not served);
+        ``span`` (start, length): only those bytes (a safetensors header, for static verification)."""
         version = self._version(actor, ref, allow_revoked)
         entry = next((f for f in version.manifest().files if f.sha256 == sha256), None)
         if entry is None:
@@ -389,6 +392,15 @@ class Transfers:
 
             raise NotFound(f"{ref} has no file with sha256 {sha256}; ask for its files with GET /api/v1/pulls/{ref}")
         try:
+            if span is not None:
+                start, length = span
+                if start < 0 or not 0 <= length <= MAX_HEADER_BYTES + 8:
+                    raise InvalidInput(
+                        f"a ranged read of {entry.path} asks for {length:,} bytes from byte {start:,}: ranges serve "
+                        f"safetensors headers (at most {MAX_HEADER_BYTES + 8:,} bytes); download the file whole instead"
+                    )
+                data = self.catalog.blobs.read_range(sha256, start, length)
+                return iter((data,)), len(data)
             stream = self.catalog.blobs.open(sha256)
         except BlobMissing:
             from registry.errors import IntegrityError

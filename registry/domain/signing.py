@@ -20,6 +20,7 @@ from registry.domain.canonical import canonical_json
 from registry.errors import InvalidInput
 
 __all__ = [
+    "SIGNATURE_WINDOW_S",
     "KeyFileSigner",
     "SignedAction",
     "Signer",
@@ -31,6 +32,10 @@ __all__ = [
     "signed_payload",
     "verify",
 ]
+
+#: How far a time a client chose (a signed action's, a submitted report's) may be from the server's
+#: when the action is recorded (well inside the audit's own tolerance, authority.CLOCK_SKEW_S).
+SIGNATURE_WINDOW_S = 300
 
 
 def generate_keypair() -> tuple[bytes, bytes]:

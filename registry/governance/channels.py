@@ -68,16 +68,8 @@ class Channels:
         details: Mapping[str, Any] | None = None
         signed = signer is not None
         if prepare is not None:
-            try:
-                with self.store.read() as records:
-                    self.g.identity.allowed(records, actor, "release", ref.name)
-                    if self._checks(records, actor, ref, channel, signed) is None:  # already released there
-                        return self._unchanged(actor, ref, channel)
-            except PolicyNotMet:
-                # refused before the merge: check again where the refusal can be recorded
-                self.g.write_or_refuse(actor, lambda records: self._refused_release(records, actor, ref, channel, signed),
-                                       channel=channel)  # fmt: skip
-                raise
+            if not self.would_release(actor, ref, channel, signed):  # already released there
+                return self._unchanged(actor, ref, channel)
             details = prepare()
 
         def release(records: Records) -> ActionResult:
@@ -94,6 +86,21 @@ class Channels:
         except BaseException:
             if discard is not None:
                 discard()
+            raise
+
+    def would_release(self, actor: Actor, ref: Ref, channel: str, signed: bool) -> bool:
+        """The release's checks, read-only (before a merge, so that a refused release costs no merge):
+        True when the release would move the channel, False when it already points to the version.
+        A refusal is recorded and raised as the release itself would."""
+        validate_channel(channel)
+        try:
+            with self.store.read() as records:
+                self.g.identity.allowed(records, actor, "release", ref.name)
+                return self._checks(records, actor, ref, channel, signed) is not None
+        except PolicyNotMet:
+            # refused before the merge: check again where the refusal can be recorded
+            self.g.write_or_refuse(actor, lambda records: self._refused_release(records, actor, ref, channel, signed),
+                                   channel=channel)  # fmt: skip
             raise
 
     def _refused_release(self, records: Records, actor: Actor, ref: Ref, channel: str, signed: bool) -> None:

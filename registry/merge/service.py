@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -73,7 +73,10 @@ MERGE_RECORD = "adapters-merge.json"
 
 
 class Merger:
-    def __init__(self, catalog: Catalog, hashes: FileHashCache) -> None:
+    """``catalog``: the embedded registry's, for :meth:`merge`; none for a client of the registry server,
+    which calls :meth:`merge_version` with the files it downloads."""
+
+    def __init__(self, catalog: Catalog | None, hashes: FileHashCache) -> None:
         self.catalog = catalog
         self.hashes = hashes
 
@@ -88,14 +91,37 @@ class Merger:
     ) -> MergeResult:
         """Merge version ``ref`` into ``base``, writing ``out`` atomically. A revoked version is refused."""
         started = time.perf_counter()
-        with self.catalog.store.read() as records:
-            row = resolve(records, ref, self.catalog.identity.access(records, actor))
+        catalog = self.catalog
+        if catalog is None:
+            raise InvalidInput("this merger has no registry to read versions from; call merge_version")
+        with catalog.store.read() as records:
+            row = resolve(records, ref, catalog.identity.access(records, actor))
             check_push_record(records, row)
             if state_of(records, row) == "revoked":
                 raise PermissionDenied(
                     f"{row.ref} ({row.digest[:19]}…) is revoked; a revoked version is not merged", actor.name
                 )
         manifest = row.manifest()
+
+        def export(directory: Path) -> None:
+            catalog.export_files(manifest, directory)
+
+        return self.merge_version(manifest, row.digest, export, base, out, options, progress, started)
+
+    def merge_version(
+        self,
+        manifest: Manifest,
+        digest: str,
+        export: Callable[[Path], None],
+        base: str | None,
+        out: Path,
+        options: MergeOptions,
+        progress: Progress | None = None,
+        started: float | None = None,
+    ) -> MergeResult:
+        """Merge the version ``manifest`` describes, its files written by ``export`` (re-hashed: from the
+        embedded store, or downloaded from the registry server), into ``base``, writing ``out`` atomically."""
+        started = time.perf_counter() if started is None else started
         label = f"{manifest.name}:{manifest.version}"
         resolved = self._base(manifest, label, base, options, progress)
         recorded, actual = manifest.base.fingerprint, resolved.base.fingerprint
@@ -105,7 +131,7 @@ class Merger:
         with scratch_dir("adapters-merge-") as tmp:
             adapter_dir = Path(tmp)
             with _failures_explained(adapter_dir, f"the temporary directory {adapter_dir}", "set TMPDIR elsewhere"):
-                self.catalog.export_files(manifest, adapter_dir)
+                export(adapter_dir)
             with (
                 _failures_explained(target.parent, str(target.parent), "choose another output directory", target),
                 quiet_libraries(),  # torch's and bitsandbytes' notices (ADAPTERS_DEBUG=1 shows them)
@@ -115,7 +141,7 @@ class Merger:
                 )
         return MergeResult(
             ref=label,
-            digest=row.digest,
+            digest=digest,
             out=target,
             base_name=resolved.base.name,
             base_fingerprint=actual,

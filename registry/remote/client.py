@@ -13,6 +13,7 @@ from registry.errors import InvalidInput
 from registry.remote._http import RemoteBase, RemoteError, ServerUnreachable
 from registry.remote.calls.audit import AuditCalls
 from registry.remote.calls.catalog import CatalogCalls
+from registry.remote.calls.checks import CheckCalls
 from registry.remote.calls.governance import GovernanceCalls
 from registry.remote.calls.people import PeopleCalls
 from registry.remote.calls.tokens import TokenCalls
@@ -23,7 +24,7 @@ __all__ = ["RemoteError", "RemoteRegistry", "ServerUnreachable"]
 
 
 class RemoteRegistry(
-    CatalogCalls, TransferCalls, GovernanceCalls, TokenCalls, PeopleCalls, UserCalls, AuditCalls, RemoteBase
+    CheckCalls, CatalogCalls, TransferCalls, GovernanceCalls, TokenCalls, PeopleCalls, UserCalls, AuditCalls, RemoteBase
 ):
     """The registry at ``url``, acting as the user of ``token``: the same methods as :class:`registry.Registry`."""
 
@@ -32,7 +33,7 @@ class RemoteRegistry(
             raise AttributeError(name)
         raise InvalidInput(
             f"`{name}` is not served by the registry server yet (this release serves whoami, push, pull, ls, show, "
-            "the lifecycle, channels, policies, evals, tags, notes, users, the audit log (log, checkpoint, verify, "
-            "report) and tokens over the API); run it against the embedded registry on the server host, without "
+            "verify and merge, the lifecycle, channels, policies, evals, tags, notes, users, the audit log (log, "
+            "checkpoint, verify, report) and tokens over the API); run it against the embedded registry on the server host, without "
             "ADAPTERS_REGISTRY / --registry"
         )

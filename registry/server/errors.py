@@ -21,6 +21,7 @@ _STATUS: tuple[tuple[type[errors.RegistryError], int], ...] = (
     (errors.AmbiguousReference, 409),
     (errors.InvalidTransition, 409),
     (errors.DestinationExists, 409),
+    (errors.Conflict, 409),
     (errors.CheckFailed, 422),  # a policy or check that did not pass: exit code 3
     (errors.InvalidInput, 422),
     (errors.IntegrityError, 500),

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from registry.domain.clock import parse_iso
-from registry.domain.signing import signed_payload
+from registry.domain.signing import SIGNATURE_WINDOW_S, signed_payload
 from registry.errors import InvalidInput, RegistryError
 
 __all__ = [
@@ -48,9 +48,6 @@ PREPARE_HEADER = "Adapters-Sign"
 KEY_SOURCE_HEADER = "Adapters-Key-Source"
 PAYLOAD_HEADER = "Adapters-Signed-Payload"
 SIGNATURE_HEADER = "Adapters-Signature"
-#: How far the signed time may be from the server's when the action is recorded (well inside the
-#: audit's own tolerance, registry.domain.authority.CLOCK_SKEW_S).
-SIGNATURE_WINDOW_S = 300
 #: Signed fields that are times: the server's, when it prepared the payload, within the window of its time now.
 TIMES = frozenset({"at", "expires_at"})
 #: The largest signed payload accepted (a policy's fields, a user's public key: far less).

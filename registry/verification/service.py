@@ -12,6 +12,7 @@ base fingerprint and load setting also records a probe reference that later load
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,18 +24,19 @@ from registry.catalog.resolve import check_push_record, resolve
 from registry.catalog.service import Catalog
 from registry.domain.actor import Actor
 from registry.domain.adapterdir import AdapterContents, read_adapter_dir, read_safetensors_header
-from registry.domain.clock import Clock
+from registry.domain.clock import Clock, parse_iso
 from registry.domain.compat import Check, check_fingerprint, static_checks
 from registry.domain.refs import Ref
-from registry.domain.signing import Signer
+from registry.domain.signing import SIGNATURE_WINDOW_S, Signer
 from registry.domain.verification import VerificationReport
-from registry.errors import InvalidInput, NotFound
+from registry.domain.versions import Manifest
+from registry.errors import Conflict, InvalidInput, NotFound
 from registry.filehashes import FileHashCache
 from registry.policies import active_policy
-from registry.storage.records import StoredVersion
+from registry.storage.records import StoredProbeReference, StoredVersion
 from registry.types import COMPUTE_DTYPES, FOUR_BIT_TYPES, VERIFY_MODES
 
-__all__ = ["Verifier", "VerifyOptions"]
+__all__ = ["CheckOutcome", "Verifier", "VerifyOptions", "VersionSource", "run_checks"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,140 @@ def _static(
     return checks
 
 
+@dataclass(frozen=True)
+class VersionSource:
+    """Where the checks read a version from: the embedded blob store, or the registry server."""
+
+    headers: Callable[[], AdapterContents]  # config, facts and tensors, by ranged reads (mode static)
+    export: Callable[[Path], None]  # every file written into a directory, re-hashed (modes load and all)
+    reference: Callable[[str, str], StoredProbeReference | None]  # (base fingerprint, load settings' key)
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """A report not recorded yet, and the probe reference it sets (a first passing load) with its settings."""
+
+    report: VerificationReport
+    sample: Any  # loadcheck.ProbeSample or None
+    settings_key: str | None
+
+
+def run_checks(
+    manifest: Manifest,
+    digest: str,
+    base: str | None,
+    options: VerifyOptions,
+    source: VersionSource,
+    hashes: FileHashCache,
+    actor: str,
+    clock: Clock,
+) -> CheckOutcome:
+    """Run the checks ``options`` asks for on the version ``manifest`` describes, against ``base`` (on this
+    machine): the same whether the version comes from the embedded store or through the server."""
+    spec, name = recorded_base_spec(manifest.base, base, f"{manifest.name}:{manifest.version}")
+    resolved = resolve_base(spec, None, hashes, name=name)
+    if resolved.model_dir is None:
+        raise NotFound(
+            f"base {base or manifest.base.name!r} is not on this machine (neither a directory nor in the local "
+            "Hugging Face cache); pass --base with the base model's directory"
+        )
+    # the base's headers are read whatever the mode: they also prove it is safetensors (never a pickle)
+    base_tensors, base_config = _base_headers(resolved, resolved.model_dir)
+    checks = [check_fingerprint(manifest.base, resolved.base, options.allow_base_mismatch, resolved.also_known_as)]
+    not_checked: list[str] = []
+    load: _Load | None = None
+    if options.mode == "static":  # headers only, by ranged reads: the weights never leave the store
+        checks += _static(source.headers(), base_tensors, base_config, not_checked)
+    else:  # the load check runs the adapter: every file is exported (re-hashed), and `all` reads headers there
+        with scratch_dir("adapters-verify-") as tmp:
+            adapter_dir = Path(tmp)
+            source.export(adapter_dir)
+            adapter = read_adapter_dir(adapter_dir)
+            if options.mode == "all":
+                checks += _static(adapter.contents, base_tensors, base_config, not_checked)
+            load = _load(resolved, adapter_dir, options, source.reference)
+        checks.extend(load.checks)
+    report = VerificationReport(
+        name=manifest.name,
+        version=manifest.version,
+        digest=digest,
+        mode=options.mode,
+        base_name=resolved.base.name,
+        base_fingerprint=resolved.base.fingerprint,
+        recorded_base_fingerprint=manifest.base.fingerprint,
+        allow_base_mismatch=options.allow_base_mismatch,
+        checks=tuple(checks),
+        not_checked=tuple(not_checked),
+        created_at=clock(),
+        created_by=actor,
+        **(load.report_fields() if load is not None else {}),
+    )
+    new_reference = (
+        load.outcome.sample
+        if load is not None and report.passed and load.reference_note is None and resolved.base.fingerprint
+        else None
+    )
+    return CheckOutcome(report, new_reference, load.settings.key if load else None)
+
+
+def _load(
+    resolved: ResolvedBase,
+    adapter_dir: Path,
+    options: VerifyOptions,
+    stored_reference: Callable[[str, str], StoredProbeReference | None],
+) -> _Load:
+    from registry.verification.loadcheck import LoadSettings, resolve_device, run_load_check
+
+    device = resolve_device(options.device)
+    settings = LoadSettings(
+        device=device,
+        quant=options.quant,
+        double_quant=options.double_quant,
+        compute_dtype=options.compute_dtype or ("bfloat16" if device == "cuda" else "float32"),
+    )
+    fingerprint = resolved.base.fingerprint
+    stored = stored_reference(fingerprint, settings.key) if fingerprint is not None else None
+    reference, reference_check, note = _reference(stored, settings.key)
+    directory = resolved.model_dir
+    if directory is None:  # run_checks refused that already
+        raise NotFound(f"base {resolved.base.name!r} is not on this machine")
+    outcome = run_load_check(directory, adapter_dir, settings, reference)
+    checks = ((reference_check,) if reference_check is not None else ()) + outcome.checks
+    return _Load(settings, outcome, note, checks)
+
+
+def reference_note(stored: StoredProbeReference, key: str) -> dict[str, Any]:
+    """What a report says about the probe reference its load was compared with."""
+    return {"id": stored.id, "recorded_at": stored.created_at, "recorded_by": stored.created_by, "settings": key}
+
+
+def _reference(stored: StoredProbeReference | None, key: str) -> tuple[Any, Check | None, dict[str, Any] | None]:
+    """The probe reference to compare with: (sample and its description, a failed check if it is corrupted, note)."""
+    from registry.verification.loadcheck import ProbeSample
+
+    if stored is None:
+        return None, None, None
+    note = reference_note(stored, key)
+    try:
+        sample = ProbeSample.from_dict(json.loads(stored.sample_json))
+        intact = sample.digest == stored.digest
+    except (ValueError, KeyError, TypeError):
+        intact = False
+    if not intact:
+        return (
+            None,
+            Check(
+                "probe-reference",
+                False,
+                f"the probe reference #{stored.id} recorded {stored.created_at} by {stored.created_by} is "
+                "corrupted: its content does not match its digest; the database was altered (run `adapters "
+                "audit verify`)",
+            ),
+            note,
+        )
+    return (sample, f"at {stored.created_at} by {stored.created_by} (#{stored.id})"), None, note
+
+
 class Verifier:
     def __init__(self, catalog: Catalog, hashes: FileHashCache, audit: AuditLog, clock: Clock) -> None:
         self.catalog = catalog
@@ -96,100 +232,90 @@ class Verifier:
             version = resolve(records, ref, self.identity.access(records, actor))
             check_push_record(records, version)
         manifest = version.manifest()
-        spec, name = recorded_base_spec(manifest.base, base, version.ref)
-        resolved = resolve_base(spec, None, self.hashes, name=name)
-        if resolved.model_dir is None:
-            raise NotFound(
-                f"base {base or manifest.base.name!r} is not on this machine (neither a directory nor in the local "
-                "Hugging Face cache); pass --base with the base model's directory"
-            )
-        # the base's headers are read whatever the mode: they also prove it is safetensors (never a pickle)
-        base_tensors, base_config = _base_headers(resolved, resolved.model_dir)
-        checks = [check_fingerprint(manifest.base, resolved.base, options.allow_base_mismatch, resolved.also_known_as)]
-        not_checked: list[str] = []
-        load: _Load | None = None
-        if options.mode == "static":  # headers only, by ranged reads: the weights never leave the store
-            checks += _static(self.catalog.read_headers(manifest), base_tensors, base_config, not_checked)
-        else:  # the load check runs the adapter: every file is exported (re-hashed), and `all` reads headers there
-            with scratch_dir("adapters-verify-") as tmp:
-                adapter_dir = Path(tmp)
-                self.catalog.export_files(manifest, adapter_dir)
-                adapter = read_adapter_dir(adapter_dir)
-                if options.mode == "all":
-                    checks += _static(adapter.contents, base_tensors, base_config, not_checked)
-                load = self._load(version.id, resolved, adapter_dir, options)
-            checks.extend(load.checks)
-        report = VerificationReport(
-            name=manifest.name,
-            version=manifest.version,
-            digest=version.digest,
-            mode=options.mode,
-            base_name=resolved.base.name,
-            base_fingerprint=resolved.base.fingerprint,
-            recorded_base_fingerprint=manifest.base.fingerprint,
-            allow_base_mismatch=options.allow_base_mismatch,
-            checks=tuple(checks),
-            not_checked=tuple(not_checked),
-            created_at=self.clock(),
-            created_by=actor.name,
-            **(load.report_fields() if load is not None else {}),
-        )
-        new_reference = (
-            load.outcome.sample
-            if load is not None and report.passed and load.reference_note is None and resolved.base.fingerprint
-            else None
-        )
-        return self.record(actor, version, report, new_reference, load.settings.key if load else None, signer)
 
-    def _load(self, version_id: int, resolved: ResolvedBase, adapter_dir: Path, options: VerifyOptions) -> _Load:
-        from registry.verification.loadcheck import LoadSettings, resolve_device, run_load_check
+        def reference(fingerprint: str, key: str) -> StoredProbeReference | None:
+            with self.store.read() as records:
+                return records.probe_reference(version.id, fingerprint, key)
 
-        device = resolve_device(options.device)
-        settings = LoadSettings(
-            device=device,
-            quant=options.quant,
-            double_quant=options.double_quant,
-            compute_dtype=options.compute_dtype or ("bfloat16" if device == "cuda" else "float32"),
+        source = VersionSource(
+            headers=lambda: self.catalog.read_headers(manifest),
+            export=lambda directory: self.catalog.export_files(manifest, directory),
+            reference=reference,
         )
-        reference, reference_check, note = self._reference(version_id, resolved.base.fingerprint, settings.key)
-        directory = resolved.model_dir
-        if directory is None:  # resolve_base found no directory: verify() refused that already
-            raise NotFound(f"base {resolved.base.name!r} is not on this machine")
-        outcome = run_load_check(directory, adapter_dir, settings, reference)
-        checks = ((reference_check,) if reference_check is not None else ()) + outcome.checks
-        return _Load(settings, outcome, note, checks)
+        outcome = run_checks(manifest, version.digest, base, options, source, self.hashes, actor.name, self.clock)
+        return self.record(actor, version, outcome.report, outcome.sample, outcome.settings_key, signer)
 
-    def _reference(
-        self, version_id: int, fingerprint: str | None, key: str
-    ) -> tuple[Any, Check | None, dict[str, Any] | None]:
-        """The probe reference to compare with: (sample and its description, a failed check if it is corrupted, note)."""
+    def record_submitted(
+        self,
+        actor: Actor,
+        ref: Ref,
+        submitted: Mapping[str, Any],
+        sample: Mapping[str, Any] | None,
+        signer: Signer | None = None,
+    ) -> VerificationReport:
+        """Record a report a client computed where the base model is (``adapters verify`` through the server).
+
+        The server cannot run the checks (it has no base model), so it checks everything else it can
+        derive: the report names this version, its digest and recorded base; its author is the caller;
+        its time is the server's (within the signature window); it was compared with the probe
+        reference recorded for its base and load settings, if there is one; and a new reference comes
+        only from a first passing load, its digest computed here.
+        """
         from registry.verification.loadcheck import ProbeSample
 
-        if fingerprint is None:
-            return None, None, None
         with self.store.read() as records:
-            stored = records.probe_reference(version_id, fingerprint, key)
-        if stored is None:
-            return None, None, None
-        note = {"id": stored.id, "recorded_at": stored.created_at, "recorded_by": stored.created_by, "settings": key}
+            version = resolve(records, ref, self.identity.access(records, actor))
+            check_push_record(records, version)
+        manifest = version.manifest()
         try:
-            sample = ProbeSample.from_dict(json.loads(stored.sample_json))
-            intact = sample.digest == stored.digest
-        except (ValueError, KeyError, TypeError):
-            intact = False
-        if not intact:
-            return (
-                None,
-                Check(
-                    "probe-reference",
-                    False,
-                    f"the probe reference #{stored.id} recorded {stored.created_at} by {stored.created_by} is "
-                    "corrupted: its content does not match its digest; the database was altered (run `adapters "
-                    "audit verify`)",
-                ),
-                note,
+            report = VerificationReport.from_dict({**submitted, "created_by": actor.name, "id": None})
+            VerifyOptions(report.mode)
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise InvalidInput(
+                f"the verification report is malformed ({type(exc).__name__}: {exc}); run `adapters verify` again"
+            ) from None
+        expected = {"name": manifest.name, "version": manifest.version, "digest": version.digest,
+                    "base.recorded_fingerprint": manifest.base.fingerprint}  # fmt: skip
+        got = {"name": report.name, "version": report.version, "digest": report.digest,
+               "base.recorded_fingerprint": report.recorded_base_fingerprint}  # fmt: skip
+        wrong = [k for k in expected if expected[k] != got[k]]
+        if wrong:
+            raise InvalidInput(
+                f"the verification report is not about {version.ref} as recorded ({', '.join(wrong)} differ); "
+                f"verify {version.ref} again"
             )
-        return (sample, f"at {stored.created_at} by {stored.created_by} (#{stored.id})"), None, note
+        try:
+            skew = abs((parse_iso(report.created_at) - parse_iso(self.clock())).total_seconds())
+        except (ValueError, TypeError):
+            skew = float("inf")
+        if skew > SIGNATURE_WINDOW_S:
+            raise InvalidInput(
+                f"the verification report's time {report.created_at!r} is not within {SIGNATURE_WINDOW_S} s of the "
+                "server's; check this machine's clock and verify again"
+            )
+        key = _settings_key(report)
+        stored = None
+        if key is not None and report.base_fingerprint is not None:
+            with self.store.read() as records:
+                stored = records.probe_reference(version.id, report.base_fingerprint, key)
+        compared = dict(report.reference) if report.reference is not None else None
+        if (reference_note(stored, key) if stored is not None and key is not None else None) != compared:
+            raise Conflict(
+                f"the probe reference recorded for {version.ref} on this base and load setting is not the one the "
+                "report was compared with (another verification recorded one meanwhile); verify again"
+            )
+        probe = None
+        if sample is not None:
+            if stored is not None or key is None or not report.passed or report.base_fingerprint is None:
+                raise InvalidInput(
+                    "a probe reference is recorded only by the first passing load check for a base and load setting; "
+                    "this report cannot record one"
+                )
+            try:
+                probe = ProbeSample.from_dict(dict(sample))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise InvalidInput(f"the probe sample is malformed ({type(exc).__name__}: {exc})") from None
+        return self.record(actor, version, report, probe, key, signer)
 
     def record(
         self,
@@ -258,3 +384,18 @@ class _Load:
             "peak_memory_kind": o.peak_memory_kind,
             "reference": self.reference_note,
         }
+
+
+def _settings_key(report: VerificationReport) -> str | None:
+    """The load settings' key of a report that ran the load check (as LoadSettings.key), else None."""
+    from registry.verification.loadcheck import LoadSettings
+
+    q = report.quantization
+    if report.mode == "static" or q is None:
+        return None
+    try:
+        return LoadSettings(
+            str(q["device_type"]), str(q["method"]), bool(q["double_quant"]), str(q["compute_dtype"])
+        ).key
+    except KeyError:
+        raise InvalidInput("the verification report names no complete load setting (quantization)") from None

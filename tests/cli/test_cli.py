@@ -235,24 +235,25 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "audit chain intact" in out
 
 
-def test_verify_exit_codes(backend, llama, tmp_path: Path) -> None:
+def test_verify_exit_codes(backend, cli_run, llama, tmp_path: Path) -> None:
+    """Embedded and through a real `adapters serve`: the checks run here, the server records the reports."""
     import tinymodels
 
-    run("push", str(llama.adapter), "--name", "a", "--base", str(llama.base))
-    ok = run("verify", "a", "--base", str(llama.base), "--mode", "static", "--json")
+    cli_run("push", str(llama.adapter), "--name", "a", "--base", str(llama.base))
+    ok = cli_run("verify", "a", "--base", str(llama.base), "--mode", "static", "--json")
     assert ok.exit_code == 0 and json.loads(ok.stdout)["passed"] is True
     other = tinymodels.save_base("llama", tmp_path / "other", seed=9)
-    failed = run("verify", "a", "--base", str(other), "--mode", "static")
+    failed = cli_run("verify", "a", "--base", str(other), "--mode", "static")
     assert failed.exit_code == 3
     assert "✗ FAIL  base-fingerprint" in failed.stdout and "FAILED" in failed.stdout
-    missing = run("verify", "a", "--base", str(tmp_path / "nowhere"))
+    missing = cli_run("verify", "a", "--base", str(tmp_path / "nowhere"))
     assert missing.exit_code == 1 and "does not exist" in missing.stderr
-    cuda = run("verify", "a", "--base", str(llama.base), "--mode", "load", "--device", "cuda")
+    cuda = cli_run("verify", "a", "--base", str(llama.base), "--mode", "load", "--device", "cuda")
     import torch
 
     if not torch.cuda.is_available():
         assert cuda.exit_code == 1 and "no CUDA device" in cuda.stderr
-    shown = json.loads(run("show", "a", "--json").stdout)
+    shown = json.loads(cli_run("show", "a", "--json").stdout)
     assert [v["passed"] for v in shown["verifications"]] == [True, False]  # the run that could not start left no report
 
 

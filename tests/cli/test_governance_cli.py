@@ -114,9 +114,10 @@ def test_revoked_pull_needs_allow_revoked(backend, cli_run, llama, tmp_path: Pat
     assert cli_run("pull", "s:1", "-o", str(tmp_path / "o"), "--allow-revoked").exit_code == 0
 
 
-def test_merge_and_release_with_merge(backend, llama, tmp_path: Path) -> None:
-    run("push", str(llama.adapter), "--name", "s", "--base", str(llama.base), "--quantization", "nf4")
-    merged = run("merge", "s:1", "-o", str(tmp_path / "m"), "--json")
+def test_merge_and_release_with_merge(backend, cli_run, llama, tmp_path: Path) -> None:
+    """Embedded and through a real `adapters serve`: the merge runs here; the release records its files."""
+    cli_run("push", str(llama.adapter), "--name", "s", "--base", str(llama.base), "--quantization", "nf4")
+    merged = cli_run("merge", "s:1", "-o", str(tmp_path / "m"), "--json")
     assert merged.exit_code == 0, merged.stderr
     data = json.loads(merged.stdout)
     assert data["tensors"]["merged"] == 14 and {f["path"] for f in data["files"]} >= {
@@ -124,16 +125,16 @@ def test_merge_and_release_with_merge(backend, llama, tmp_path: Path) -> None:
         "config.json",
     }
     assert "warning: s:1 was trained on a 4-bit (nf4) base" in merged.stderr
-    again = run("merge", "s:1", "-o", str(tmp_path / "m"))
+    again = cli_run("merge", "s:1", "-o", str(tmp_path / "m"))
     assert again.exit_code == 1 and "--force" in again.stderr
     assert (
-        run("release", "s:1", "--channel", "prod", "--out", str(tmp_path / "x")).exit_code == 2
+        cli_run("release", "s:1", "--channel", "prod", "--out", str(tmp_path / "x")).exit_code == 2
     )  # --out needs --merge
-    run("review", "s:1")
-    run("approve", "s:1")
-    released = run("release", "s:1", "--channel", "prod", "--merge", "--out", str(tmp_path / "rel"), "--json")
+    cli_run("review", "s:1")
+    cli_run("approve", "s:1")
+    released = cli_run("release", "s:1", "--channel", "prod", "--merge", "--out", str(tmp_path / "rel"), "--json")
     assert released.exit_code == 0, released.stderr
     details = json.loads(released.stdout)["details"]["merged"]
     assert details["base"]["fingerprint"].startswith("sha256:") and (tmp_path / "rel" / "model.safetensors").exists()
-    history = json.loads(run("channels", "s", "--json").stdout)[0]["history"]
+    history = json.loads(cli_run("channels", "s", "--json").stdout)[0]["history"]
     assert history[-1]["details"]["merged"]["files"] == details["files"]

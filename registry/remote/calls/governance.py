@@ -51,28 +51,9 @@ class GovernanceCalls(RemoteBase):
         """Revoke a version: it is refused by pull and can never be a channel's target again."""
         return ActionResult.from_dict(self._act(ref, "revoke", key, {"reason": reason}))
 
-    def release(
-        self,
-        ref: object,
-        *,
-        channel: str,
-        key: object = None,
-        reason: str | None = None,
-        merge: bool = False,
-        **merge_options: Any,
-    ) -> ActionResult:
-        """Point ``channel`` at the version if the channel's policy allows it."""
-        if merge:
-            return self._release_merged(ref, channel=channel, key=key, reason=reason, **merge_options)
+    def release(self, ref: object, *, channel: str, key: object = None, reason: str | None = None) -> ActionResult:
+        """Point ``channel`` at the version if the channel's policy allows it (with a merge: CheckCalls.release)."""
         return ActionResult.from_dict(self._act(ref, "release", key, {"channel": channel, "reason": reason}))
-
-    def _release_merged(self, ref: object, **options: Any) -> ActionResult:
-        from registry.errors import InvalidInput
-
-        raise InvalidInput(
-            "`release --merge` is not served by the registry server yet; merge with `adapters merge` and release "
-            "without --merge, or run it against the embedded registry on the server host"
-        )
 
     def rollback(
         self, name: str, *, channel: str, to: int | None = None, key: object = None, reason: str | None = None

@@ -85,11 +85,26 @@ def routes(app: "FastAPI", caller: Callable[..., Any]) -> None:
         request: Request,
         channel: str = Body(embed=True),
         reason: str | None = Body(default=None, embed=True),
+        merged: dict[str, Any] | None = Body(default=None, embed=True),
         token: ApiToken = Depends(caller),
         key: Any = Depends(signer),
     ) -> dict[str, Any]:
-        """Point a channel at the version, if the channel's policy allows it."""
-        return dict(as_caller(request, token).release(ref, channel=channel, reason=reason, key=key).to_dict())
+        """Point a channel at the version, if the channel's policy allows it; ``merged``: the record of the
+        merged checkpoint the client wrote where the base is (``release --merge``), recorded with the release."""
+        served = as_caller(request, token)
+        return dict(served.release(ref, channel=channel, reason=reason, key=key, merged=merged).to_dict())
+
+    @app.post(f"{V}/release-check", tags=["channels"])
+    def release_check(
+        ref: str,
+        request: Request,
+        channel: str = Body(embed=True),
+        signed: bool = Body(default=False, embed=True),
+        token: ApiToken = Depends(caller),
+    ) -> dict[str, Any]:
+        """The release's checks, read-only, before the client merges (``release --merge``): whether it would
+        move the channel; a refusal is recorded and answered as the release's would be."""
+        return {"would_release": as_caller(request, token).would_release(ref, channel=channel, signed=signed)}
 
     @app.post(f"{API}/adapters/{{name:path}}/rollback", tags=["channels"])
     def rollback(
@@ -141,6 +156,27 @@ def routes(app: "FastAPI", caller: Callable[..., Any]) -> None:
     ) -> dict[str, Any]:
         """Every rule of the policy in force against a version (``channel``: as if releasing there)."""
         return dict(as_caller(request, token).check_policy(ref, channel=channel).to_dict())
+
+    @app.post(f"{V}/verifications", tags=["verification"])
+    def record_verification(
+        ref: str,
+        request: Request,
+        report: dict[str, Any] = Body(embed=True),
+        reference: dict[str, Any] | None = Body(default=None, embed=True),
+        token: ApiToken = Depends(caller),
+        key: Any = Depends(signer),
+    ) -> dict[str, Any]:
+        """Record a verification report the client computed where the base model is; the server checks every
+        fact of it it can derive (version, digest, recorded base, author, time, the probe reference compared)."""
+        recorded = as_caller(request, token).record_verification(ref, report, reference=reference, key=key)
+        return dict(recorded.to_dict())
+
+    @app.get(f"{API}/probe-references", tags=["verification"])
+    def probe_reference(
+        request: Request, ref: str, fingerprint: str, settings: str, token: ApiToken = Depends(caller)
+    ) -> dict[str, Any]:
+        """The probe reference a load check on this base (``fingerprint``) and load ``settings`` compares with."""
+        return {"reference": as_caller(request, token).probe_reference(ref, fingerprint, settings)}
 
     @app.post(f"{V}/evals", tags=["evaluations"])
     def add_evals(

@@ -144,6 +144,26 @@ def routes(app: "FastAPI", caller: Callable[..., Any]) -> None:
         allow_revoked: bool = False,
         token: ApiToken = Depends(caller),
     ) -> StreamingResponse:
-        """One file of the version ``ref``, streamed (the client re-hashes it)."""
-        chunks, size = as_caller(request, token).open_version_blob(ref, sha256, allow_revoked=allow_revoked)
-        return StreamingResponse(chunks, media_type="application/octet-stream", headers={"Content-Length": str(size)})
+        """One file of the version ``ref``, streamed (the client re-hashes it); ``Range: bytes=A-B`` answers
+        206 with those bytes only (a safetensors header, for static verification)."""
+        span = _range(request.headers.get("range"))
+        served = as_caller(request, token)
+        chunks, size = served.open_version_blob(ref, sha256, allow_revoked=allow_revoked, span=span)
+        if span is None:
+            headers = {"Content-Length": str(size)}
+            return StreamingResponse(chunks, media_type="application/octet-stream", headers=headers)
+        headers = {"Content-Length": str(size), "Content-Range": f"bytes {span[0]}-{span[0] + size - 1}/*"}
+        return StreamingResponse(chunks, status_code=206, media_type="application/octet-stream", headers=headers)
+
+
+def _range(header: str | None) -> tuple[int, int] | None:
+    """(start, length) of a single ``bytes=A-B`` range, None without one."""
+    from registry.errors import InvalidInput
+
+    if header is None:
+        return None
+    unit, _, spec = header.strip().partition("=")
+    first, dash, last = spec.strip().partition("-")
+    if unit.strip() != "bytes" or not dash or not first.isdigit() or not last.isdigit() or int(last) < int(first):
+        raise InvalidInput(f"unsupported Range {header[:80]!r}: give one range of bytes, as bytes=START-END")
+    return int(first), int(last) - int(first) + 1
