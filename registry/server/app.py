@@ -30,10 +30,12 @@ if TYPE_CHECKING:
 
     from registry import Registry
 
-__all__ = ["API", "MAX_JSON_BODY", "ROUTES", "create_app"]
+__all__ = ["API", "MAX_JSON_BODY", "OPEN_PATHS", "ROUTES", "create_app"]
 
 #: The modules of :mod:`registry.server.routes`, each with a ``routes(app, caller)`` that adds its endpoints.
 ROUTES = ("catalog", "governance", "tokens", "people", "users", "transfer", "audit")
+#: The endpoints that answer without a token: health, readiness and the API's description.
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json"})
 #: The largest request body accepted, but for a blob's raw bytes (``PUT /api/v1/blobs/SHA256``, limited
 #: per file by ``ADAPTERS_MAX_BLOB_BYTES`` instead).
 MAX_JSON_BODY = 1 << 20
@@ -44,6 +46,8 @@ def create_app(open_registry: "Callable[[], Registry] | None" = None) -> "FastAP
     from fastapi import Depends, FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
+    from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from registry import ApiToken, Registry, RegistryError, Unauthenticated, __version__
     from registry.server.signing import SignatureRequired
@@ -92,8 +96,37 @@ def create_app(open_registry: "Callable[[], Registry] | None" = None) -> "FastAP
         headers = {"WWW-Authenticate": 'Bearer realm="adapters"'} if status == 401 else None
         return JSONResponse(error_body(type(exc).__name__, str(exc), exit_code), status_code=status, headers=headers)
 
+    async def unauthenticated(request: Request) -> JSONResponse | None:
+        """The 401 (or 429) a request without a valid token gets before any other error: a caller who is not
+        authenticated learns nothing about the API's inputs or routes. None when it is authenticated."""
+        if request.url.path in OPEN_PATHS:
+            return None
+        try:
+            await run_in_threadpool(caller, request)
+        except RegistryError as exc:
+            return await registry_error(request, exc)
+        return None
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """Starlette's own refusals (no such route, a method not allowed, a body that does not parse) in the
+        one error shape, after the token is checked."""
+        refused = await unauthenticated(request)
+        if refused is not None:
+            return refused
+        kind = {404: "NotFound", 413: "TooLarge"}.get(exc.status_code, "InvalidInput")
+        detail = exc.detail if isinstance(exc.detail, str) else "the request is malformed"
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"no such endpoint: {request.method} {request.url.path} (GET /openapi.json lists them)"
+        status = 422 if exc.status_code == 400 else exc.status_code
+        headers = dict(exc.headers) if exc.headers else None
+        return JSONResponse(error_body(kind, f"{detail}", 1), status_code=status, headers=headers)
+
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        refused = await unauthenticated(request)
+        if refused is not None:
+            return refused
         problems = []
         for e in exc.errors()[:5]:
             where = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path"))
