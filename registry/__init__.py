@@ -27,7 +27,7 @@ if _typing.TYPE_CHECKING:
     from registry.domain.records import ApprovalRecord, ChannelMove, TransitionRecord
     from registry.domain.refs import Ref
     from registry.domain.rules import RuleResult
-    from registry.domain.tokens import ApiToken
+    from registry.domain.tokens import ApiToken, CreatedToken, WhoAmI
     from registry.domain.verification import VerificationReport
     from registry.domain.versions import BaseModel, EvalRecord, FileEntry, Manifest, VersionInfo, VersionSummary
     from registry.errors import (
@@ -53,7 +53,6 @@ if _typing.TYPE_CHECKING:
     )
     from registry.governance.results import ActionResult, ChannelState, PolicyCheck
     from registry.identity import GrantInfo, KeyInfo, UserDetail, UserInfo
-    from registry.identity.tokens import CreatedToken, WhoAmI
     from registry.maintenance.results import (
         BlobProblem,
         BlobUse,
@@ -150,7 +149,7 @@ _LOCATIONS = {
     "RemovedUpload": "registry.maintenance.results",
     "VersionProblem": "registry.maintenance.results",
     "ApiToken": "registry.domain.tokens",
-    "WhoAmI": "registry.identity.tokens",
+    "WhoAmI": "registry.domain.tokens",
     "RemoteRegistry": "registry.remote.client",
     "RemoteError": "registry.remote.client",
     "ServerUnreachable": "registry.remote.client",
@@ -159,7 +158,7 @@ _LOCATIONS = {
     "login": "registry.remote.login",
     "logout": "registry.remote.login",
     "serve": "registry.server.run",
-    "CreatedToken": "registry.identity.tokens",
+    "CreatedToken": "registry.domain.tokens",
     "Unauthenticated": "registry.errors",
 }
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from registry._temporary import remove_orphans, temporary_name
-from registry.errors import DestinationExists, RegistryError, StorageError
+from registry.errors import DestinationExists, InvalidInput, RegistryError, StorageError
 
 __all__ = [
     "CHUNK_SIZE",
@@ -36,6 +36,7 @@ __all__ = [
     "fsync_file",
     "hash_file",
     "output_failure",
+    "public_key_bytes",
     "publish_dir",
     "pwrite_all",
     "scratch_dir",
@@ -381,3 +382,13 @@ def map_threads(fn: Callable[[Path], tuple[str, int]], paths: list[Path], worker
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(fn, paths))
+
+
+def public_key_bytes(path: str | os.PathLike[str] | bytes | None) -> bytes | None:
+    """The public key a file holds (or the PEM bytes themselves, as a server receives them)."""
+    if path is None or isinstance(path, bytes):
+        return path
+    try:
+        return Path(path).expanduser().read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read the public key {path}: {exc.strerror}") from None

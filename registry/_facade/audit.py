@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from registry._facade._base import FacadeBase, PathLike, RefLike, path_of, ref_of
-from registry._facade.people import public_key_bytes
+from registry._io import public_key_bytes
 from registry.audit.results import AuditReport, AuditVerification, Checkpoint
 from registry.domain.audit import Event
 from registry.errors import InvalidInput

@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 
 from registry._facade._base import FacadeBase, KeyLike, PathLike
-from registry.errors import InvalidInput
+from registry._io import public_key_bytes
 from registry.identity import UserDetail, UserInfo, write_keypair
 
 __all__ = ["PeopleMethods"]
-
-
-def public_key_bytes(path: PathLike | bytes | None) -> bytes | None:
-    """The public key a file holds (or the PEM bytes themselves, as a server receives them)."""
-    if path is None or isinstance(path, bytes):
-        return path
-    try:
-        return Path(path).expanduser().read_bytes()
-    except OSError as exc:
-        raise InvalidInput(f"cannot read the public key {path}: {exc.strerror}") from None
 
 
 class PeopleMethods(FacadeBase):

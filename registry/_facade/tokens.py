@@ -6,8 +6,7 @@ from registry._facade._base import FacadeBase, KeyLike
 from registry.domain import signing
 from registry.domain.durations import parse_duration
 from registry.domain.roles import sorted_roles
-from registry.domain.tokens import DEFAULT_TOKEN_LIFETIME, ApiToken
-from registry.identity.tokens import CreatedToken, WhoAmI
+from registry.domain.tokens import DEFAULT_TOKEN_LIFETIME, ApiToken, CreatedToken, WhoAmI
 
 __all__ = ["TokenMethods"]
 

@@ -18,12 +18,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from registry.domain.clock import now_iso, parse_iso
+from registry.domain.roles import ScopedRole
 
 __all__ = [
     "DEFAULT_TOKEN_LIFETIME",
     "TOKEN_PREFIX",
     "ApiToken",
+    "CreatedToken",
     "NewToken",
+    "WhoAmI",
     "is_token_id",
     "looks_like_token",
     "new_token",
@@ -113,3 +116,54 @@ class ApiToken:
                 "last_used_at")  # fmt: skip
         fields: dict[str, Any] = {k: d.get(k) for k in keys}
         return cls(**fields)
+
+
+@dataclass(frozen=True)
+class WhoAmI:
+    """Who the registry takes the caller for, and which registry it is."""
+
+    user: str
+    roles: tuple[str, ...]  # ``reviewer`` (the whole registry) or ``reviewer@credit`` (one namespace)
+    registry: str  # a server's URL, or where an embedded registry keeps its records
+    registry_id: str
+    registry_key: str | None  # the fingerprint of the key that signs checkpoints
+    token: ApiToken | None = None  # the token the caller authenticated with (remote only)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "user": self.user,
+            "roles": [ScopedRole.parse(r).to_dict() for r in self.roles],
+            "registry": self.registry,
+            "registry_id": self.registry_id,
+            "registry_key": self.registry_key,
+            "token": None if self.token is None else {
+                "id": self.token.id, "label": self.token.label, "expires_at": self.token.expires_at,
+            },
+        }  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], registry: str | None = None) -> WhoAmI:
+        token = d.get("token")
+        roles = d.get("roles") or []
+        return cls(
+            user=str(d["user"]),
+            roles=tuple(ScopedRole.from_dict(r).label for r in roles),
+            registry=registry or str(d.get("registry")),
+            registry_id=str(d["registry_id"]),
+            registry_key=None if d.get("registry_key") is None else str(d["registry_key"]),
+            token=None if not isinstance(token, dict) else ApiToken(
+                id=str(token["id"]), user=str(d["user"]), label=token.get("label"), created_at="", created_by="",
+                expires_at=str(token["expires_at"]),
+            ),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CreatedToken:
+    """A token just issued: the secret (shown once, never stored) and the record kept of it."""
+
+    secret: str
+    token: ApiToken
+
+    def to_dict(self) -> dict[str, object]:
+        return {"secret": self.secret, **self.token.to_dict()}

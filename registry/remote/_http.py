@@ -8,8 +8,8 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
+from registry.domain.tokens import WhoAmI
 from registry.errors import RegistryError, Unauthenticated
-from registry.identity.tokens import WhoAmI
 from registry.remote.credentials import normalise_url
 
 if TYPE_CHECKING:

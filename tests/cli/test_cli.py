@@ -191,6 +191,18 @@ def test_light_commands_do_not_import_torch(backend, llama, args: list[str]) -> 
     assert proc.stderr.rsplit("HEAVY=", 1)[1].strip() == ""
 
 
+def test_the_remote_client_loads_no_database_layer_nor_server_stack() -> None:
+    """A client of the registry server needs httpx and the domain: not SQLAlchemy, the server or torch."""
+    code = (
+        "import sys\nimport registry.remote.client\n"
+        "heavy = [m for m in ('sqlalchemy', 'sqlmodel', 'fastapi', 'uvicorn', 'torch', 'boto3') if m in sys.modules]\n"
+        "sys.stderr.write('HEAVY=' + ','.join(heavy))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy())
+    assert "HEAVY=" in proc.stderr, proc.stderr
+    assert proc.stderr.rsplit("HEAVY=", 1)[1].strip() == ""
+
+
 def _adapters(*args: str, debug: bool = False) -> subprocess.CompletedProcess[str]:
     """``adapters ARGS`` in a process of its own, in an environment like a user's shell (the tests'
     HF_HUB_DISABLE_PROGRESS_BARS=1 removed, so the libraries' progress bars would show)."""

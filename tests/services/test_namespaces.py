@@ -13,8 +13,8 @@ from attacker import Attacker
 from registry import GrantInfo, InvalidInput, KeyInfo, NotFound, Registry, Settings, UserDetail, UserInfo
 from registry.domain.actor import Actor
 from registry.domain.roles import PERMISSIONS, REGISTRY_WIDE
+from registry.domain.tokens import WhoAmI
 from registry.errors import PermissionDenied, PolicyNotMet
-from registry.identity.tokens import WhoAmI
 
 #: two signed approvals from distinct reviewer/risk users other than the author (the separation of duties
 #: a reviewer of another namespace must not satisfy)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from registry.catalog.results import Annotated
@@ -11,8 +11,10 @@ from registry.domain.lineage import Evaluation
 from registry.domain.refs import Ref
 from registry.domain.versions import EvalRecord
 from registry.governance.results import ActionResult, ChannelState, PolicyCheck
-from registry.policies import ActivePolicy, policy_source
 from registry.remote._http import API, RemoteBase
+
+if TYPE_CHECKING:
+    from registry.policies import ActivePolicy
 
 __all__ = ["GovernanceCalls"]
 
@@ -70,6 +72,8 @@ class GovernanceCalls(RemoteBase):
 
     def set_policy(self, path: object, *, channel: str | None = None, key: object = None) -> ActivePolicy:
         """Make a policy active: the file (or built-in name) is read here and its text sent. Admins only."""
+        from registry.policies import ActivePolicy, policy_source  # the service module reaches the database layer
+
         content, _ = policy_source(str(path))
         body = {"content": content, "source": str(path), "channel": channel}
         subject = f"channel {channel}" if channel else "registry"
@@ -78,6 +82,8 @@ class GovernanceCalls(RemoteBase):
     def policy(self, *, channel: str | None = None) -> ActivePolicy:
         """The policy in force (for a channel: its own, else the registry's, else the built-in default)."""
         params = {"channel": channel} if channel else {}
+        from registry.policies import ActivePolicy
+
         return ActivePolicy.from_dict(self._request("GET", f"{API}/policy", params=params))
 
     def check_policy(self, ref: object, *, channel: str | None = None) -> PolicyCheck:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from registry.domain.tokens import DEFAULT_TOKEN_LIFETIME, ApiToken
-from registry.identity.tokens import CreatedToken
+from registry.domain.tokens import DEFAULT_TOKEN_LIFETIME, ApiToken, CreatedToken
 from registry.remote._http import API, RemoteBase
 
 __all__ = ["TokenCalls"]

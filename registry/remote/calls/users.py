@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import quote
 
-from registry._facade.people import public_key_bytes
+from registry._io import public_key_bytes
 from registry.identity.results import UserDetail, UserInfo
 from registry.remote._http import API, RemoteBase
 
