@@ -168,6 +168,7 @@ def _calls(ref: str) -> list[tuple[str, str, str, dict[str, Any]]]:
     return [
         ("review", "POST", f"{v}/review", {}),
         ("release", "POST", f"{v}/release", {"channel": "production"}),
+        ("release", "POST", f"{v}/release-check", {"channel": "production"}),
         ("rollback", "POST", "/api/v1/adapters/team/s/rollback", {"channel": "production"}),
         ("deprecate", "POST", f"{v}/deprecate", {}),
         ("revoke", "POST", f"{v}/revoke", {"reason": "matrix"}),
