@@ -17,11 +17,21 @@ ADAPTERS = str(Path(sys.executable).parent / "adapters")
 
 
 def run_cli(
-    *args: str, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 180
+    *args: str, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 180, fresh: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    """``adapters ARGS`` as a subprocess, in the test's environment plus ``env``."""
-    full = {**os.environ, **(env or {})}
-    return subprocess.run([ADAPTERS, *args], capture_output=True, text=True, env=full, input=stdin, timeout=timeout)
+    """``adapters ARGS`` in the test's environment plus ``env``: in this process by click's runner (the same
+    command, output and exit code, without a new interpreter's start-up), or with ``fresh`` as a subprocess."""
+    if fresh:
+        full = {**os.environ, **(env or {})}
+        return subprocess.run(
+            [ADAPTERS, *args], capture_output=True, text=True, env=full, input=stdin, timeout=timeout
+        )  # fmt: skip
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    done = CliRunner().invoke(cli, list(args), env=env, input=stdin, catch_exceptions=False)
+    return subprocess.CompletedProcess([ADAPTERS, *args], done.exit_code, done.stdout, done.stderr)
 
 
 def run_remote(server: Server, token: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
