@@ -19,8 +19,8 @@ def run(*args: str, env: dict[str, str] | None = None) -> object:
 
 
 @pytest.fixture
-def pushed(backend, llama) -> dict:
-    result = run("push", str(llama.adapter), "--name", "support", "--base", str(llama.base), "--json")
+def pushed(backend, cli_run, llama) -> dict:
+    result = cli_run("push", str(llama.adapter), "--name", "support", "--base", str(llama.base), "--json")
     assert result.exit_code == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -59,21 +59,21 @@ def test_every_command_and_subcommand_has_help(tmp_path: Path) -> None:
     } <= seen
 
 
-def test_push_json(pushed: dict) -> None:
+def test_push_json(pushed: dict, cli_run) -> None:
     assert pushed["name"] == "support" and pushed["version"] == 1 and pushed["ref"] == "support:1"
     assert pushed["digest"].startswith("sha256:")
     assert set(pushed) >= {"name", "version", "digest", "size", "files", "base", "warnings"}
 
 
-def test_push_human_output_prints_ref_and_digest(backend, llama) -> None:
-    result = run("push", str(llama.adapter), "--name", "support")
+def test_push_human_output_prints_ref_and_digest(backend, cli_run, llama) -> None:
+    result = cli_run("push", str(llama.adapter), "--name", "support")
     assert result.exit_code == 0
     first_line = result.stdout.splitlines()[0].split()
     assert first_line[0] == "support:1" and first_line[1].startswith("sha256:")
 
 
-def test_show_json_keys(pushed: dict) -> None:
-    result = run("show", "support:1", "--json")
+def test_show_json_keys(pushed: dict, cli_run) -> None:
+    result = cli_run("show", "support:1", "--json")
     assert result.exit_code == 0
     shown = json.loads(result.stdout)
     assert set(shown) >= {
@@ -94,46 +94,46 @@ def test_show_json_keys(pushed: dict) -> None:
     assert set(shown["peft"]) >= {"type", "r", "lora_alpha", "target_modules", "use_rslora", "use_dora"}
     assert set(shown["base"]) >= {"name", "revision", "fingerprint"}
     assert all(set(f) == {"path", "sha256", "size"} for f in shown["files"])
-    human = run("show", "support:1")
+    human = cli_run("show", "support:1")
     assert human.exit_code == 0 and pushed["digest"] in human.stdout
 
 
-def test_ls_json_and_filters(pushed: dict) -> None:
-    rows = json.loads(run("ls", "--json").stdout)
+def test_ls_json_and_filters(pushed: dict, cli_run) -> None:
+    rows = json.loads(cli_run("ls", "--json").stdout)
     assert [r["ref"] for r in rows] == ["support:1"]
-    assert json.loads(run("ls", "--json", "--min-rank", "5").stdout) == []
-    assert "support:1" in run("ls").stdout
+    assert json.loads(cli_run("ls", "--json", "--min-rank", "5").stdout) == []
+    assert "support:1" in cli_run("ls").stdout
 
 
-def test_pull_json(pushed: dict, tmp_path: Path) -> None:
+def test_pull_json(pushed: dict, cli_run, tmp_path: Path) -> None:
     out = tmp_path / "pulled"
-    result = run("pull", "support", "-o", str(out), "--json")
+    result = cli_run("pull", "support", "-o", str(out), "--json")
     assert result.exit_code == 0, result.stderr
     pulled = json.loads(result.stdout)
     assert pulled["digest"] == pushed["digest"] and pulled["path"] == str(out)
-    again = run("pull", "support", "-o", str(out))
+    again = cli_run("pull", "support", "-o", str(out))
     assert again.exit_code == 1 and "--force" in again.stderr
-    assert run("pull", "support", "-o", str(out), "--force").exit_code == 0
+    assert cli_run("pull", "support", "-o", str(out), "--force").exit_code == 0
 
 
-def test_errors_go_to_stderr_with_exit_1_and_nothing_on_stdout(backend, tmp_path: Path) -> None:
+def test_errors_go_to_stderr_with_exit_1_and_nothing_on_stdout(backend, cli_run, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     for args in (["push", str(tmp_path / "empty"), "--name", "x"], ["show", "nope:1"], ["show", "Bad Ref"]):
-        result = run(*args, "--json")
+        result = cli_run(*args, "--json")
         assert result.exit_code == 1, args
         assert result.stdout == ""
         assert result.stderr.startswith("error: ")
         assert "Traceback" not in result.stderr
 
 
-def test_usage_errors_exit_2(backend, llama) -> None:
-    assert run("push", str(llama.adapter)).exit_code == 2  # --name missing
-    assert run("push", str(llama.adapter), "--name", "x", "--quantization", "int3").exit_code == 2
-    assert run("frobnicate").exit_code == 2
+def test_usage_errors_exit_2(backend, cli_run, llama) -> None:
+    assert cli_run("push", str(llama.adapter)).exit_code == 2  # --name missing
+    assert cli_run("push", str(llama.adapter), "--name", "x", "--quantization", "int3").exit_code == 2
+    assert cli_run("frobnicate").exit_code == 2
 
 
-def test_warnings_go_to_stderr_and_json_stays_clean(backend, llama) -> None:
-    result = run("push", str(llama.adapter), "--name", "x", "--base", "org/not-cached", "--json")
+def test_warnings_go_to_stderr_and_json_stays_clean(backend, cli_run, llama) -> None:
+    result = cli_run("push", str(llama.adapter), "--name", "x", "--base", "org/not-cached", "--json")
     assert result.exit_code == 0
     assert json.loads(result.stdout)["base"]["fingerprint"] is None
     assert "warning: base 'org/not-cached'" in result.stderr
