@@ -204,7 +204,8 @@ class Transform:
             return self._lora(entry, fd, code, op)
         base = read_tensor(fd, entry).float()
         if isinstance(op, BiasAdd):
-            return base + adapter[op.key].float() * op.scale
+            trained = adapter[op.base_key].float() if op.base_key is not None else base
+            return trained + adapter[op.key].float() * op.scale
         if isinstance(op, ColumnScale) and not op.bias:
             return base * _t(adapter[op.key].float(), self.fan)
         if isinstance(op, ColumnScale):

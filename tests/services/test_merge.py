@@ -76,6 +76,38 @@ def test_merge_equals_peft_bit_for_bit_in_float32(
     assert torch.allclose(_outputs(kind, merged), peft_logits, atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize("lora_bias", [False, True], ids=["lora-only-bias", "lora-only-bias-and-lora-bias"])
+def test_a_trained_base_bias_merges_as_peft_merges_it(
+    sqlite_reg: Registry, tiny_models, tmp_path: Path, lora_bias: bool
+) -> None:
+    """``bias="lora_only"`` saves the targeted modules' trained biases (``base_layer.bias``); peft's merge
+    keeps them (adding ``lora_B.bias`` when there is one). The saved biases are changed here, as training
+    would, so a merge that kept the base's biases would differ."""
+    from safetensors.torch import load_file, save_file
+
+    base = tiny_models["gpt2"].base
+    adapter = tinymodels.make_adapter(
+        "gpt2", base, tmp_path / "adapter", target_modules=["c_attn", "c_fc"], bias="lora_only", lora_bias=lora_bias
+    )
+    weights = adapter / "adapter_model.safetensors"
+    tensors = load_file(str(weights))
+    trained = [k for k in tensors if k.endswith("base_layer.bias")]
+    assert trained, sorted(tensors)
+    generator = torch.Generator().manual_seed(3)
+    for k in trained:
+        tensors[k] = tensors[k] + torch.randn(tensors[k].shape, generator=generator)
+    save_file(tensors, str(weights), metadata={"format": "pt"})
+    sqlite_reg.push(adapter, name="a", base=str(base))
+    assert sqlite_reg.verify("a", base=str(base), mode="static").passed
+    sqlite_reg.merge("a", out=tmp_path / "merged")
+    reference, peft_logits = _peft_reference("gpt2", base, adapter)
+    merged = _load_merged("gpt2", tmp_path / "merged")
+    ours = merged.state_dict()
+    different = [k for k in reference if not torch.equal(ours[k], reference[k])]
+    assert different == [], f"tensors differing from peft's merge_and_unload: {different[:5]}"
+    assert torch.allclose(_outputs("gpt2", merged), peft_logits, atol=1e-5, rtol=1e-4)
+
+
 def test_weights_taller_than_one_block_are_still_bit_identical(sqlite_reg: Registry, tmp_path: Path) -> None:
     from registry.merge.kernels import _BLOCK_ELEMENTS
 

@@ -161,10 +161,12 @@ class LoraUpdate:
 
 @dataclass(frozen=True)
 class BiasAdd:
-    """``b' = b + scale * adapter[key]``."""
+    """``b' = b + scale * adapter[key]``; with ``base_key``, ``b`` is the adapter's trained copy of the base
+    bias (``base_layer.bias``, saved with ``bias="lora_only"``) rather than the base's."""
 
     key: str
     scale: float
+    base_key: str | None = None
 
 
 @dataclass(frozen=True)

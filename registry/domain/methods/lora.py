@@ -16,7 +16,8 @@ Tensors, with the base weight ``W`` of a Linear layer ``[out, in]`` (``[in, out]
 ``r`` is the config's ``r`` or, for a module matched by ``rank_pattern``, that rank. The merge is
 ``W' = W + s * T(B @ A)`` with ``s = alpha / r`` (``alpha / sqrt(r)`` with rsLoRA, both per module
 through the patterns), DoRA rescaling the rows by ``magnitude / ||W + s * T(B @ A)||``, and the
-bias ``b' = b + s * B.bias``: peft's ``LoraLayer.merge`` for each of these.
+bias ``b' = b + s * B.bias``: peft's ``LoraLayer.merge`` for each of these. With ``bias="lora_only"`` the
+trained ``base_layer.bias`` replaces the base's bias (and ``B.bias`` is added to it).
 """
 
 from __future__ import annotations
@@ -188,7 +189,14 @@ class Lora:
         elif role == "base_layer.weight":
             op.base_layer = key
         elif role == "lora_B.bias":
-            plan.ops[f"{module}.bias"] = BiasAdd(key, op.scale)
+            trained = plan.ops.get(f"{module}.bias")
+            base_key = trained.key if isinstance(trained, Replace) else None
+            plan.ops[f"{module}.bias"] = BiasAdd(key, op.scale, base_key)
+        elif role == "base_layer.bias":  # bias="lora_only" (or "all"): the trained bias replaces the base's
+            added = plan.ops.get(f"{module}.bias")
+            plan.ops[f"{module}.bias"] = (
+                BiasAdd(added.key, added.scale, key) if isinstance(added, BiasAdd) else Replace(key)
+            )
         else:
             raise InvalidInput(f"adapter tensor {key} has no role the merge knows; nothing was written")
 
