@@ -71,6 +71,17 @@ def _file(tmp_path: Path, size: int) -> SourceFile:
     return SourceFile(path="adapter_model.safetensors", abspath=path, size=st.st_size, mtime_ns=st.st_mtime_ns)
 
 
+def _upload(remote: RemoteRegistry, store: FlakyStore, f: SourceFile) -> None:
+    """A presigned PUT of the file, its body a stream of chunks read afresh on every try."""
+    remote._s3_request(
+        "PUT",
+        store.url,
+        "upload it",
+        body=lambda: transfer._read_chunks(f, None),
+        headers={"Content-Length": str(f.size)},
+    )
+
+
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_a_transient_answer_is_retried_with_the_whole_body_again(
     remote: RemoteRegistry, tmp_path: Path, status: int
@@ -78,13 +89,7 @@ def test_a_transient_answer_is_retried_with_the_whole_body_again(
     store = FlakyStore(failures=2, status=status)
     f = _file(tmp_path, 3 << 20)  # several chunks, so the body is a stream that must be read afresh
     try:
-        remote._s3_request(
-            "PUT",
-            store.url,
-            "upload it",
-            body=lambda: transfer._read_chunks(f, None),
-            headers={"Content-Length": str(f.size)},
-        )
+        _upload(remote, store, f)
     finally:
         store.close()
     expected = hashlib.sha256(Path(f.abspath).read_bytes()).hexdigest()
@@ -106,13 +111,7 @@ def test_a_refusal_that_is_not_transient_is_not_retried(remote: RemoteRegistry, 
     f = _file(tmp_path, 1024)
     try:
         with pytest.raises(StorageError, match=r"refused to upload it: 403 <Error>.*Push again") as caught:
-            remote._s3_request(
-                "PUT",
-                store.url,
-                "upload it",
-                body=lambda: transfer._read_chunks(f, None),
-                headers={"Content-Length": str(f.size)},
-            )
+            _upload(remote, store, f)
     finally:
         store.close()
     assert "tried" not in str(caught.value)

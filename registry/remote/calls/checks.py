@@ -200,7 +200,10 @@ class CheckCalls(CatalogCalls, TransferCalls, GovernanceCalls):
         hashes = FileHashCache((self._settings or Settings.from_env()).cache_dir)
         try:
             merger = Merger(None, hashes)
-            export = lambda directory: self._export(version, directory, True, None)  # noqa: E731
+
+            def export(directory: Path) -> None:
+                self._export(version, directory, True, None)
+
             return merger.merge_version(version.manifest, version.digest, export, base, out, options, progress)
         finally:
             hashes.close()
