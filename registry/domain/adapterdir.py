@@ -359,14 +359,22 @@ def target_matches(target: str, module: str, *, regex: bool = False) -> bool:
     return module == target or module.endswith("." + target)
 
 
+def targets_are_regex(facts: PeftFacts) -> bool:
+    """Whether ``target_modules`` is a regular expression: a string is, as peft reads it, except for the
+    adaption prompt, whose ``target_modules`` names the attention module (peft matches it as a suffix)."""
+    return isinstance(facts.target_modules, str) and facts.type != "ADAPTION_PROMPT"
+
+
 def target_warnings(facts: PeftFacts, tensors: Sequence[TensorInfo], root: Path) -> tuple[str, ...]:
     """Warnings for listed target modules that match no tensor; :class:`InvalidAdapter` when none matches
     (``root`` names the adapter in the message)."""
     targets = facts.target_modules
     if targets is None or targets == "all-linear" or not targets:
         return ()
-    regex = isinstance(targets, str)
+    regex = targets_are_regex(facts)
     wanted = [targets] if isinstance(targets, str) else list(targets)
+    if not any(t.name.startswith(PEFT_PREFIX) for t in tensors):
+        return ()  # only tensors shared by every module (UniLoRA's one vector): none names a module
     modules = {m for t in tensors for m in _module_paths(t.name)}
     matched = {t for t in wanted if any(target_matches(t, m, regex=regex) for m in modules)}
     if not matched:

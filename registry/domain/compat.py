@@ -16,7 +16,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from registry.domain.adapterdir import PeftFacts, TensorInfo, pattern_value, strip_peft_prefix, target_matches
+from registry.domain.adapterdir import (
+    PEFT_PREFIX,
+    PeftFacts,
+    TensorInfo,
+    pattern_value,
+    strip_peft_prefix,
+    target_matches,
+    targets_are_regex,
+)
 from registry.domain.methods import method_for, prompt
 from registry.domain.methods.base import MAX_LISTED, Check, Shapes, find_module, shape_text, split_suffix
 
@@ -24,6 +32,7 @@ if TYPE_CHECKING:  # versions imports verification, which imports this module
     from registry.domain.versions import BaseModel
 
 __all__ = [
+    "EMBEDDING_KEYS",
     "Check",
     "base_modules",
     "check_fingerprint",
@@ -34,7 +43,7 @@ __all__ = [
     "weights_difference",
 ]
 
-_EMBEDDING_KEYS = ("embed_tokens.weight", "wte.weight", "word_embeddings.weight", "embed_in.weight", "shared.weight")
+EMBEDDING_KEYS = ("embed_tokens.weight", "wte.weight", "word_embeddings.weight", "embed_in.weight", "shared.weight")
 
 
 def weights_difference(
@@ -114,7 +123,7 @@ def _owner(name: str, modules: Mapping[str, tuple[int, ...]]) -> str | None:
 
 def _tied_embedding(modules: Mapping[str, tuple[int, ...]]) -> str | None:
     for module in modules:
-        if any((module + ".weight").endswith(k) for k in _EMBEDDING_KEYS):
+        if any((module + ".weight").endswith(k) for k in EMBEDDING_KEYS):
             return module
     return None
 
@@ -176,6 +185,11 @@ def static_checks(
             other.append(t)
     checks = [shapes.result(len(adapter_tensors))] if shapes.count else []
     unchecked: list[str] = []
+    for kind, roles in sorted(shapes.unchecked.items()):
+        unchecked.append(
+            f"the shapes of {shapes.unchecked_count} {kind} tensors ({', '.join(sorted(roles))}) were not checked: "
+            "no shape rule covers them against this base module; that each one's module exists in the base was"
+        )
     if other:
         orphans = [t.name for t in other if _owner(strip_peft_prefix(t.name), modules) is None]
         checks.append(
@@ -190,7 +204,7 @@ def static_checks(
         )
         unchecked.append(
             f"the shapes of {len(other)} {facts.type} tensors (e.g. {other[0].name}) were not checked: "
-            f"shape rules are known for LoRA and IA3 only; only that each tensor's module exists in the base was"
+            f"no method module knows their roles; only that each tensor's module exists in the base was"
         )
     checks.append(_targets(facts, adapter_tensors, modules))
     adapted = _adapted(facts, adapter_tensors)
@@ -221,7 +235,13 @@ def _targets(facts: PeftFacts, adapter_tensors: Sequence[TensorInfo], modules: M
     targets = facts.target_modules
     if targets is None:
         return Check("target-modules", None, "not checked: the config lists no target modules")
-    regex = isinstance(targets, str)
+    if adapter_tensors and not any(t.name.startswith(PEFT_PREFIX) for t in adapter_tensors):
+        return Check(
+            "target-modules",
+            None,
+            f"not checked: the {facts.type} adapter saves only tensors shared by every module, none named by a module",
+        )
+    regex = targets_are_regex(facts)
     wanted = [targets] if isinstance(targets, str) else list(targets)
     adapter_modules = _adapted(facts, adapter_tensors)
     problems = []

@@ -15,12 +15,13 @@ for float16), and usually identical (see :func:`lora_fused`). torch is imported 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from registry.domain.methods.base import BiasAdd, ColumnScale, LoraUpdate, MergePlan, Replace
+from registry.domain.compat import EMBEDDING_KEYS
+from registry.domain.methods.base import BiasAdd, ColumnScale, LoraUpdate, MergePlan, PeftModule, Replace
 from registry.domain.versions import Manifest
 from registry.errors import InvalidInput
 from registry.merge.results import MergeOptions
@@ -151,12 +152,31 @@ def single_threaded_torch() -> Iterator[None]:
     """
     import torch
 
+    global _OUTER_THREADS
     threads = torch.get_num_threads()
+    _OUTER_THREADS = threads
     torch.set_num_threads(1)
     try:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+#: torch's thread count outside :func:`single_threaded_torch`: peft's layers merge with it, since some
+#: (C3A's FFT) give results that depend on the thread count, and peft's own merge runs with it.
+_OUTER_THREADS: int | None = None
+
+
+@contextmanager
+def outer_threads() -> Iterator[None]:
+    import torch
+
+    inner = torch.get_num_threads()
+    torch.set_num_threads(_OUTER_THREADS or inner)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(inner)
 
 
 class Transform:
@@ -170,10 +190,14 @@ class Transform:
         manifest: Manifest,
         options: MergeOptions,
         targets: list[ShardTensor],
+        read_base: Callable[[str], torch.Tensor] | None = None,
     ) -> None:
         from safetensors.torch import load_file
 
         self.plan = plan
+        self.config = config
+        self.read_base = read_base
+        self.pending: dict[str, Any] = {}  # a module's merged tensor waiting for its turn (peft layers)
         self.adapter = load_file(str(weights))
         self.fan = bool(config.get("fan_in_fan_out", False))
         self.roundtrip = options.base_precision == "nf4-dequantized"
@@ -202,6 +226,8 @@ class Transform:
             return adapter[op.key]
         if isinstance(op, LoraUpdate):
             return self._lora(entry, fd, code, op)
+        if isinstance(op, PeftModule):
+            return self._peft(entry, fd, op)
         base = read_tensor(fd, entry).float()
         if isinstance(op, BiasAdd):
             trained = adapter[op.base_key].float() if op.base_key is not None else base
@@ -211,6 +237,35 @@ class Transform:
         if isinstance(op, ColumnScale):
             return base * adapter[op.key].float().reshape(base.shape)
         raise InvalidInput(f"{entry.name}: the merge has no kernel for {type(op).__name__}")
+
+    def _peft(self, entry: ShardTensor, fd: int, op: PeftModule) -> Any:
+        """The module's weight or bias as peft's own layer merges it; both are computed together, and the
+        one whose turn has not come waits in ``pending`` (one module's tensor at most)."""
+        from registry.merge.peftlayer import merge_module
+
+        if entry.name in self.pending:
+            return self.pending.pop(entry.name)
+        other = f"{op.module}.{'bias' if op.part == 'weight' else 'weight'}"
+        mine = read_tensor(fd, entry).float()
+        theirs = self._base_tensor(other)
+        weight, bias = (mine, theirs) if op.part == "weight" else (theirs, mine)
+        if weight is None:
+            raise InvalidInput(f"the base has no weight {other} for {entry.name}; nothing was written")
+        if self.roundtrip and weight.dim() == 2:
+            weight = nf4_roundtrip(weight, self.quant.method, self.quant.double_quant is not False)
+        tensors = {k: self.adapter[k] for k in (*op.keys, *self.plan.shared)}
+        embedding = (op.module + ".weight").endswith(EMBEDDING_KEYS)
+        with outer_threads():
+            new_weight, new_bias = merge_module(self.config, op.path, weight, bias, tensors, self.fan, embedding)
+        mine_out, theirs_out = (new_weight, new_bias) if op.part == "weight" else (new_bias, new_weight)
+        if other in self.plan.ops and theirs_out is not None:
+            self.pending[other] = theirs_out
+        return mine_out
+
+    def _base_tensor(self, name: str) -> torch.Tensor | None:
+        if self.read_base is None:
+            raise InvalidInput(f"{name}: this merge cannot read a second base tensor; nothing was written")
+        return self.read_base(name)
 
     def _lora(self, entry: ShardTensor, fd: int, code: str, op: LoraUpdate) -> Any:
         w = self.adapter[op.base_layer] if op.base_layer else read_tensor(fd, entry, self.space.read)

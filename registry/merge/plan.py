@@ -14,6 +14,7 @@ from registry.domain.adapterdir import strip_peft_prefix, target_matches
 from registry.domain.compat import base_modules
 from registry.domain.methods import method_for
 from registry.domain.methods.base import MergePlan, Method, Replace, find_module, tensor_infos
+from registry.domain.methods.tuner import SHARED
 from registry.errors import InvalidInput
 
 __all__ = ["mergeable_method", "plan_merge"]
@@ -25,8 +26,8 @@ def mergeable_method(config: Mapping[str, Any], ref: str) -> Method:
     method = method_for(peft_type)
     if method is None:
         raise InvalidInput(
-            f"{ref} is a {peft_type} adapter; the streaming merge handles LoRA (with rsLoRA, DoRA, patterns, biases, "
-            "embeddings, modules_to_save) and IA3. Merge it with peft's merge_and_unload instead"
+            f"{ref} is a {peft_type} adapter, a method the streaming merge does not know; merge it with peft's "
+            "merge_and_unload instead"
         )
     refusal = method.merge_refusal(config, ref)
     if refusal is not None:
@@ -48,7 +49,9 @@ def plan_merge(
         name = strip_peft_prefix(key)
         path, _, leaf = name.rpartition(".")
         split = method.split(name)
-        if split is not None:
+        if split is not None and split[0] == SHARED:  # shared by every module (VeRA's projections)
+            method.plan(plan, config, SHARED, split[1], key)
+        elif split is not None:
             module = find_module(split[0], modules)
             if module is None:
                 raise InvalidInput(

@@ -10,7 +10,10 @@ uses (so the result equals ``merge_and_unload`` where peft also works in float32
 * ``lora_B.bias``: ``b' = b + B.bias * s``;
 * IA3:    ``W' = W * T(l)`` (and ``b' = b * l`` for non feed-forward modules);
 * ``modules_to_save``: the adapter's tensor replaces the base's; an adapter that saved an
-  adapted embedding (``base_layer.weight``) merges into that copy.
+  adapted embedding (``base_layer.weight``) merges into that copy;
+* every other tuner peft can merge (AdaLoRA, LoHa, LoKr, OFT, BOFT, VeRA, FourierFT, HRA, MiSS, C3A,
+  RandLoRA, VBLoRA, SHiRA, RoAd, DeLoRA, WaveFT, TrainableTokens, ...): peft's own layer, built around
+  the one base module and merged (:mod:`registry.merge.peftlayer`); LN tuning's copies replace the base's.
 
 A float32 (or float64) output is bit-identical to peft's. A 16-bit output is a float32 fused
 sum rounded once; it is within ``2**-7 * (|W| + |delta|)`` of peft's for bfloat16 (``2**-10``
@@ -26,6 +29,7 @@ tensor at a time plus the adapter; the directory appears complete or not at all.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -58,7 +62,7 @@ from registry.filehashes import FileHashCache
 from registry.merge.kernels import Transform, single_threaded_torch
 from registry.merge.plan import mergeable_method, plan_merge
 from registry.merge.results import METHOD, MergedFile, MergeOptions, MergeResult
-from registry.merge.shards import code_of, read_header, write_shard
+from registry.merge.shards import ShardTensor, code_of, read_header, read_tensor, write_shard
 from registry.merge.tree import copy_tree, plan_tree
 
 if TYPE_CHECKING:
@@ -207,7 +211,10 @@ class Merger:
                 f"the base has no tensor {sorted(missing)[0]} that the adapter changes (lora_B.bias needs a base bias)"
             )
         targets = [t for entries, _ in headers.values() for t in entries if t.name in plan.targets()]
-        transform = Transform(plan, adapter_dir / ADAPTER_WEIGHTS, source.config, manifest, options, targets)
+        where = {t.name: (shard, t) for shard, (entries, _) in headers.items() for t in entries}
+        transform = Transform(
+            plan, adapter_dir / ADAPTER_WEIGHTS, source.config, manifest, options, targets, _reader(where)
+        )
         out_code = code_of(options.dtype) if options.dtype else None
         written: list[MergedFile] = []
         with (
@@ -258,6 +265,22 @@ def _failures_explained(root: Path, place: str, fix: str, target: Path | None = 
         if failure is None:
             raise
         raise failure from None
+
+
+def _reader(where: Mapping[str, tuple[Path, ShardTensor]]) -> Callable[[str], Any]:
+    """Read one base tensor by name (float32), or None when the base has none of that name."""
+
+    def read(name: str) -> Any:
+        found = where.get(name)
+        if found is None:
+            return None
+        fd = os.open(found[0], os.O_RDONLY)
+        try:
+            return read_tensor(fd, found[1]).float()
+        finally:
+            os.close(fd)
+
+    return read
 
 
 def _json(path: Path) -> dict[str, Any]:

@@ -30,6 +30,7 @@ __all__ = [
     "MergeOp",
     "MergePlan",
     "Method",
+    "PeftModule",
     "Replace",
     "Shapes",
     "find_module",
@@ -96,6 +97,14 @@ class Shapes:
         self.failures: list[str] = []
         self.fitted: set[str] = set()
         self.count = 0
+        self.bound: dict[str, dict[str, int]] = {}  # per module: the named dimensions of its tensors
+        self.unchecked: dict[str, set[str]] = {}  # per method: the roles it has no shape rule for
+        self.unchecked_count = 0
+
+    def not_checked(self, method: str, role: str) -> None:
+        """A tensor whose shape no rule covers: reported as not checked, never as failed."""
+        self.unchecked.setdefault(method, set()).add(role.split(".")[0])
+        self.unchecked_count += 1
 
     def module(self, tensor: str, path: str, what: str = "module") -> tuple[str, tuple[int, ...]] | None:
         """The base module (and its weight's shape) a tensor's module path names, counting the tensor."""
@@ -184,14 +193,27 @@ class ColumnScale:
     bias: bool = False
 
 
-MergeOp = LoraUpdate | BiasAdd | Replace | ColumnScale
+@dataclass(frozen=True)
+class PeftModule:
+    """The module's weight (``part="weight"``) or bias as peft's own layer merges it: the layer is built
+    around the base module, given the adapter tensors ``keys`` (and the plan's shared ones) and merged
+    (:mod:`registry.merge.peftlayer`). ``path`` names the module as the adapter does."""
+
+    module: str
+    path: str
+    keys: list[str]
+    part: str
+
+
+MergeOp = LoraUpdate | BiasAdd | Replace | ColumnScale | PeftModule
 
 
 @dataclass
 class MergePlan:
-    """Which base tensor (by name) gets which operation."""
+    """Which base tensor (by name) gets which operation; ``shared``: adapter tensors every module reads."""
 
     ops: dict[str, MergeOp] = field(default_factory=dict)
+    shared: list[str] = field(default_factory=list)
 
     def targets(self) -> set[str]:
         return set(self.ops)
@@ -200,8 +222,10 @@ class MergePlan:
 class Method(Protocol):
     """A PEFT method, as verification and merge see it (see the module documentation)."""
 
-    #: The ``peft_type`` values (upper case) this module handles.
-    peft_types: frozenset[str]
+    @property
+    def peft_types(self) -> frozenset[str]:
+        """The ``peft_type`` values (upper case) this module handles."""
+        ...
 
     def split(self, name: str) -> tuple[str, str] | None:
         """``(module path, role)`` when the tensor (named without peft's prefix) is this method's."""
