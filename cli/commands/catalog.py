@@ -33,6 +33,16 @@ __all__ = ["ls_", "pull", "push", "show"]
     help="Quantization of the base during training (QLoRA: nf4). Default: none.",
 )
 @click.option(
+    "--double-quant/--no-double-quant",
+    default=None,
+    help="Whether the 4-bit base was double-quantized (bnb_4bit_use_double_quant). Default: off, as bitsandbytes.",
+)
+@click.option(
+    "--compute-dtype",
+    type=click.Choice(types.COMPUTE_DTYPES),
+    help="Compute dtype of the quantized layers (bnb_4bit_compute_dtype). Default: float32, as transformers.",
+)
+@click.option(
     "--dataset",
     "datasets",
     multiple=True,
@@ -60,6 +70,8 @@ def push(
     base_revision: str | None,
     allow_unverified_base: bool,
     quantization: str | None,
+    double_quant: bool | None,
+    compute_dtype: str | None,
     datasets: tuple[str, ...],
     evals: tuple[str, ...],
     meta: str | None,
@@ -73,6 +85,13 @@ def push(
     adapter_model.safetensors, plus any tokenizer files). Prints NAME:N and its digest.
     """
     out = output(as_json)
+    stated: str | dict[str, object] | None = quantization
+    if double_quant is not None or compute_dtype is not None:
+        if quantization not in ("nf4", "fp4"):
+            raise click.UsageError(
+                "--double-quant and --compute-dtype describe a 4-bit base: add --quantization nf4 or fp4"
+            )
+        stated = {"method": quantization, "double_quant": double_quant, "compute_dtype": compute_dtype}
     with out.progress() as progress:
         result = registry(ctx).push(
             directory,
@@ -81,7 +100,7 @@ def push(
             base_name=base_name,
             base_revision=base_revision,
             allow_unverified_base=allow_unverified_base,
-            quantization=quantization,
+            quantization=stated,
             datasets=datasets,
             evals=evals,
             meta=meta,

@@ -112,7 +112,7 @@ def record_version(
             files=files,
             peft=facts,
             base=base,
-            quantization=meta.quantization or Quantization(),
+            quantization=(meta.quantization or Quantization()).with_defaults(),
             datasets=datasets,
             training=meta.training,
             parent=parent,

@@ -93,8 +93,12 @@ class PeftFacts:
     peft_version: str | None
     base_model_name_or_path: str | None
     tensors: int
-    parameters: int
+    parameters: int  # elements of every tensor in the weights file
     dtypes: dict[str, int]
+    #: the parameters peft trains (its ``get_nb_trainable_parameters``): without frozen copies and buffers
+    #: saved beside them (VeRA's shared projections, an adapted embedding's base copy, indices); None in
+    #: versions pushed before it was recorded
+    trainable_parameters: int | None = None
 
     @property
     def max_rank(self) -> int | None:
@@ -122,6 +126,8 @@ class PeftFacts:
             "tensors": self.tensors,
             "parameters": self.parameters,
             "dtypes": self.dtypes,
+            # absent, not null, in versions pushed before it was recorded: their manifests stay byte-identical
+            **({"trainable_parameters": self.trainable_parameters} if self.trainable_parameters is not None else {}),
         }
 
     @classmethod
@@ -326,7 +332,24 @@ def _facts(config: Mapping[str, Any], tensors: Sequence[TensorInfo]) -> PeftFact
         tensors=len(tensors),
         parameters=sum(t.numel for t in tensors),
         dtypes=dict(sorted(dtypes.items())),
+        trainable_parameters=_trainable(str(config["peft_type"]).upper(), tensors),
     )
+
+
+def _trainable(peft_type: str, tensors: Sequence[TensorInfo]) -> int:
+    """The parameters peft counts as trainable: each tensor by its method's role (frozen copies, shared
+    buffers and integer indices are not), a modules_to_save copy or unknown tensor counted as trainable."""
+    from registry.domain.methods import method_for
+
+    method = method_for(peft_type)
+    total = 0
+    for t in tensors:
+        split = method.split(strip_peft_prefix(t.name)) if method is not None else None
+        if split is not None and method is not None:
+            total += t.numel if method.trainable(split[1], t.dtype) else 0
+        elif not t.dtype.startswith(("I", "U", "BOOL")):
+            total += t.numel
+    return total
 
 
 def strip_peft_prefix(tensor_name: str) -> str:

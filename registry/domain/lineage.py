@@ -91,6 +91,20 @@ class Quantization:
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "double_quant": self.double_quant, "compute_dtype": self.compute_dtype}
 
+    def with_defaults(self) -> Quantization:
+        """Complete, as recorded at push: what was not said is what bitsandbytes and transformers default
+        to (``BitsAndBytesConfig``: no double quantization, float32 compute for 4-bit), written down
+        rather than left null, so a later merge or load check never guesses."""
+        if self.method in ("nf4", "fp4"):
+            return Quantization(
+                self.method,
+                False if self.double_quant is None else self.double_quant,
+                self.compute_dtype or "float32",
+            )
+        if self.method == "int8":
+            return Quantization(self.method, False, self.compute_dtype)
+        return self
+
 
 @dataclass(frozen=True)
 class Dataset:

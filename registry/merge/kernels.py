@@ -252,7 +252,7 @@ class Transform:
         if weight is None:
             raise InvalidInput(f"the base has no weight {other} for {entry.name}; nothing was written")
         if self.roundtrip and weight.dim() == 2:
-            weight = nf4_roundtrip(weight, self.quant.method, self.quant.double_quant is not False)
+            weight = nf4_roundtrip(weight, self.quant.method, self.quant.double_quant is True)
         tensors = {k: self.adapter[k] for k in (*op.keys, *self.plan.shared)}
         embedding = (op.module + ".weight").endswith(EMBEDDING_KEYS)
         with outer_threads():
@@ -270,7 +270,7 @@ class Transform:
     def _lora(self, entry: ShardTensor, fd: int, code: str, op: LoraUpdate) -> Any:
         w = self.adapter[op.base_layer] if op.base_layer else read_tensor(fd, entry, self.space.read)
         if self.roundtrip and not op.embedding:
-            w = nf4_roundtrip(w, self.quant.method, self.quant.double_quant is not False)
+            w = nf4_roundtrip(w, self.quant.method, self.quant.double_quant is True)
         if op.magnitude is None and not op.embedding and not self.fan and w.dim() == 2:
             b, a = self.factors[entry.name]
             kernel = lora_blocked if code in ("F32", "F64") else lora_fused

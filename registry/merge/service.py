@@ -309,6 +309,11 @@ def _precision_warnings(manifest: Manifest, options: MergeOptions) -> tuple[str,
             f"{manifest.name}:{manifest.version} was trained with quantization {method!r}; --base-precision "
             "nf4-dequantized is for adapters trained on a 4-bit (nf4/fp4) base"
         )
+    if options.base_precision == "nf4-dequantized" and manifest.quantization.double_quant is None:
+        return (
+            f"{manifest.name}:{manifest.version} does not record whether its 4-bit base was double-quantized (it was "
+            "pushed before that was recorded); the merge assumes not, as bitsandbytes defaults",
+        )
     if four_bit and options.base_precision == "original":
         return (
             f"{manifest.name}:{manifest.version} was trained on a 4-bit ({method}) base: merging into the original "

@@ -132,6 +132,34 @@ def test_usage_errors_exit_2(backend, cli_run, llama) -> None:
     assert cli_run("frobnicate").exit_code == 2
 
 
+@pytest.mark.parametrize(
+    ("flags", "recorded"),
+    [
+        (["--quantization", "nf4"], {"method": "nf4", "double_quant": False, "compute_dtype": "float32"}),
+        (
+            ["--quantization", "nf4", "--double-quant", "--compute-dtype", "bfloat16"],
+            {"method": "nf4", "double_quant": True, "compute_dtype": "bfloat16"},
+        ),
+        (
+            ["--quantization", "fp4", "--no-double-quant"],
+            {"method": "fp4", "double_quant": False, "compute_dtype": "float32"},
+        ),
+        ([], {"method": "none", "double_quant": None, "compute_dtype": None}),
+    ],
+    ids=["nf4-defaults-written-down", "nf4-stated", "fp4", "none"],
+)
+def test_the_recorded_quantization_is_complete(backend, cli_run, llama, flags: list[str], recorded: dict) -> None:
+    """What a push does not say about the 4-bit base is recorded as bitsandbytes' defaults, never null."""
+    assert cli_run("push", str(llama.adapter), "--name", "q", *flags).exit_code == 0
+    assert json.loads(cli_run("show", "q", "--json").stdout)["quantization"] == recorded
+
+
+def test_double_quant_without_a_4bit_base_is_a_usage_error(backend, cli_run, llama) -> None:
+    result = cli_run("push", str(llama.adapter), "--name", "q", "--double-quant")
+    assert result.exit_code == 2
+    assert "--quantization nf4" in result.stderr
+
+
 def test_warnings_go_to_stderr_and_json_stays_clean(backend, cli_run, llama) -> None:
     result = cli_run("push", str(llama.adapter), "--name", "x", "--base", "org/not-cached", "--json")
     assert result.exit_code == 0

@@ -68,8 +68,9 @@ ELSEWHERE = {
     "PROMPT_TUNING", "MULTITASK_PROMPT_TUNING", "P_TUNING", "PREFIX_TUNING", "CPT", "ADAPTION_PROMPT", "XLORA",
     "CARTRIDGE",
 }  # fmt: skip
-FEEDFORWARD = {"IA3"}
-NO_FAN_IN_FAN_OUT: set[str] = set()
+#: Tuners whose file saves a copy per module of parameters one layer group shares (Lily's B experts):
+#: read from the headers, each copy counts (peft counts the shared parameter once).
+COPIES_OF_SHARED = {"LILY"}
 
 MATRIX = [(t, kind) for t, (_, kinds, _) in CASES.items() for kind in kinds]
 
@@ -145,10 +146,15 @@ def _peft_merged(kind: str, base: Path, adapter: Path) -> dict[str, torch.Tensor
 def test_static_checks_pass_and_merge_equals_peft(
     sqlite_reg: Registry, tiny_models, tmp_path_factory, built, tmp_path: Path, peft_type: str, kind: str
 ) -> None:
-    base, adapter, _ = _case(built, tiny_models, tmp_path_factory, peft_type, kind)
+    base, adapter, trainable = _case(built, tiny_models, tmp_path_factory, peft_type, kind)
     sqlite_reg.push(adapter, name="a", base=str(base))
     facts = sqlite_reg.show("a").manifest.peft
     assert facts.type == peft_type
+    if peft_type in COPIES_OF_SHARED:
+        assert facts.trainable_parameters is not None and facts.trainable_parameters > trainable
+    else:
+        assert facts.trainable_parameters == trainable  # as peft's get_nb_trainable_parameters counts them
+    assert facts.parameters == _elements(adapter)  # the weights file's own element count
 
     report = sqlite_reg.verify("a", mode="static")
     failed = [(c.name, c.message) for c in report.checks if c.passed is False]
@@ -226,7 +232,22 @@ def test_the_merge_refuses_vera_without_its_saved_projections(
 
 def _elements(adapter: Path) -> int:
     with safe_open(str(adapter / "adapter_model.safetensors"), "pt") as f:
-        return sum(math.prod(f.get_slice(k).get_shape()) for k in f)
+        return sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())  # noqa: SIM118 (safe_open is not iterable)
+
+
+def test_an_adapted_embeddings_saved_copy_is_not_counted_as_trained(
+    sqlite_reg: Registry, tiny_models, tmp_path: Path
+) -> None:
+    from peft import LoraConfig, get_peft_model
+
+    base = tiny_models["llama"].base
+    model = get_peft_model(tinymodels.load_base("llama", base), LoraConfig(r=4, target_modules=["embed_tokens"]))
+    trainable, _ = model.get_nb_trainable_parameters()
+    model.save_pretrained(str(tmp_path / "emb"), save_embedding_layers=True)
+    sqlite_reg.push(tmp_path / "emb", name="emb", base=str(base))
+    facts = sqlite_reg.show("emb").manifest.peft
+    assert facts.trainable_parameters == trainable
+    assert facts.parameters == _elements(tmp_path / "emb") > trainable
 
 
 def test_every_case_records_its_type(tiny_models, tmp_path_factory, built) -> None:

@@ -126,7 +126,8 @@ def _adapter_facts(manifest: Manifest) -> dict[str, Any]:
         "peft_type": p.type, "task_type": p.task_type, "r": p.r, "lora_alpha": p.lora_alpha,
         "use_rslora": p.use_rslora, "use_dora": p.use_dora, "target_modules": p.target_modules,
         "modules_to_save": p.modules_to_save, "rank_pattern": p.rank_pattern, "alpha_pattern": p.alpha_pattern,
-        "trainable_parameters": p.parameters, "tensors": p.tensors, "dtypes": p.dtypes,
+        "trainable_parameters": p.trainable_parameters if p.trainable_parameters is not None else p.parameters,
+        "parameters": p.parameters, "tensors": p.tensors, "dtypes": p.dtypes,
         "peft_version": p.peft_version,
     }  # fmt: skip
 

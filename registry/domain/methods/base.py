@@ -237,6 +237,10 @@ class Method(Protocol):
         """Check one of the method's tensors against the base module it changes, recording on ``shapes``."""
         ...
 
+    def trainable(self, role: str, dtype: str) -> bool:
+        """Whether peft trains a tensor of this role (frozen copies, shared buffers and indices it does not)."""
+        ...
+
     def merge_refusal(self, config: Mapping[str, Any], ref: str) -> str | None:
         """Why an adapter of this method cannot be folded into its base (None when it can)."""
         ...

@@ -53,6 +53,9 @@ class IA3:
             return
         shapes.fitted.add(module)
 
+    def trainable(self, role: str, dtype: str) -> bool:
+        return True
+
     def merge_refusal(self, config: Mapping[str, Any], ref: str) -> str | None:
         return None
 

@@ -164,6 +164,9 @@ class Lora:
             return False
         return True
 
+    def trainable(self, role: str, dtype: str) -> bool:
+        return role != "base_layer.weight"  # the saved copy of an adapted embedding is frozen
+
     def merge_refusal(self, config: Mapping[str, Any], ref: str) -> str | None:
         for option in _UNMERGED_OPTIONS:
             if config.get(option):

@@ -27,6 +27,8 @@ TUNERS = (
         merge=f"peft rebuilds its subspaces from the whole model when it loads it; {_PEFT_MERGES}",
     ),
     Tuner(peft_types=frozenset({"BEFT"}), prefixes=("beft_",), rules={"beft_bias": (1, "out")}),
+    # Lily shares its B experts between the layers of a group and saves a copy per module: its
+    # trainable parameters, counted from the file, count every copy (peft counts each shared one once)
     Tuner(
         peft_types=frozenset({"LILY"}),
         prefixes=("lily_",),

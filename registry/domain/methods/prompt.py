@@ -103,6 +103,9 @@ class PromptLearning:
     ) -> None:
         return None
 
+    def trainable(self, role: str, dtype: str) -> bool:
+        return True
+
     def merge_refusal(self, config: Mapping[str, Any], ref: str) -> str | None:
         peft_type = str(config.get("peft_type", "")).upper()
         return (
