@@ -10,6 +10,7 @@ import io
 import json
 import os
 import re
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -88,11 +89,16 @@ def stdout_console() -> Console:
     """
     from rich.console import Console
 
-    width = None
-    if not sys.stdout.isatty():
+    if sys.stdout.isatty():
+        # COLUMNS/LINES, else the terminal's size; given both, rich keeps them even on a TERM=dumb terminal
+        # (rich 15 sizes a dumb terminal 80x25 unless width and height are both set)
+        size = shutil.get_terminal_size()
+        width, height = size.columns, size.lines
+    else:
         columns = os.environ.get("COLUMNS", "")
         width = int(columns) if columns.isdigit() and int(columns) > 0 else PIPED_WIDTH
-    return Console(file=cast(IO[str], TrimmedLines(sys.stdout)), soft_wrap=False, width=width)
+        height = None
+    return Console(file=cast(IO[str], TrimmedLines(sys.stdout)), soft_wrap=False, width=width, height=height)
 
 
 class TrimmedLines(io.TextIOBase):
