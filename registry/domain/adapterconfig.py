@@ -65,6 +65,14 @@ def parse_config(data: bytes, shown: str) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise InvalidAdapter(f"{shown} must hold a JSON object; {_RESAVE}", shown)
     peft_type = config.get("peft_type")
+    if not peft_type and isinstance(config.get("config"), dict) and "model_class" in config:
+        architecture = config["config"].get("architecture") or "an"
+        raise InvalidAdapter(
+            f"{shown} describes an AdapterHub adapter ({architecture} architecture, saved by the `adapters` "
+            "library), not a peft one; the registry does not store AdapterHub adapters yet: push a peft adapter "
+            "(peft's save_pretrained)",
+            shown,
+        )
     if not isinstance(peft_type, str) or not peft_type:
         raise InvalidAdapter(
             f"{shown} has no 'peft_type'; it was not written by peft (save the adapter with peft's save_pretrained)",

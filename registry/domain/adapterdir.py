@@ -218,6 +218,10 @@ def read_adapter_dir(path: str | os.PathLike[str]) -> AdapterSource:
     return AdapterSource(root=real_root, files=files, config=config, facts=facts, tensors=tensors, warnings=warnings)
 
 
+#: The pickles AdapterHub's ``save_adapter`` writes by default (weights, and a prediction head's).
+_ADAPTERHUB_PICKLES = frozenset({"pytorch_adapter.bin", "pytorch_model_head.bin"})
+
+
 def _walk(directory: Path, real_root: Path, shown_root: Path) -> Iterator[SourceFile]:
     with os.scandir(directory) as entries:
         for entry in entries:
@@ -256,6 +260,13 @@ def _walk(directory: Path, real_root: Path, shown_root: Path) -> Iterator[Source
                 raise InvalidAdapter(
                     f"cannot read {shown}: {exc.strerror or exc}; make it readable or remove it", str(shown)
                 ) from None
+            if reason is not None and entry.name in _ADAPTERHUB_PICKLES:
+                raise InvalidAdapter(
+                    f"{shown} is {reason}, the `adapters` library's (AdapterHub's) default save; the registry never "
+                    "stores or loads pickles because unpickling can run arbitrary code. Save it as safetensors "
+                    "instead: model.save_adapter(DIR, NAME, use_safetensors=True), and remove the pickle",
+                    str(shown),
+                )
             if reason is not None:
                 raise InvalidAdapter(
                     f"{shown} is {reason}; the registry never stores or loads pickles "

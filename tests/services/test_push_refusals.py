@@ -42,6 +42,51 @@ def test_pickle_files_are_refused_and_never_loaded(reg: Registry, llama, tmp_pat
     _assert_nothing_stored(reg)
 
 
+def test_an_adapterhub_pickle_is_refused_with_advice_that_fits_it(reg: Registry, tmp_path: Path) -> None:
+    """AdapterHub's default save (``pytorch_adapter.bin``): the advice is the ``adapters`` library's own."""
+    import torch
+
+    d = tmp_path / "hub"
+    d.mkdir()
+    (d / "adapter_config.json").write_text(json.dumps(_ADAPTERHUB_CONFIG))
+    torch.save(
+        {"bert.encoder.layer.0.output.adapters.a.adapter_down.0.weight": torch.zeros(4, 8)}, d / "pytorch_adapter.bin"
+    )
+    with pytest.raises(InvalidAdapter, match=r"use_safetensors=True") as exc:
+        reg.push(d, name="a")
+    assert "peft" not in str(exc.value) and "AdapterHub" in str(exc.value)
+    _assert_nothing_stored(reg)
+
+
+#: adapter_config.json as the `adapters` library writes it beside adapter.safetensors
+_ADAPTERHUB_CONFIG = {
+    "config": {"architecture": "bottleneck", "reduction_factor": 16, "non_linearity": "relu", "leave_out": []},
+    "hidden_size": 64,
+    "model_class": "BertModel",
+    "model_name": "bert-tiny",
+    "model_type": "bert",
+    "name": "a",
+    "version": "adapters.1.2.0",
+}
+
+
+def test_an_adapterhub_safetensors_save_is_named_for_what_it_is(reg: Registry, tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    d = tmp_path / "hub"
+    d.mkdir()
+    (d / "adapter_config.json").write_text(json.dumps(_ADAPTERHUB_CONFIG))
+    save_file(
+        {"bert.encoder.layer.0.output.adapters.a.adapter_down.0.weight": torch.zeros(4, 64)},
+        str(d / "adapter.safetensors"),
+    )
+    with pytest.raises(InvalidAdapter, match=r"AdapterHub adapter \(bottleneck architecture") as exc:
+        reg.push(d, name="a")
+    assert "does not store AdapterHub adapters yet" in str(exc.value)
+    _assert_nothing_stored(reg)
+
+
 def test_training_args_bin_in_a_subdirectory_is_refused_too(reg: Registry, llama, tmp_path: Path) -> None:
     d = llama.copy_adapter(tmp_path / "a")
     (d / "checkpoint-10").mkdir()
