@@ -184,3 +184,36 @@ def _numel(shape: tuple[int, ...]) -> int:
     for d in shape:
         n *= d
     return n
+
+
+def write_loha(
+    directory: Path, cfg: dict[str, int], r: int = 16, alpha: int = 32, dtype: str = "bfloat16", seed: int = 1
+) -> Path:
+    """An r-rank LoHa on every linear layer of a Llama with ``cfg``, saved as peft saves it (a non-LoRA
+    tuner: the merge builds peft's own LoHa layer around each base module)."""
+    import torch
+    from safetensors.torch import save_file
+
+    directory.mkdir(parents=True, exist_ok=True)
+    torch_dtype = getattr(torch, dtype)
+    generator = torch.Generator().manual_seed(seed)
+    tensors = {}
+    for name, shape in llama_shapes(cfg).items():
+        module = name[: -len(".weight")]
+        if not module.endswith(LINEAR):
+            continue
+        out_f, in_f = shape
+        prefix = f"base_model.model.{module}"
+        for w in ("w1", "w2"):
+            tensors[f"{prefix}.hada_{w}_a"] = (torch.randn((out_f, r), generator=generator) * 0.1).to(torch_dtype)
+            tensors[f"{prefix}.hada_{w}_b"] = (torch.randn((r, in_f), generator=generator) * 0.1).to(torch_dtype)
+    save_file(tensors, str(directory / "adapter_model.safetensors"), metadata={"format": "pt"})
+    config = {
+        "peft_type": "LOHA", "task_type": "CAUSAL_LM", "r": r, "alpha": alpha, "rank_dropout": 0.0,
+        "module_dropout": 0.0, "target_modules": sorted(LINEAR), "use_effective_conv2d": False, "init_weights": True,
+        "inference_mode": True, "rank_pattern": {}, "alpha_pattern": {}, "modules_to_save": None,
+        "layers_to_transform": None, "layers_pattern": None, "exclude_modules": None,
+        "base_model_name_or_path": None, "revision": None,
+    }  # fmt: skip
+    (directory / "adapter_config.json").write_text(json.dumps(config, indent=2))
+    return directory

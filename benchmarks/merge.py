@@ -1,11 +1,12 @@
 """The streaming merge against peft's load + merge_and_unload + save_pretrained and `cp -r`, in one run.
 
-    python benchmarks/merge.py [--repeat 3] [--size 1.1b|small]
+    python benchmarks/merge.py [--repeat 3] [--size 1.1b|small] [--method lora|loha]
 
 Base: a random bf16 Llama with ~1.1B parameters (hidden 2048, intermediate 5632, 22 layers,
 32 heads, 4 KV heads, vocab 32000) in 3 safetensors shards (``--size small``: ~45M parameters,
 hidden 512, 4 layers, for a quick run); adapter: an r=16 LoRA on every
-linear layer. Each contender runs in its own process, started by a small launcher
+linear layer (``--method loha``: an r=16 LoHa, which the merge folds in through peft's own layer,
+module by module, rather than its LoRA kernels). Each contender runs in its own process, started by a small launcher
 (``/usr/bin/time -v``, else a bare ``python -S`` that forks and execs it), whose report of the
 contender's ``ru_maxrss`` is its peak RSS: a process forked from this one would inherit this
 process's RSS (it holds the model it just built), because Linux carries the peak RSS of the
@@ -34,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _models import LLAMA_1B, LLAMA_SMALL, OUT, write_llama, write_lora
+from _models import LLAMA_1B, LLAMA_SMALL, OUT, write_llama, write_loha, write_lora
 
 from registry import Registry
 
@@ -42,7 +43,7 @@ SIZES = {"1.1b": LLAMA_1B, "small": LLAMA_SMALL}
 
 _OURS = """
 import json, sys, time
-import torch, safetensors.torch  # imported before the clock starts, as the peft script's imports are
+import torch, safetensors.torch, peft  # imported before the clock starts, as the peft script's imports are
 from registry import Registry
 start = time.perf_counter()
 with Registry(sys.argv[1]) as reg:
@@ -106,12 +107,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--size", choices=sorted(SIZES), default="1.1b", help="the base's size (default 1.1b)")
+    parser.add_argument("--method", choices=("lora", "loha"), default="lora", help="the adapter's tuner")
     args = parser.parse_args()
     cfg = SIZES[args.size]
     base = write_llama(OUT / f"llama-{args.size}-bf16", cfg)
     work = Path(tempfile.mkdtemp(prefix="bench-merge-", dir=OUT))
     try:
-        adapter = write_lora(work / "lora-r16", cfg, r=16)
+        write = write_loha if args.method == "loha" else write_lora
+        adapter = write(work / f"{args.method}-r16", cfg, r=16)
         home = work / "home"
         with Registry(home) as reg:
             reg.push(adapter, name="bench", base=str(base))
@@ -134,7 +137,7 @@ def main() -> None:
             for k, v in results.items()
         }
         print(
-            f"\nmerge of an r=16 all-linear LoRA into a {size / 1e9:.2f} GB bf16 Llama (3 shards), median of {args.repeat}"
+            f"\nmerge of an r=16 all-linear {'LoHa' if args.method == 'loha' else 'LoRA'} into a {size / 1e9:.2f} GB bf16 Llama (3 shards), median of {args.repeat}"
         )
         print(f"  {'':<14}{'process':>10}{'operation':>11}{'peak RSS':>12}")
         for name, (wall, op, rss) in med.items():

@@ -77,6 +77,7 @@ def _config(config: Mapping[str, Any]) -> Any:
     settings = dict(config)
     settings["inference_mode"] = True
     settings.pop("modules_to_save", None)  # replaced by the merge itself, tensor by tensor
+    settings["task_type"] = None  # a bare PeftModel: the one-module model has no generation or heads
     return PeftConfig.from_peft_type(**settings)  # type: ignore[no-untyped-call]
 
 
