@@ -244,11 +244,13 @@ def _targets(facts: PeftFacts, adapter_tensors: Sequence[TensorInfo], modules: M
     regex = targets_are_regex(facts)
     wanted = [targets] if isinstance(targets, str) else list(targets)
     adapter_modules = _adapted(facts, adapter_tensors)
+    # the modules with weights and the blocks holding them (the adaption prompt targets attention blocks)
+    base_paths = {".".join(m.split(".")[:i]) for m in modules for i in range(1, m.count(".") + 2)}
     problems = []
     for target in wanted:
         in_adapter = any(target_matches(target, m, regex=regex) for m in adapter_modules)
-        in_base = any(target_matches(target, m, regex=regex) for m in modules) or any(
-            target_matches(target, m.split(".", 1)[-1], regex=regex) for m in modules
+        in_base = any(target_matches(target, m, regex=regex) for m in base_paths) or any(
+            target_matches(target, m.split(".", 1)[-1], regex=regex) for m in base_paths
         )
         if not in_adapter and not in_base:
             problems.append(f"target {target!r} matches no adapter tensor and no base module")

@@ -15,9 +15,10 @@ from registry.domain.methods.base import Check, MergePlan, Shapes
 
 __all__ = ["METHOD", "PROMPT_TYPES", "PromptLearning", "static_checks"]
 
-PROMPT_TYPES = frozenset({"PROMPT_TUNING", "P_TUNING", "PREFIX_TUNING", "MULTITASK_PROMPT_TUNING", "CPT"})
+PROMPT_TYPES = frozenset({"PROMPT_TUNING", "P_TUNING", "PREFIX_TUNING", "MULTITASK_PROMPT_TUNING", "CPT", "CARTRIDGE"})
 _HIDDEN_KEYS = ("hidden_size", "n_embd", "d_model", "dim")
 _LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers")
+_HEAD_KEYS = ("num_attention_heads", "n_head", "num_heads")
 
 
 def _hidden_size(config: Mapping[str, Any]) -> int | None:
@@ -35,6 +36,22 @@ def _config_int(config: Mapping[str, Any], keys: Sequence[str]) -> int | None:
     return None
 
 
+def expected_token_dim(peft_type: str, base_config: Mapping[str, Any]) -> int | None:
+    """The ``token_dim`` peft gives an adapter for this base: the hidden size, except for prefix tuning on
+    grouped-query attention, whose prefixes are keys and values of the key/value heads only
+    (``hidden // heads * kv_heads``; peft's ``_prepare_prompt_learning_config``)."""
+    hidden = _hidden_size(base_config)
+    if hidden is None or peft_type != "PREFIX_TUNING":
+        return hidden
+    text = base_config.get("text_config")
+    config = text if isinstance(text, Mapping) and _config_int(base_config, _HEAD_KEYS) is None else base_config
+    heads = _config_int(config, _HEAD_KEYS)
+    kv = _config_int(config, ("num_key_value_heads",))
+    if heads and kv and kv != heads:
+        return hidden // heads * kv
+    return hidden
+
+
 def static_checks(
     facts: PeftFacts,
     config: Mapping[str, Any],
@@ -43,19 +60,26 @@ def static_checks(
 ) -> tuple[list[Check], list[str]]:
     checks: list[Check] = []
     hidden = _hidden_size(base_config)
+    want_dim = expected_token_dim(facts.type, base_config)
     token_dim = config.get("token_dim")
-    if hidden is None:
+    if want_dim is None:
         checks.append(Check("token-dim", None, "not checked: the base config gives no hidden size"))
     else:
+        what = (
+            "key/value width (grouped-query attention: hidden / heads * kv_heads)"
+            if want_dim != hidden
+            else "hidden size"
+        )
         checks.append(
             Check(
                 "token-dim",
-                token_dim == hidden,
-                f"the adapter's token_dim is {token_dim}, the base's hidden size is {hidden}",
+                token_dim == want_dim,
+                f"the adapter's token_dim is {token_dim}, the base's {what} is {want_dim}",
             )
         )
     layers = _config_int(base_config, _LAYER_KEYS)
-    if facts.type == "PREFIX_TUNING" and isinstance(config.get("num_layers"), int) and layers is not None:
+    prefix = facts.type == "PREFIX_TUNING"
+    if prefix and isinstance(config.get("num_layers"), int) and layers is not None:
         checks.append(
             Check(
                 "num-layers",
@@ -68,21 +92,27 @@ def static_checks(
     submodules = config.get("num_transformer_submodules") or 1
     if embeddings and isinstance(virtual, int):
         rows = embeddings[0].shape[0]
-        want = virtual * submodules
-        checks.append(
-            Check(
-                "virtual-tokens",
-                rows == want,
-                f"prompt_embeddings has {rows} rows; num_virtual_tokens x num_transformer_submodules is {want}",
-            )
-        )
-        if facts.type != "PREFIX_TUNING" and hidden is not None and len(embeddings[0].shape) == 2:
-            width = embeddings[0].shape[1]
+        # peft's PrefixEncoder has one row per virtual token; PromptEmbedding one per token and submodule
+        want = virtual if prefix else virtual * submodules
+        what = "num_virtual_tokens" if prefix else "num_virtual_tokens x num_transformer_submodules"
+        checks.append(Check("virtual-tokens", rows == want, f"prompt_embeddings has {rows} rows; {what} is {want}"))
+        width = embeddings[0].shape[1] if len(embeddings[0].shape) == 2 else None
+        if not prefix and hidden is not None and width is not None:
             checks.append(
                 Check(
                     "prompt-width",
                     width == hidden,
                     f"prompt_embeddings are {width} wide, the base's hidden size is {hidden}",
+                )
+            )
+        if prefix and width is not None and isinstance(token_dim, int) and isinstance(config.get("num_layers"), int):
+            # a key and a value prefix per layer (with prefix_projection, peft saves the projected prefixes)
+            want_width, what = 2 * token_dim * config["num_layers"], "2 x token_dim x num_layers"
+            checks.append(
+                Check(
+                    "prefix-width",
+                    width == want_width,
+                    f"the saved prefixes are {width} wide; {what} is {want_width}",
                 )
             )
     unchecked = [
