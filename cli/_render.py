@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from cli._output import human_size, stdout_console
-from cli._render_show import quantization_text, render_show, when
+from cli._render_show import quantization_text, render_show, serving_text, when
 from cli._tables import prose, render_table, short_digest, whole
 
 if TYPE_CHECKING:
@@ -96,6 +96,8 @@ def render_verification(report: VerificationReport) -> None:
     console = stdout_console()
     verdict = "[green]PASSED[/]" if report.passed else "[red]FAILED[/]"
     console.print(f"[bold]verify {report.ref}[/bold] ({report.mode}) against {report.base_name}: {verdict}")
+    if report.serving:
+        _indented(console, Text(f"serving targets: {serving_text(report.serving)}"))
     _checklist(
         console,
         [(c.passed, c.name, c.message, c.details[1:] if c.passed is False else ()) for c in report.checks],
@@ -118,7 +120,9 @@ def _load_facts(report: VerificationReport) -> str:
     """Where and how the load check ran, saying only what is known."""
     q = report.quantization or {}
     parts = [f"device {report.device}" + (f" ({report.device_name})" if report.device_name else "")]
-    if q.get("method"):
+    if q.get("method") == "none":  # the load check's base not quantized: in its own dtype (or --compute-dtype)
+        parts.append(f"full precision ({q.get('compute_dtype') or 'its own dtype'})")
+    elif q.get("method"):
         parts.append(quantization_text(q.get("method"), q.get("double_quant"), q.get("compute_dtype")))
     if report.load_seconds is not None:
         parts.append(f"load {report.load_seconds:.2f} s")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from cli._output import human_size, stdout_console
@@ -11,7 +11,7 @@ from cli._tables import prose, render_table, short_digest, whole
 if TYPE_CHECKING:
     from registry import VersionInfo
 
-__all__ = ["quantization_text", "render_show", "when"]
+__all__ = ["quantization_text", "render_show", "serving_text", "when"]
 
 
 def when(at: str) -> str:
@@ -88,7 +88,8 @@ def _show_adapter(console: Any, info: VersionInfo) -> None:
                 ("rank pattern", p.rank_pattern),
                 ("alpha pattern", p.alpha_pattern),
                 ("tensors", f"{p.tensors} ({', '.join(f'{k}×{v}' for k, v in p.dtypes.items())})"),
-                ("parameters", f"{p.parameters:,}"),
+                ("trainable parameters", f"{p.trainable_parameters:,}" if p.trainable_parameters is not None else None),
+                ("parameters", f"{p.parameters:,} in the weights file"),
                 ("peft version", p.peft_version),
             ]
         )
@@ -147,11 +148,12 @@ def _show_records(console: Any, info: VersionInfo) -> None:
         console.print()
         reports = [
             (v.id, when(v.created_at), v.created_by, v.mode, "pass" if v.passed else "FAIL",
-             short_digest(v.base_fingerprint), v.device, ", ".join(c.name for c in v.failures))
+             short_digest(v.base_fingerprint), v.device, serving_text(v.serving), ", ".join(c.name for c in v.failures))
             for v in info.verifications
         ]  # fmt: skip
         columns = [whole("#"), prose("WHEN", drop=2), prose("BY", drop=4), whole("MODE"), whole("RESULT"),
-                   whole("BASE", drop=3), whole("DEVICE", drop=5), prose("FAILED CHECKS", drop=1)]  # fmt: skip
+                   whole("BASE", drop=3), whole("DEVICE", drop=5), prose("SERVING", drop=6),
+                   prose("FAILED CHECKS", drop=1)]  # fmt: skip
         render_table(console, "Verifications", columns, reports)
     if info.approvals:
         console.print()
@@ -186,3 +188,14 @@ def _show_history(console: Any, info: VersionInfo) -> None:
         [prose("WHEN"), prose("WHO", drop=1), prose("WHAT"), prose("WHY", drop=2)],
         [(when(a), b, c, d) for a, b, c, d in sorted(rows)],
     )
+
+
+def serving_text(profiles: Sequence[Mapping[str, Any]]) -> str:
+    """The serving targets a report checked, short: ``vllm (max rank 16), lorax``."""
+    out = []
+    for p in profiles:
+        limits = [f"max rank {p['max_lora_rank']}"] if p.get("max_lora_rank") is not None else []
+        if p.get("lora_target_modules"):
+            limits.append("modules " + " ".join(p["lora_target_modules"]))
+        out.append(str(p.get("engine")) + (f" ({', '.join(limits)})" if limits else ""))
+    return ", ".join(out)

@@ -15,10 +15,12 @@ __all__ = [
     "DATASET_KEYS",
     "DEVICES",
     "FOUR_BIT_TYPES",
+    "LOAD_QUANTIZATIONS",
     "MERGE_DTYPES",
     "QUANTIZATION_METHODS",
     "REPORT_FORMATS",
     "ROLES",
+    "SERVING_ENGINES",
     "STATES",
     "VERIFY_MODES",
     "BasePrecision",
@@ -26,10 +28,12 @@ __all__ = [
     "DatasetKey",
     "Device",
     "FourBitType",
+    "LoadQuantization",
     "MergeDtype",
     "QuantizationMethod",
     "ReportFormat",
     "Role",
+    "ServingEngine",
     "State",
     "VerifyMode",
 ]
@@ -42,6 +46,11 @@ QUANTIZATION_METHODS: tuple[QuantizationMethod, ...] = get_args(QuantizationMeth
 FourBitType = Literal["nf4", "fp4"]
 FOUR_BIT_TYPES: tuple[FourBitType, ...] = get_args(FourBitType)
 
+#: How the load check loads the base: in 4-bit (nf4, fp4) or 8-bit (int8, LLM.int8) through bitsandbytes, or
+#: not quantized (none: in the base's own dtype).
+LoadQuantization = Literal["nf4", "fp4", "int8", "none"]
+LOAD_QUANTIZATIONS: tuple[LoadQuantization, ...] = get_args(LoadQuantization)
+
 #: Compute dtypes of quantized layers (training records and the load check).
 ComputeDtype = Literal["float32", "bfloat16", "float16"]
 COMPUTE_DTYPES: tuple[ComputeDtype, ...] = get_args(ComputeDtype)
@@ -49,6 +58,10 @@ COMPUTE_DTYPES: tuple[ComputeDtype, ...] = get_args(ComputeDtype)
 #: What ``adapters verify`` runs.
 VerifyMode = Literal["static", "load", "all"]
 VERIFY_MODES: tuple[VerifyMode, ...] = get_args(VerifyMode)
+
+#: Serving engines whose adapter rules ``adapters verify --target`` checks (registry.domain.serving).
+ServingEngine = Literal["vllm", "sglang", "lorax", "tgi"]
+SERVING_ENGINES: tuple[ServingEngine, ...] = get_args(ServingEngine)
 
 #: Where the load check runs; ``auto`` is CUDA when available.
 Device = Literal["auto", "cpu", "cuda"]

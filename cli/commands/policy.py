@@ -36,8 +36,9 @@ def policy_show(ctx: click.Context, channel: str | None, as_json: bool) -> None:
     """Show the policy in force, with its digest.
 
     Built-in policies, usable by name with `adapters policy set NAME`: default (one approval, the author
-    may approve, no signatures) and regulated (two signed approvals by reviewer/risk users other than the
-    author, full lineage, an accuracy floor, a load verification, bounded rank, staging before production).
+    may approve, no signatures), regulated (two signed approvals by reviewer/risk users other than the
+    author, full lineage, an accuracy floor, a load verification, bounded rank, staging before production)
+    and serving (one approval and an adapter vLLM (--max-lora-rank 64) and LoRAX load whole; for a channel).
     """
     output(as_json).result(registry(ctx).policy(channel=channel), render_policy)
 

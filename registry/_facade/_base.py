@@ -92,7 +92,8 @@ class FacadeBase:
     def _governance(self) -> Governance:
         from registry.governance.service import Governance
 
-        return Governance(self._records, self._identity, self._policies, self._audit, self._clock)
+        catalog = self._catalog  # the serving rule reads a version's config and headers from the blob store
+        return Governance(self._records, self._identity, self._policies, self._audit, self._clock, catalog.read_headers)
 
     @cached_property
     def _channels(self) -> Channels:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,17 +31,27 @@ class CheckMethods(FacadeBase):
         compute_dtype: str | None = None,
         allow_base_mismatch: bool = False,
         key: KeyLike | None = None,
+        targets: Sequence[str] = (),
+        max_lora_rank: int | None = None,
+        lora_target_modules: Sequence[str] | None = None,
     ) -> VerificationReport:
         """Check that version ``ref`` fits ``base`` (default: the recorded base, if it is on this machine).
 
         ``mode``: ``static`` (safetensors headers only, read from the blob store by ranges: the
-        weights are neither downloaded nor re-hashed), ``load`` (a real load on a 4-bit base with
-        peft and a probe input, from re-hashed copies of every file) or ``all``. The report is stored with the version whatever its
+        weights are neither downloaded nor re-hashed), ``load`` (a real load with peft and a probe input,
+        from re-hashed copies of every file, on the base quantized as ``quant`` says: ``nf4`` (default) or
+        ``fp4`` 4-bit, ``int8``, or ``none``, its own dtype) or ``all``. The report is stored with the version whatever its
         outcome; ``report.passed`` says whether every check passed.
+
+        ``targets``: serving engines (``vllm``, ``sglang``, ``lorax``, ``tgi``) whose adapter rules are checked
+        too, from the config and headers, in every mode; ``max_lora_rank`` and ``lora_target_modules`` are the
+        engines' start-up settings of those names (vllm and sglang). The report records each engine's profile.
         """
+        from registry.domain.serving import serving_targets
         from registry.verification.service import VerifyOptions
 
-        options = VerifyOptions(mode, device, quant, double_quant, compute_dtype, allow_base_mismatch)
+        served = serving_targets(targets, max_lora_rank, lora_target_modules)
+        options = VerifyOptions(mode, device, quant, double_quant, compute_dtype, allow_base_mismatch, targets=served)
         return self._verifier.verify(self._actor, ref_of(ref), base, options, self._signer(key))
 
     def record_verification(

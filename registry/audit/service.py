@@ -13,13 +13,16 @@ from registry.audit.report.render import render
 from registry.audit.results import AuditReport, AuditVerification, Checkpoint
 from registry.audit.trust import TrustAnchor, initialise
 from registry.audit.verify import BLOB_MODES, check_blob_store, verify_registry
+from registry.catalog.headers import read_stored_adapter
 from registry.catalog.resolve import adapter_id, resolve
 from registry.domain import signing
 from registry.domain.actor import Actor
+from registry.domain.adapterdir import AdapterContents
 from registry.domain.audit import Event
 from registry.domain.clock import Clock
 from registry.domain.refs import Ref
-from registry.errors import InvalidInput, PermissionDenied
+from registry.domain.versions import Manifest
+from registry.errors import InvalidInput, PermissionDenied, RegistryError
 from registry.identity import Identity
 from registry.policies import Policies
 from registry.storage.blobs.base import BlobStore
@@ -125,6 +128,14 @@ class Auditor:
         anchor = initialise(self.store, self.log, self.clock, admin, public_key)
         return anchor.save(trust_out or self.trust_dir / f"{anchor.registry_id}.json")
 
+    def _adapter(self, manifest: Manifest) -> AdapterContents | None:
+        """A version's config and headers for the policy's ``serving`` rule; None when the blob store cannot
+        give them (the report says so for that rule, and its integrity section says why)."""
+        try:
+            return read_stored_adapter(self.blobs, manifest)
+        except RegistryError:
+            return None
+
     def report(
         self,
         actor: Actor,
@@ -141,7 +152,9 @@ class Auditor:
         integrity = self.verify(checkpoints, blobs="quick")
         with self.store.read() as records:
             access = self.identity.access(records, actor)
-            data = build(records, self.policies, integrity, scope, registry, actor.name, self.clock, access)
+            data = build(
+                records, self.policies, integrity, scope, registry, actor.name, self.clock, access, self._adapter
+            )
         return render(data, format)
 
     def report_facts(self, actor: Actor, scope: ReportScope, registry: Mapping[str, str]) -> dict[str, Any]:
@@ -150,4 +163,4 @@ class Auditor:
         with self.store.read() as records:
             self._whole_registry(records, actor)
             access = self.identity.access(records, actor)
-            return gather(records, self.policies, scope, registry, actor.name, self.clock, access)
+            return gather(records, self.policies, scope, registry, actor.name, self.clock, access, self._adapter)

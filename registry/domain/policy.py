@@ -14,6 +14,10 @@ Rule kinds (top-level keys of a policy file; every key is optional, unknown keys
 ``limits``         ``max_rank``, ``allowed_bases`` (names or ``sha256:`` fingerprints),
                    ``allowed_quantization``, ``allowed_peft_types``
 ``channels``       ``order``: releasing to a channel needs a prior release to the one before it
+``serving``        ``targets``: a list of ``{engine, max_lora_rank, lora_target_modules, model_type}``
+                   (engine ``vllm``/``sglang``/``lorax``/``tgi``; the limits as the engine is started): the
+                   version must pass every rule of each engine (:mod:`registry.domain.serving`), judged
+                   from its stored config and tensor headers by the registry itself
 ``signatures``     ``required``: approvals, rejections, releases and rollbacks are signed with
                    the actor's registered Ed25519 key
 ``name``, ``description``   documentation
@@ -27,12 +31,16 @@ from typing import Any
 
 from registry.domain.canonical import sha256_digest
 from registry.domain.documents import DocumentError, check_size, load_yaml
+from registry.domain.serving import ServingTarget, target_problem
 from registry.errors import PolicyError
 from registry.types import DATASET_KEYS, QUANTIZATION_METHODS, ROLES, VERIFY_MODES
 
 __all__ = ["EvalThreshold", "Policy"]
 
-_TOP = ("name", "description", "approvals", "required", "evals", "verification", "limits", "channels", "signatures")
+_TOP = (
+    "name", "description", "approvals", "required", "evals", "verification", "limits", "channels", "serving",
+    "signatures",
+)  # fmt: skip
 _APPROVALS = ("count", "roles", "distinct", "author_may_approve", "independent_of_author")
 _REQUIRED = ("metadata", "datasets")
 _REQUIRED_DATASETS = ("min", "fields")
@@ -41,6 +49,8 @@ _VERIFICATION = ("mode", "on_recorded_base")
 _LIMITS = ("max_rank", "allowed_bases", "allowed_quantization", "allowed_peft_types")
 _CHANNELS = ("order",)
 _SIGNATURES = ("required",)
+_SERVING = ("targets",)
+_SERVING_TARGET = ("engine", "max_lora_rank", "lora_target_modules", "model_type")
 _METADATA_ROOTS = ("description", "base", "quantization", "training", "parent", "peft", "datasets")
 
 
@@ -75,6 +85,7 @@ class Policy:
     allowed_quantization: tuple[str, ...] = ()
     allowed_peft_types: tuple[str, ...] = ()
     channel_order: tuple[str, ...] = ()
+    serving_targets: tuple[ServingTarget, ...] = ()
     signatures_required: bool = False
 
     @property
@@ -102,6 +113,7 @@ class Policy:
         limits = _section(data, "limits", _LIMITS, source)
         channels = _section(data, "channels", _CHANNELS, source)
         signatures = _section(data, "signatures", _SIGNATURES, source)
+        serving = _section(data, "serving", _SERVING, source)
         policy = cls(
             content=content,
             name=str(data.get("name") or "unnamed"),
@@ -128,6 +140,7 @@ class Policy:
                 s.upper() for s in _strings(limits.get("allowed_peft_types"), source, "limits.allowed_peft_types")
             ),
             channel_order=_strings(channels.get("order"), source, "channels.order"),
+            serving_targets=_serving(serving, source),
             signatures_required=_bool(signatures, "required", False, source, "signatures"),
         )
         if policy.approval_count < 0:
@@ -220,6 +233,40 @@ def _evals(value: Any, source: str) -> tuple[EvalThreshold, ...]:
         out.append(
             EvalThreshold(
                 metric=str(item["metric"]), min=item.get("min"), max=item.get("max"), dataset=item.get("dataset")
+            )
+        )
+    return tuple(out)
+
+
+def _serving(section: Mapping[str, Any], source: str) -> tuple[ServingTarget, ...]:
+    """``serving.targets``: each a mapping with an ``engine`` and the limits it is started with."""
+    if not section:
+        return ()
+    targets = section.get("targets")
+    if not isinstance(targets, list) or not targets:
+        raise PolicyError(
+            f"{source}: serving.targets must be a non-empty list of {{engine, max_lora_rank, lora_target_modules, "
+            "model_type}} (e.g. [{engine: vllm, max_lora_rank: 64}])"
+        )
+    out = []
+    for i, item in enumerate(targets):
+        where = f"serving.targets[{i}]"
+        if not isinstance(item, Mapping):
+            raise PolicyError(f"{source}: {where} must be a mapping with an engine, not {item!r}")
+        _keys(item, _SERVING_TARGET, f"{source}: {where}")
+        if "engine" not in item:
+            raise PolicyError(f"{source}: {where} needs an engine (vllm, sglang, lorax or tgi)")
+        problem = target_problem(item["engine"], item.get("max_lora_rank"), item.get("lora_target_modules"),
+                                 item.get("model_type"))  # fmt: skip
+        if problem is not None:
+            raise PolicyError(f"{source}: {where}.{problem[0]}: {problem[1]}")
+        modules = item.get("lora_target_modules")
+        out.append(
+            ServingTarget(
+                str(item["engine"]),
+                item.get("max_lora_rank"),
+                tuple(modules) if modules is not None else None,
+                item.get("model_type"),
             )
         )
     return tuple(out)

@@ -11,8 +11,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from registry.domain.adapterdir import AdapterContents
 from registry.domain.policy import Policy
 from registry.domain.records import ApprovalRecord
+from registry.domain.serving import BaseFacts, serving_checks
 from registry.domain.verification import VerificationReport
 from registry.domain.versions import EvalRecord, Manifest
 
@@ -42,6 +44,9 @@ class PolicyContext:
     channel: str | None = None
     #: user -> everyone who created that user's account, granted them a role or registered their key
     grantors: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    #: the version's config and tensor headers, read from its stored blobs when a rule needs them (``serving``);
+    #: None from it: they could not be read (a damaged blob store, in the audit report)
+    adapter: Callable[[], AdapterContents | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -304,6 +309,31 @@ def _signatures(policy: Policy, ctx: PolicyContext, out: _Results) -> None:
     )
 
 
+def _serving(policy: Policy, ctx: PolicyContext, out: _Results) -> None:
+    """Per serving target: one passing result when none of the engine's rules fails on the stored adapter,
+    else one failing result per rule it fails (each with the engine's sentence and the way out)."""
+    targets = policy.serving_targets
+    if not targets:
+        return
+    names = [f"serving:{t.engine}" for t in targets]
+    names = [n if names.count(n) == 1 else f"{n}#{names[:i].count(n) + 1}" for i, n in enumerate(names)]
+    adapter = ctx.adapter() if ctx.adapter is not None else None
+    if adapter is None:
+        for name, t in zip(names, targets, strict=True):
+            out.add(name, False, f"{t.describe()}: the version's config and tensor headers could not be read from "
+                    "the blob store, so its serving rules were not checked; run `adapters fsck`")  # fmt: skip
+        return
+    for name, t in zip(names, targets, strict=True):
+        checks = serving_checks(t, adapter.config, adapter.tensors, BaseFacts(model_type=t.model_type))
+        failed = [c for c in checks if c.passed is False]
+        for c in failed:
+            out.add(name, False, f"{t.describe()}, {c.name}: {c.message}")
+        if not failed:
+            unchecked = [c.name for c in checks if c.passed is None]
+            note = f" (not checked: {', '.join(unchecked)})" if unchecked else ""
+            out.add(name, True, f"{t.describe()}: all {len(checks) - len(unchecked)} of its rules pass{note}")
+
+
 #: Rule kinds in the order their results are reported, each with its evaluation.
 _RULES: tuple[tuple[str, Callable[[Policy, PolicyContext, _Results], None]], ...] = (
     ("approvals", _approvals),
@@ -312,6 +342,7 @@ _RULES: tuple[tuple[str, Callable[[Policy, PolicyContext, _Results], None]], ...
     ("verification", _verification_rule),
     ("limits", _limits),
     ("channels", _channels),
+    ("serving", _serving),
     ("signatures", _signatures),
 )
 

@@ -36,6 +36,9 @@ class VerificationReport:
     peak_memory_bytes: int | None = None
     peak_memory_kind: str | None = None
     reference: Mapping[str, Any] | None = None
+    #: The serving-engine profiles the ``--target`` checks applied (engine, limits, base facts read); a report
+    #: without targets has none and writes no ``serving`` key, so reports recorded before keep their digest.
+    serving: tuple[Mapping[str, Any], ...] = ()
     id: int | None = None
 
     @property
@@ -58,7 +61,7 @@ class VerificationReport:
         return tuple(c for c in self.checks if c.passed is False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "id": self.id,
             "name": self.name,
             "version": self.version,
@@ -85,6 +88,9 @@ class VerificationReport:
             "created_at": self.created_at,
             "created_by": self.created_by,
         }
+        if self.serving:
+            d["serving"] = [dict(p) for p in self.serving]
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], id: int | None = None) -> VerificationReport:
@@ -111,4 +117,5 @@ class VerificationReport:
             peak_memory_bytes=d.get("peak_memory_bytes"),
             peak_memory_kind=d.get("peak_memory_kind"),
             reference=d.get("reference"),
+            serving=tuple(dict(p) for p in d.get("serving") or ()),
         )

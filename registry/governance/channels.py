@@ -116,7 +116,7 @@ class Channels:
         if current is not None and current.version == v.stored.number:
             return None
         active = self.g.policies.active(records, channel)
-        results = evaluate(active.policy, load_context(records, v.stored, channel))
+        results = evaluate(active.policy, load_context(records, v.stored, channel, self.g.adapter))
         if active.policy.signatures_required and not signed:
             results.append(
                 RuleResult(

@@ -10,8 +10,10 @@ released to, the author's key and the channel asked about.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import cache
 
+from registry.domain.adapterdir import AdapterContents
 from registry.domain.records import ApprovalRecord, ChannelMove
 from registry.domain.rules import PolicyContext
 from registry.domain.state import released_channels
@@ -35,8 +37,11 @@ def build_context(
     keyring: KeyRing,
     channel: str | None = None,
     grantors: Mapping[str, frozenset[str]] | None = None,
+    adapter: Callable[[Manifest], AdapterContents | None] | None = None,
 ) -> PolicyContext:
-    """A version's policy context from its records (approvals' signatures are checked here)."""
+    """A version's policy context from its records (approvals' signatures are checked here). ``adapter`` reads
+    a version's config and tensor headers from its stored blobs; it is called only when a rule needs them
+    (the ``serving`` rule), and at most once."""
     return PolicyContext(
         ref=version.ref,
         manifest=manifest,
@@ -47,6 +52,7 @@ def build_context(
         released_to=tuple(sorted(released_channels(adapter_moves, version.number))),
         channel=channel,
         grantors=grantors or {},
+        adapter=cache(lambda: adapter(manifest)) if adapter is not None else None,
     )
 
 
@@ -63,7 +69,12 @@ def grantors_of(records: Records) -> dict[str, frozenset[str]]:
     return {user: frozenset(who - {user}) for user, who in out.items()}
 
 
-def load_context(records: Records, version: StoredVersion, channel: str | None = None) -> PolicyContext:
+def load_context(
+    records: Records,
+    version: StoredVersion,
+    channel: str | None = None,
+    adapter: Callable[[Manifest], AdapterContents] | None = None,
+) -> PolicyContext:
     """:func:`build_context` for one version, loading its records."""
     manifest = version.manifest()
     ids = [version.id]
@@ -79,4 +90,5 @@ def load_context(records: Records, version: StoredVersion, channel: str | None =
         keyring=Identity.keyring(records),
         channel=channel,
         grantors=grantors_of(records),
+        adapter=adapter,
     )

@@ -17,6 +17,7 @@ from registry.audit.log import AuditLog
 from registry.catalog.resolve import resolve, state_of
 from registry.domain import signing
 from registry.domain.actor import Actor
+from registry.domain.adapterdir import AdapterContents
 from registry.domain.clock import Clock
 from registry.domain.lifecycle import next_state
 from registry.domain.policy import Policy
@@ -24,6 +25,7 @@ from registry.domain.records import ApprovalRecord, TransitionRecord
 from registry.domain.refs import Ref
 from registry.domain.rules import PolicyContext, RuleResult, counted_approvals, eligibility_problems, evaluate
 from registry.domain.state import channels_pointing_to
+from registry.domain.versions import Manifest
 from registry.errors import InvalidInput, PolicyNotMet
 from registry.governance.context import load_context
 from registry.governance.results import ActionResult, PolicyCheck
@@ -54,9 +56,17 @@ class Version:
 
 class Governance:
     def __init__(
-        self, store: RecordStore, identity: Identity, policies: Policies, audit: AuditLog, clock: Clock
+        self,
+        store: RecordStore,
+        identity: Identity,
+        policies: Policies,
+        audit: AuditLog,
+        clock: Clock,
+        adapter: Callable[[Manifest], AdapterContents] | None = None,
     ) -> None:
+        """``adapter`` reads a version's config and tensor headers from the blob store (the ``serving`` rule)."""
         self.store = store
+        self.adapter = adapter
         self.identity = identity
         self.policies = policies
         self.audit = audit
@@ -109,7 +119,7 @@ class Governance:
             v = self.version(records, actor, ref)
             next_state(v.ref, v.state, decision)  # raises with the allowed actions
             policy = self.policies.active(records).policy
-            ctx = load_context(records, v.stored)
+            ctx = load_context(records, v.stored, adapter=self.adapter)
             at = self.clock()
             registered = self.identity.key(records, actor.name)
             candidate = ApprovalRecord(
@@ -228,7 +238,7 @@ class Governance:
         with self.store.read() as records:
             v = self.version(records, actor, ref)
             active = self.policies.active(records, channel)
-            results = evaluate(active.policy, load_context(records, v.stored, channel))
+            results = evaluate(active.policy, load_context(records, v.stored, channel, self.adapter))
         return PolicyCheck(v.ref, channel, active.policy.name, active.policy.digest, tuple(results))
 
 

@@ -3,7 +3,7 @@
 Static checks read safetensors headers only: in mode ``static`` the adapter's config and headers
 come straight from the blob store by ranged reads (:mod:`registry.catalog.headers`), so the
 weights are never downloaded, nor re-hashed (``adapters fsck`` does that). The load check really
-runs the adapter on a 4-bit base (see :mod:`registry.verification.loadcheck`): for it every file
+runs the adapter on the base, 4-bit NF4 by default (see :mod:`registry.verification.loadcheck`): for it every file
 is exported and re-hashed, and mode ``all`` reads the headers from that export. Every run is
 stored as a report attached to the version, whatever its outcome; the first passing load for a
 base fingerprint and load setting also records a probe reference that later loads must match.
@@ -27,6 +27,7 @@ from registry.domain.adapterdir import AdapterContents, read_adapter_dir, read_s
 from registry.domain.clock import Clock, parse_iso
 from registry.domain.compat import Check, check_fingerprint, static_checks
 from registry.domain.refs import Ref
+from registry.domain.serving import ServingTarget
 from registry.domain.signing import SIGNATURE_WINDOW_S, Signer
 from registry.domain.verification import VerificationReport
 from registry.domain.versions import Manifest
@@ -34,7 +35,8 @@ from registry.errors import Conflict, InvalidInput, NotFound
 from registry.filehashes import FileHashCache
 from registry.policies import active_policy
 from registry.storage.records import StoredProbeReference, StoredVersion
-from registry.types import COMPUTE_DTYPES, FOUR_BIT_TYPES, VERIFY_MODES
+from registry.types import COMPUTE_DTYPES, LOAD_QUANTIZATIONS, VERIFY_MODES
+from registry.verification.serving import check_submitted_serving, serving_part
 
 __all__ = ["CheckOutcome", "Verifier", "VerifyOptions", "VersionSource", "run_checks"]
 
@@ -45,16 +47,20 @@ class VerifyOptions:
 
     mode: str = "all"
     device: str = "auto"
-    quant: str = "nf4"
-    double_quant: bool = True
-    compute_dtype: str | None = None  # None: float32 on the CPU, bfloat16 on CUDA
+    quant: str = "nf4"  # nf4, fp4 (4-bit), int8 (LLM.int8) or none (the base in its own dtype)
+    double_quant: bool = True  # 4-bit only
+    compute_dtype: str | None = None  # None: float32 on the CPU, bfloat16 on CUDA; for none the base's own dtype
     allow_base_mismatch: bool = False
+    targets: tuple[ServingTarget, ...] = ()  # serving engines the adapter is checked against, in any mode
 
     def __post_init__(self) -> None:
         if self.mode not in VERIFY_MODES:
             raise InvalidInput(f"unknown mode {self.mode!r}; use {', '.join(VERIFY_MODES)}")
-        if self.quant not in FOUR_BIT_TYPES:
-            raise InvalidInput(f"unknown 4-bit quantization {self.quant!r}; use {', '.join(FOUR_BIT_TYPES)}")
+        if self.quant not in LOAD_QUANTIZATIONS:
+            raise InvalidInput(
+                f"unknown load quantization {self.quant!r}; use {', '.join(LOAD_QUANTIZATIONS)} (none: the base "
+                "in its own dtype, not quantized)"
+            )
         if self.compute_dtype is not None and self.compute_dtype not in COMPUTE_DTYPES:
             raise InvalidInput(f"unknown compute dtype {self.compute_dtype!r}; use {', '.join(COMPUTE_DTYPES)}")
 
@@ -124,16 +130,20 @@ def run_checks(
     not_checked: list[str] = []
     load: _Load | None = None
     if options.mode == "static":  # headers only, by ranged reads: the weights never leave the store
-        checks += _static(source.headers(), base_tensors, base_config, not_checked)
+        contents = source.headers()
+        checks += _static(contents, base_tensors, base_config, not_checked)
     else:  # the load check runs the adapter: every file is exported (re-hashed), and `all` reads headers there
         with scratch_dir("adapters-verify-") as tmp:
             adapter_dir = Path(tmp)
             source.export(adapter_dir)
             adapter = read_adapter_dir(adapter_dir)
+            contents = adapter.contents
             if options.mode == "all":
                 checks += _static(adapter.contents, base_tensors, base_config, not_checked)
             load = _load(resolved, adapter_dir, options, source.reference)
         checks.extend(load.checks)
+    serving, profiles = serving_part(options.targets, contents, base_config)  # config and headers: every mode
+    checks += serving
     report = VerificationReport(
         name=manifest.name,
         version=manifest.version,
@@ -145,6 +155,7 @@ def run_checks(
         allow_base_mismatch=options.allow_base_mismatch,
         checks=tuple(checks),
         not_checked=tuple(not_checked),
+        serving=profiles,
         created_at=clock(),
         created_by=actor,
         **(load.report_fields() if load is not None else {}),
@@ -165,22 +176,24 @@ def _load(
 ) -> _Load:
     from registry.verification.loadcheck import LoadSettings, resolve_device, run_load_check
 
-    device = resolve_device(options.device)
-    settings = LoadSettings(
-        device=device,
-        quant=options.quant,
-        double_quant=options.double_quant,
-        compute_dtype=options.compute_dtype or ("bfloat16" if device == "cuda" else "float32"),
-    )
-    fingerprint = resolved.base.fingerprint
-    stored = stored_reference(fingerprint, settings.key) if fingerprint is not None else None
-    reference, reference_check, note = _reference(stored, settings.key)
     directory = resolved.model_dir
     if directory is None:  # run_checks refused that already
         raise NotFound(f"base {resolved.base.name!r} is not on this machine")
+    device = resolve_device(options.device)
+    settings = LoadSettings.choose(device, options.quant, options.double_quant, options.compute_dtype, directory)
+    fingerprint = resolved.base.fingerprint
+    looked_up: dict[str, tuple[Any, Check | None, dict[str, Any] | None]] = {}
+
+    def reference(key: str) -> Any:  # asked for the settings the reported load ran with (full precision on fallback)
+        stored = stored_reference(fingerprint, key) if fingerprint is not None else None
+        looked_up[key] = _reference(stored, key)
+        return looked_up[key][0]
+
     outcome = run_load_check(directory, adapter_dir, settings, reference)
+    ran = outcome.settings or settings
+    _, reference_check, note = looked_up.get(ran.key, (None, None, None))
     checks = ((reference_check,) if reference_check is not None else ()) + outcome.checks
-    return _Load(settings, outcome, note, checks)
+    return _Load(ran, outcome, note, checks)
 
 
 def reference_note(stored: StoredProbeReference, key: str) -> dict[str, Any]:
@@ -257,7 +270,8 @@ class Verifier:
 
         The server cannot run the checks (it has no base model), so it checks everything else it can
         derive: the report names this version, its digest and recorded base; its author is the caller;
-        its time is the server's (within the signature window); it was compared with the probe
+        its time is the server's (within the signature window); its serving-target checks are the ones the
+        version's stored config and headers give for its profiles; it was compared with the probe
         reference recorded for its base and load settings, if there is one; and a new reference comes
         only from a first passing load, its digest computed here.
         """
@@ -284,6 +298,7 @@ class Verifier:
                 f"the verification report is not about {version.ref} as recorded ({', '.join(wrong)} differ); "
                 f"verify {version.ref} again"
             )
+        check_submitted_serving(report, lambda: self.catalog.read_headers(manifest))  # derived here, not trusted
         try:
             skew = abs((parse_iso(report.created_at) - parse_iso(self.clock())).total_seconds())
         except (ValueError, TypeError):
@@ -394,8 +409,7 @@ def _settings_key(report: VerificationReport) -> str | None:
     if report.mode == "static" or q is None:
         return None
     try:
-        return LoadSettings(
-            str(q["device_type"]), str(q["method"]), bool(q["double_quant"]), str(q["compute_dtype"])
-        ).key
-    except KeyError:
+        dq = q["double_quant"]
+        return LoadSettings(str(q["device_type"]), str(q["method"]), dq, str(q["compute_dtype"])).key
+    except (KeyError, TypeError):
         raise InvalidInput("the verification report names no complete load setting (quantization)") from None

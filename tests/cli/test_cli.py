@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from imports import heavy_imports
 
 from cli.main import cli
 
@@ -208,15 +209,8 @@ def test_meta_file_with_flags_overriding(backend, llama, tmp_path: Path) -> None
 @pytest.mark.parametrize("args", [["--help"], ["ls", "--json"], ["show", "x", "--json"], ["ls"]])
 def test_light_commands_do_not_import_torch(backend, llama, args: list[str]) -> None:
     run("push", str(llama.adapter), "--name", "x")
-    code = (
-        "import sys\nfrom cli.main import cli\n"
-        f"try:\n    cli.main({args!r}, prog_name='adapters')\nexcept SystemExit:\n    pass\n"
-        "heavy = [m for m in ('torch', 'transformers', 'peft', 'bitsandbytes') if m in sys.modules]\n"
-        "sys.stderr.write('HEAVY=' + ','.join(heavy))\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy())
-    assert "HEAVY=" in proc.stderr, proc.stderr
-    assert proc.stderr.rsplit("HEAVY=", 1)[1].strip() == ""
+    _, heavy = heavy_imports(args)
+    assert heavy == []
 
 
 def test_the_remote_client_loads_no_database_layer_nor_server_stack() -> None:

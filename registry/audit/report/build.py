@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -31,6 +31,7 @@ from registry.audit.report.sections import (
 )
 from registry.audit.results import AuditVerification
 from registry.catalog.resolve import adapter_id, resolve
+from registry.domain.adapterdir import AdapterContents
 from registry.domain.annotations import current_tags
 from registry.domain.audit import Event
 from registry.domain.canonical import canonical_json, sha256_digest
@@ -96,6 +97,7 @@ class _Facts:
         self.transitions = records.transitions(ids)
         self.moves = keyring.moves(records.moves(adapter_ids))
         self.state = {vid: version_state(ts) for vid, ts in self.transitions.items()}
+        self.adapter: Callable[[Manifest], AdapterContents | None] | None = None
         keys = records.keys()
         self.latest_key = {k.user: k.fingerprint for k in keys}  # oldest first: the last one wins
         self.grantors = grantors_of(records)
@@ -120,12 +122,13 @@ def build(
     actor: str,
     clock: Clock,
     access: Access | None = None,
+    adapter: Callable[[Manifest], AdapterContents | None] | None = None,
 ) -> dict[str, Any]:
     """The report as a JSON-ready structure (see the README for its schema), of what ``access`` sees: for a
     user whose roles are all for some namespaces, the adapters of those only, and no finding of the chain's
     verification that names another adapter (it is said that there was one, not what it said)."""
     access = access or Access.unrestricted()
-    report = gather(records, policies, scope, registry, actor, clock, access)
+    report = gather(records, policies, scope, registry, actor, clock, access, adapter)
     if access.restricted:
         verification = _narrowed(verification, [n for n in records.adapter_names() if not access.sees(n)])
     return with_integrity(report, verification)
@@ -149,9 +152,10 @@ def gather(
     actor: str,
     clock: Clock,
     access: Access | None = None,
+    adapter: Callable[[Manifest], AdapterContents | None] | None = None,
 ) -> dict[str, Any]:
     """Every fact of the report that ``access`` sees but its integrity section (``integrity`` None; see
-    :func:`with_integrity`)."""
+    :func:`with_integrity`). ``adapter`` reads a version's config and headers (the policy's ``serving`` rule)."""
     access = access or Access.unrestricted()
     kind, names, only_version = _subject(records, scope.subject, access)
     versions = [v for v in records.versions_of(names) if access.sees(v.name)]
@@ -161,6 +165,7 @@ def gather(
         versions = [v for v in versions if scope.within(v.created_at)]
     adapter_ids = sorted({v.adapter_id for v in versions}) if names is not None else None
     facts = _Facts(records, versions, adapter_ids)
+    facts.adapter = adapter
     facts.moves = [m for m in facts.moves if access.sees(m.name)]
     active = policies.active(records)
     alerts: list[dict[str, Any]] = []
@@ -243,7 +248,7 @@ def _version(
             evals=facts.evals.get(v.id, []), verifications=facts.verifications.get(v.id, []),
             approvals=facts.approvals.get(v.id, []), adapter_moves=moves,
             author_key=facts.latest_key.get(manifest.created_by), keyring=facts.keyring, channel=channel,
-            grantors=facts.grantors,
+            grantors=facts.grantors, adapter=facts.adapter,
         )  # fmt: skip
         return policy_section(policy.policy, evaluate(policy.policy, ctx))
 

@@ -50,7 +50,9 @@ def load_facts(report: Mapping[str, Any]) -> list[str]:
     if report.get("device"):
         name = report.get("device_name")
         facts.append(f"device {report['device']}" + (f" ({name})" if name else ""))
-    quant = quantization(report.get("quantization"))
+    q = report.get("quantization") or {}
+    quant = f"full precision ({q.get('compute_dtype') or 'its own dtype'})" if q.get("method") == "none" else None
+    quant = quant or quantization(q)
     if quant:
         facts.append(quant)
     return facts

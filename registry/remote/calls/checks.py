@@ -21,7 +21,7 @@ merged directory is removed.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -139,14 +139,20 @@ class CheckCalls(CatalogCalls, TransferCalls, GovernanceCalls):
         compute_dtype: str | None = None,
         allow_base_mismatch: bool = False,
         key: object = None,
+        targets: Sequence[str] = (),
+        max_lora_rank: int | None = None,
+        lora_target_modules: Sequence[str] | None = None,
     ) -> VerificationReport:
-        """As :meth:`registry.Registry.verify`: the checks run here, the server records the report."""
+        """As :meth:`registry.Registry.verify`: the checks run here, the server records the report (and derives
+        its serving-target checks again from the stored config and headers)."""
         from registry.catalog.headers import read_stored_adapter
+        from registry.domain.serving import serving_targets
         from registry.filehashes import FileHashCache
         from registry.settings import Settings
         from registry.verification.service import VerifyOptions, VersionSource, run_checks
 
-        options = VerifyOptions(mode, device, quant, double_quant, compute_dtype, allow_base_mismatch)
+        served = serving_targets(targets, max_lora_rank, lora_target_modules)
+        options = VerifyOptions(mode, device, quant, double_quant, compute_dtype, allow_base_mismatch, targets=served)
         user = self.whoami().user
         version = self._checked_version(ref, allow_revoked=True)
         source = VersionSource(
