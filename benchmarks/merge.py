@@ -43,7 +43,9 @@ SIZES = {"1.1b": LLAMA_1B, "small": LLAMA_SMALL}
 
 _OURS = """
 import json, sys, time
-import torch, safetensors.torch, peft  # imported before the clock starts, as the peft script's imports are
+import torch, safetensors.torch  # imported before the clock starts, as the peft script's imports are
+if sys.argv[3:] == ["peft"]:
+    import peft  # a non-LoRA merge runs peft's layers: its import is outside the clock too
 from registry import Registry
 start = time.perf_counter()
 with Registry(sys.argv[1]) as reg:
@@ -114,6 +116,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-merge-", dir=OUT))
     try:
         write = write_loha if args.method == "loha" else write_lora
+        needs = ["peft"] if args.method == "loha" else []  # the LoRA merge never imports peft
         adapter = write(work / f"{args.method}-r16", cfg, r=16)
         home = work / "home"
         with Registry(home) as reg:
@@ -125,7 +128,7 @@ def main() -> None:
             for name, cmd, out in (
                 ("cp -r", ["cp", "-r", str(base), str(work / "cp")], work / "cp"),
                 ("cp -r + sync", ["sh", "-c", f"cp -r '{base}' '{work / 'cps'}' && sync"], work / "cps"),
-                ("merge", [sys.executable, "-c", _OURS, str(home), str(work / "merged")], work / "merged"),
+                ("merge", [sys.executable, "-c", _OURS, str(home), str(work / "merged"), *needs], work / "merged"),
                 ("peft", [sys.executable, "-c", _PEFT, str(base), str(adapter), str(work / "peft")], work / "peft"),
             ):
                 shutil.rmtree(out, ignore_errors=True)
