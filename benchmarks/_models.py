@@ -132,6 +132,16 @@ def write_llama(
     return directory
 
 
+def _linear_modules(cfg: dict[str, int]) -> list[tuple[str, int, int]]:
+    """(the adapter's tensor prefix, out_features, in_features) of every linear layer, in save order."""
+    out = []
+    for name, shape in llama_shapes(cfg).items():
+        module = name[: -len(".weight")]
+        if module.endswith(LINEAR):
+            out.append((f"base_model.model.{module}", shape[0], shape[1]))
+    return out
+
+
 def write_lora(
     directory: Path, cfg: dict[str, int], r: int = 16, alpha: int = 32, dtype: str = "bfloat16", seed: int = 1
 ) -> Path:
@@ -143,12 +153,7 @@ def write_lora(
     torch_dtype = getattr(torch, dtype)
     generator = torch.Generator().manual_seed(seed)
     tensors = {}
-    for name, shape in llama_shapes(cfg).items():
-        module = name[: -len(".weight")]
-        if not module.endswith(LINEAR):
-            continue
-        out_f, in_f = shape
-        prefix = f"base_model.model.{module}"
+    for prefix, out_f, in_f in _linear_modules(cfg):
         tensors[f"{prefix}.lora_A.weight"] = (torch.randn((r, in_f), generator=generator) / in_f**0.5).to(torch_dtype)
         tensors[f"{prefix}.lora_B.weight"] = (torch.randn((out_f, r), generator=generator) * 0.01).to(torch_dtype)
     save_file(tensors, str(directory / "adapter_model.safetensors"), metadata={"format": "pt"})
@@ -198,12 +203,7 @@ def write_loha(
     torch_dtype = getattr(torch, dtype)
     generator = torch.Generator().manual_seed(seed)
     tensors = {}
-    for name, shape in llama_shapes(cfg).items():
-        module = name[: -len(".weight")]
-        if not module.endswith(LINEAR):
-            continue
-        out_f, in_f = shape
-        prefix = f"base_model.model.{module}"
+    for prefix, out_f, in_f in _linear_modules(cfg):
         for w in ("w1", "w2"):
             tensors[f"{prefix}.hada_{w}_a"] = (torch.randn((out_f, r), generator=generator) * 0.1).to(torch_dtype)
             tensors[f"{prefix}.hada_{w}_b"] = (torch.randn((r, in_f), generator=generator) * 0.1).to(torch_dtype)

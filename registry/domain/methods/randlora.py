@@ -6,21 +6,9 @@ bases ``randlora_A``/``randlora_B`` are frozen buffers, shared under ``base_mode
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from registry.domain.methods.tuner import Tuner
+from registry.domain.methods.tuner import Tuner, needs_saved
 
 __all__ = ["METHOD"]
-
-
-def _refusal(config: Mapping[str, Any], ref: str) -> str | None:
-    if config.get("save_projection") is False:
-        return (
-            f"{ref} does not save its shared random bases (save_projection: false); merge it with peft's "
-            "merge_and_unload, which regenerates them for the whole model"
-        )
-    return None
 
 
 METHOD = Tuner(
@@ -28,5 +16,5 @@ METHOD = Tuner(
     prefixes=("randlora_",),
     rules={"randlora_lambda": ("r", "n"), "randlora_gamma": ("n", lambda d: min(d.inp or 0, d.out or 0) or None)},
     frozen=("randlora_A", "randlora_B"),
-    refusals=_refusal,
+    refusals=needs_saved("random bases"),
 )

@@ -31,7 +31,7 @@ from typing import Any
 from registry.domain.adapterdir import pattern_value
 from registry.domain.methods.base import MergePlan, PeftModule, Replace, Shapes, find_module, shape_text
 
-__all__ = ["SHARED", "Dims", "Tuner", "divided", "from_config", "product_is", "side_of", "triangle_side"]
+__all__ = ["SHARED", "Dims", "Tuner", "divided", "from_config", "needs_saved", "product_is", "side_of", "triangle_side"]
 
 #: The module path :meth:`Tuner.split` gives a tensor shared by every adapted module (``base_model.vera_A``).
 SHARED = "base_model"
@@ -217,6 +217,21 @@ def _expected(want: Dim, dims: Dims) -> tuple[int | None, str]:
     if isinstance(want, str):
         return dims.bound.get(want), f"{want} (from this module's other tensors)"
     return want(dims), "the config's value"
+
+
+def needs_saved(what: str) -> Callable[[Mapping[str, Any], str], str | None]:
+    """A merge refusal for tuners whose tensors shared by every module are saved only with ``save_projection``:
+    without them the merge would have to regenerate them for the whole model, as peft does."""
+
+    def refusal(config: Mapping[str, Any], ref: str) -> str | None:
+        if config.get("save_projection") is False:
+            return (
+                f"{ref} does not save its shared {what} (save_projection: false): peft regenerates them from "
+                "projection_prng_key for the whole model; merge it with peft's merge_and_unload"
+            )
+        return None
+
+    return refusal
 
 
 def product_is(a: str, b: str, of: str) -> Constraint:

@@ -9,21 +9,9 @@ would have to regenerate them from the seed and is refused."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from registry.domain.methods.tuner import Tuner
+from registry.domain.methods.tuner import Tuner, needs_saved
 
 __all__ = ["METHOD"]
-
-
-def _refusal(config: Mapping[str, Any], ref: str) -> str | None:
-    if config.get("save_projection") is False:
-        return (
-            f"{ref} does not save its shared projections (save_projection: false): peft regenerates them from "
-            "projection_prng_key for the whole model; merge it with peft's merge_and_unload"
-        )
-    return None
 
 
 METHOD = Tuner(
@@ -32,7 +20,7 @@ METHOD = Tuner(
     rules={"vera_lambda_b": ("out",), "vera_lambda_d": ("r",)},
     shared_rules={"vera_A": ("r", "max_in"), "vera_B": ("max_out", "r")},
     frozen=("vera_A", "vera_B"),
-    refusals=_refusal,
+    refusals=needs_saved("projections"),
 )
 
 PVERA = Tuner(
@@ -40,5 +28,5 @@ PVERA = Tuner(
     prefixes=("pvera_",),
     rules={"pvera_lambda_b": ("out",)},
     frozen=("pvera_A", "pvera_B"),
-    refusals=_refusal,
+    refusals=needs_saved("projections"),
 )
